@@ -1,0 +1,110 @@
+"""The server's HTTP front door: one aiohttp application for every AWS protocol.
+
+Routing: a request with `X-Amz-Target` goes to the JSON service owning that
+prefix. Signature Version 4 is checked first when the server has credentials.
+Every failure leaves as an AWS error of the protocol the client spoke; an
+unexpected exception is logged here and answered as ServerException (500)
+without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from dockyard.api.context import ApiContext
+from dockyard.api.json_protocol import JsonService, dispatch, error_response
+from dockyard.errors import AwsError, ProtocolError, ServerException
+
+log = logging.getLogger("dockyard.api")
+
+CTX_KEY = web.AppKey("ctx", ApiContext)
+
+
+class Gateway:
+    """Finds the service and action of a request, checks auth, runs it."""
+
+    def __init__(
+        self,
+        ctx: ApiContext,
+        services: Sequence[JsonService],
+        credentials: Mapping[str, str] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.credentials = credentials
+        self.json_services = {service.target_prefix: service for service in services}
+
+    def _authenticate(self, request: web.Request, body: bytes) -> None:
+        if self.credentials is None:
+            return
+        from dockyard.api.sigv4 import verify
+
+        verify(
+            request.method,
+            request.raw_path.split("?", 1)[0],
+            request.query_string,
+            request.headers,
+            body,
+            self.credentials,
+            datetime.now(UTC),
+        )
+
+    async def handle(self, request: web.Request) -> web.Response:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        body = await request.read()
+        target = request.headers.get("X-Amz-Target", "")
+        prefix, _, action = target.rpartition(".")
+        service = self.json_services.get(prefix)
+        content_type = service.content_type if service else "application/x-amz-json-1.1"
+        try:
+            self._authenticate(request, body)
+            if service is None:
+                raise ProtocolError(
+                    f"Unknown target {target!r}: send X-Amz-Target <service prefix>.<Action>.",
+                    code="UnknownOperationException",
+                )
+            status, payload = dispatch(service, action, body, self.ctx)
+        except AwsError as error:
+            log.info("%s -> %s %s", target or "-", error.status, error.code)
+            return error_response(error, content_type, request_id)
+        except Exception:
+            log.exception("%s failed (request %s)", target, request_id)
+            return error_response(
+                ServerException("An internal error occurred. Request id: " + request_id),
+                content_type,
+                request_id,
+            )
+        log.debug("%s -> %s in %.1f ms", target, status, (time.perf_counter() - started) * 1e3)
+        return web.Response(
+            status=status,
+            body=payload,
+            content_type=content_type,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(
+    ctx: ApiContext,
+    services: Sequence[JsonService] | None = None,
+    credentials: Mapping[str, str] | None = None,
+) -> web.Application:
+    if services is None:
+        from dockyard.api.ecs import ECS
+
+        services = [ECS]
+    gateway = Gateway(ctx, services, credentials)
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[CTX_KEY] = ctx
+    app.router.add_get("/health", _health)
+    app.router.add_post("/", gateway.handle)
+    return app

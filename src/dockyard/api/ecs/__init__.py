@@ -1,0 +1,37 @@
+"""The ECS API (AWS JSON 1.1, target prefix AmazonEC2ContainerServiceV20141113).
+
+One module per resource; this table maps each action to its handler.
+"""
+
+from __future__ import annotations
+
+from dockyard.api.context import Handler
+from dockyard.api.ecs import attributes, clusters, container_instances, tags, task_definitions
+from dockyard.api.json_protocol import JsonService
+
+HANDLERS: dict[str, Handler] = {
+    "CreateCluster": clusters.create_cluster,
+    "DescribeClusters": clusters.describe_clusters,
+    "ListClusters": clusters.list_clusters,
+    "UpdateCluster": clusters.update_cluster,
+    "UpdateClusterSettings": clusters.update_cluster_settings,
+    "DeleteCluster": clusters.delete_cluster,
+    "RegisterTaskDefinition": task_definitions.register_task_definition,
+    "DescribeTaskDefinition": task_definitions.describe_task_definition,
+    "ListTaskDefinitions": task_definitions.list_task_definitions,
+    "ListTaskDefinitionFamilies": task_definitions.list_task_definition_families,
+    "DeregisterTaskDefinition": task_definitions.deregister_task_definition,
+    "DeleteTaskDefinitions": task_definitions.delete_task_definitions,
+    "RegisterContainerInstance": container_instances.register_container_instance,
+    "DescribeContainerInstances": container_instances.describe_container_instances,
+    "ListContainerInstances": container_instances.list_container_instances,
+    "DeregisterContainerInstance": container_instances.deregister_container_instance,
+    "PutAttributes": attributes.put_attributes,
+    "ListAttributes": attributes.list_attributes,
+    "DeleteAttributes": attributes.delete_attributes,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
+}
+
+ECS = JsonService(model_name="ecs", handlers=HANDLERS)

@@ -1,0 +1,192 @@
+"""Clusters: CreateCluster, DescribeClusters, ListClusters, UpdateCluster, DeleteCluster.
+
+A deleted cluster stays describable as INACTIVE (as in ECS) and CreateCluster
+with its name makes it ACTIVE again under the same ARN.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dockyard.api.context import ApiContext, Params, Result
+from dockyard.api.ecs.tags import check_tags
+from dockyard.api.pagination import finish, page_of
+from dockyard.arns import parse_arn
+from dockyard.errors import (
+    ClusterContainsContainerInstancesException,
+    ClusterNotFoundException,
+    InvalidParameterException,
+)
+from dockyard.store import Kind, Tx
+
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+DEFAULT_SETTINGS = [{"name": "containerInsights", "value": "disabled"}]
+VALID_SETTINGS = {"containerInsights": {"enabled", "disabled", "enhanced"}}
+
+
+def cluster_name(ref: str) -> str:
+    """The cluster name in a name-or-ARN reference."""
+    arn = parse_arn(ref)
+    if arn is None:
+        return ref
+    if arn.service != "ecs" or arn.resource_type != "cluster" or not arn.resource_path:
+        raise InvalidParameterException(f"The ARN '{ref}' is not a valid cluster ARN.")
+    return arn.resource_path
+
+
+def find_cluster(tx: Tx, ref: str | None) -> dict[str, Any] | None:
+    rows = tx.find(Kind.CLUSTER, {"name": cluster_name(ref or "default")})
+    return rows[0] if rows else None
+
+
+def resolve_cluster(tx: Tx, ref: str | None) -> dict[str, Any]:
+    """The ACTIVE cluster named by `ref` (name or ARN; default "default")."""
+    cluster = find_cluster(tx, ref)
+    if cluster is None or cluster["status"] != "ACTIVE":
+        raise ClusterNotFoundException()
+    return cluster
+
+
+def _check_settings(settings: list[dict[str, str]]) -> None:
+    for setting in settings:
+        allowed = VALID_SETTINGS.get(setting["name"])
+        if allowed is None or setting["value"] not in allowed:
+            raise InvalidParameterException(
+                f"Invalid cluster setting {setting['name']}={setting['value']}: "
+                "containerInsights must be enabled, disabled or enhanced."
+            )
+
+
+def _counts(tx: Tx, arn: str) -> dict[str, int]:
+    instances = tx.count(Kind.CONTAINER_INSTANCE, {"cluster": arn, "status": ["ACTIVE", "DRAINING"]})
+    return {
+        "registeredContainerInstancesCount": instances,
+        "runningTasksCount": 0,
+        "pendingTasksCount": 0,
+        "activeServicesCount": 0,
+    }
+
+
+def _present(tx: Tx, cluster: dict[str, Any], include: set[str]) -> dict[str, Any]:
+    out = {k: v for k, v in cluster.items() if k not in {"settings", "configuration"}}
+    out.update(_counts(tx, cluster["clusterArn"]))
+    if "SETTINGS" in include:
+        out["settings"] = cluster.get("settings", DEFAULT_SETTINGS)
+    if "CONFIGURATIONS" in include and cluster.get("configuration"):
+        out["configuration"] = cluster["configuration"]
+    if "TAGS" in include:
+        out["tags"] = tx.get_tags(cluster["clusterArn"])
+    if "STATISTICS" in include:
+        out["statistics"] = [
+            {"name": "runningEC2TasksCount", "value": str(out["runningTasksCount"])},
+            {"name": "runningFargateTasksCount", "value": "0"},
+            {"name": "pendingEC2TasksCount", "value": str(out["pendingTasksCount"])},
+            {"name": "pendingFargateTasksCount", "value": "0"},
+            {"name": "activeEC2ServiceCount", "value": str(out["activeServicesCount"])},
+            {"name": "activeFargateServiceCount", "value": "0"},
+            {"name": "drainingEC2ServiceCount", "value": "0"},
+            {"name": "drainingFargateServiceCount", "value": "0"},
+        ]
+    return out
+
+
+def create_cluster(ctx: ApiContext, params: Params) -> Result:
+    name = params.get("clusterName", "default")
+    if not NAME.match(name):
+        raise InvalidParameterException(
+            "Cluster name must be 1-255 characters: letters, numbers, hyphens and underscores."
+        )
+    tags = params.get("tags", [])
+    check_tags(tags)
+    settings = params.get("settings", DEFAULT_SETTINGS)
+    _check_settings(settings)
+    with ctx.store.transaction() as tx:
+        existing = find_cluster(tx, name)
+        if existing is not None and existing["status"] == "ACTIVE":
+            return {"cluster": _present(tx, existing, {"SETTINGS", "CONFIGURATIONS", "TAGS"})}
+        arn = ctx.identity.ecs(f"cluster/{name}")
+        cluster = {
+            "clusterArn": arn,
+            "clusterName": name,
+            "status": "ACTIVE",
+            "settings": settings,
+            "capacityProviders": params.get("capacityProviders", []),
+            "defaultCapacityProviderStrategy": params.get("defaultCapacityProviderStrategy", []),
+        }
+        for optional in ("configuration", "serviceConnectDefaults"):
+            if optional in params:
+                cluster[optional] = params[optional]
+        if existing is None:
+            tx.insert(Kind.CLUSTER, arn, cluster, name=name, status="ACTIVE")
+        else:
+            tx.delete_all_tags(arn)
+            tx.update(Kind.CLUSTER, arn, cluster, status="ACTIVE")
+        tx.put_tags(arn, tags)
+        return {"cluster": _present(tx, cluster, {"SETTINGS", "CONFIGURATIONS", "TAGS"})}
+
+
+def describe_clusters(ctx: ApiContext, params: Params) -> Result:
+    include = set(params.get("include", []))
+    refs = params.get("clusters") or ["default"]
+    clusters, failures = [], []
+    with ctx.store.read() as tx:
+        for ref in refs:
+            cluster = find_cluster(tx, ref)
+            if cluster is None:
+                arn = ref if parse_arn(ref) else ctx.identity.ecs(f"cluster/{ref}")
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                clusters.append(_present(tx, cluster, include))
+    return {"clusters": clusters, "failures": failures}
+
+
+def list_clusters(ctx: ApiContext, params: Params) -> Result:
+    page = page_of(params)
+    with ctx.store.read() as tx:
+        rows = tx.find(
+            Kind.CLUSTER,
+            {"status": "ACTIVE"},
+            order_by=["arn"],
+            after=page.after,
+            limit=page.fetch,
+        )
+    items, token = finish(rows, page, lambda c: [c["clusterArn"]])
+    result: Result = {"clusterArns": [c["clusterArn"] for c in items]}
+    if token:
+        result["nextToken"] = token
+    return result
+
+
+def update_cluster(ctx: ApiContext, params: Params) -> Result:
+    if "settings" in params:
+        _check_settings(params["settings"])
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params["cluster"])
+        if "settings" in params:
+            merged = {s["name"]: s for s in cluster.get("settings", DEFAULT_SETTINGS)}
+            merged.update({s["name"]: s for s in params["settings"]})
+            cluster["settings"] = list(merged.values())
+        for field in ("configuration", "serviceConnectDefaults"):
+            if field in params:
+                cluster[field] = params[field]
+        tx.update(Kind.CLUSTER, cluster["clusterArn"], cluster)
+        return {"cluster": _present(tx, cluster, {"SETTINGS", "CONFIGURATIONS"})}
+
+
+def update_cluster_settings(ctx: ApiContext, params: Params) -> Result:
+    return update_cluster(ctx, {"cluster": params["cluster"], "settings": params["settings"]})
+
+
+def delete_cluster(ctx: ApiContext, params: Params) -> Result:
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params["cluster"])
+        arn = cluster["clusterArn"]
+        counts = _counts(tx, arn)
+        if counts["registeredContainerInstancesCount"]:
+            raise ClusterContainsContainerInstancesException(
+                "The Cluster cannot be deleted while Container Instances are active or draining."
+            )
+        cluster["status"] = "INACTIVE"
+        tx.update(Kind.CLUSTER, arn, cluster, status="INACTIVE")
+        return {"cluster": _present(tx, cluster, set())}

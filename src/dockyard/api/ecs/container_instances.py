@@ -1,0 +1,177 @@
+"""Container instances: Register, Describe, List (with cluster-query filters), Deregister.
+
+An instance is a host whose agent registered it. Re-registration (an agent
+restart) keeps the ARN: by `containerInstanceArn`, or by the same instance id
+in the identity document.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dockyard.api.context import ApiContext, Params, Result
+from dockyard.api.ecs.clusters import resolve_cluster
+from dockyard.api.ecs.resources import normalize_registered
+from dockyard.api.ecs.tags import check_tags
+from dockyard.api.pagination import finish, page_of, paginate_list
+from dockyard.api.ecs.instance_refs import (
+    check_attribute,
+    find_instance,
+    instance_arn,
+    is_agent_attribute,
+)
+from dockyard.arns import new_ec2_instance_id, new_id
+from dockyard.errors import ClientException, InvalidParameterException
+from dockyard.store import Kind, Tx
+
+LIVE = ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING"]
+STATUSES = {"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
+
+
+def present_instance(tx: Tx, doc: dict[str, Any], include: set[str]) -> dict[str, Any]:
+    out = dict(doc)
+    if "TAGS" in include:
+        out["tags"] = tx.get_tags(doc["containerInstanceArn"])
+    if "CONTAINER_INSTANCE_HEALTH" not in include:
+        out.pop("healthStatus", None)
+    return out
+
+
+def _identity_instance_id(params: Params) -> str | None:
+    document = params.get("instanceIdentityDocument")
+    if not document:
+        return None
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        raise InvalidParameterException("instanceIdentityDocument is not valid JSON.") from None
+    instance_id = parsed.get("instanceId") if isinstance(parsed, dict) else None
+    return str(instance_id) if instance_id else None
+
+
+def register_container_instance(ctx: ApiContext, params: Params) -> Result:
+    registered = normalize_registered(params.get("totalResources", []))
+    tags = params.get("tags", [])
+    check_tags(tags)
+    attributes = [
+        {k: v for k, v in a.items() if k in {"name", "value"}} for a in params.get("attributes", [])
+    ]
+    for attribute in attributes:
+        check_attribute(attribute)
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        ec2_id = _identity_instance_id(params)
+        existing = None
+        if params.get("containerInstanceArn"):
+            existing = find_instance(ctx, tx, cluster, params["containerInstanceArn"])
+            if existing is None:
+                raise ClientException("The referenced container instance was not found.")
+        elif ec2_id:
+            matches = tx.find(
+                Kind.CONTAINER_INSTANCE,
+                {"cluster": cluster["clusterArn"], "instance_id": ec2_id, "status": LIVE},
+            )
+            existing = matches[0] if matches else None
+        now = ctx.now()
+        if existing is not None:
+            doc = existing
+            custom = [a for a in doc.get("attributes", []) if not is_agent_attribute(a["name"])]
+            doc["attributes"] = _merge(attributes, custom)
+            doc["version"] = doc.get("version", 1) + 1
+            doc["status"] = "ACTIVE"
+        else:
+            arn = ctx.identity.ecs(f"container-instance/{cluster['clusterName']}/{new_id()}")
+            doc = {
+                "containerInstanceArn": arn,
+                "ec2InstanceId": ec2_id or new_ec2_instance_id(),
+                "version": 1,
+                "status": "ACTIVE",
+                "agentConnected": False,
+                "runningTasksCount": 0,
+                "pendingTasksCount": 0,
+                "attributes": attributes,
+                "registeredAt": now,
+                "attachments": [],
+                "healthStatus": {"overallStatus": "OK", "details": []},
+            }
+        doc["versionInfo"] = params.get("versionInfo", {})
+        doc["registeredResources"] = registered
+        doc.setdefault("remainingResources", [dict(r) for r in registered])
+        if existing is None:
+            tx.insert(
+                Kind.CONTAINER_INSTANCE,
+                doc["containerInstanceArn"],
+                doc,
+                cluster=cluster["clusterArn"],
+                instance_id=doc["ec2InstanceId"],
+                status="ACTIVE",
+            )
+        else:
+            tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status="ACTIVE")
+        tx.put_tags(doc["containerInstanceArn"], tags)
+        return {"containerInstance": present_instance(tx, doc, {"TAGS"})}
+
+
+def _merge(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged = {a["name"]: a for a in second}
+    merged.update({a["name"]: a for a in first})
+    return list(merged.values())
+
+
+def describe_container_instances(ctx: ApiContext, params: Params) -> Result:
+    include = set(params.get("include", []))
+    instances, failures = [], []
+    with ctx.store.read() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        for ref in params["containerInstances"]:
+            doc = find_instance(ctx, tx, cluster, ref)
+            if doc is None:
+                failures.append({"arn": instance_arn(ctx, cluster, ref), "reason": "MISSING"})
+            else:
+                instances.append(present_instance(tx, doc, include))
+    return {"containerInstances": instances, "failures": failures}
+
+
+def list_container_instances(ctx: ApiContext, params: Params) -> Result:
+    page = page_of(params)
+    status = params.get("status")
+    if status is not None and status not in STATUSES:
+        raise InvalidParameterException(f"Invalid status '{status}'.")
+    matches = None
+    if params.get("filter"):
+        from dockyard.api.ecs.filters import instance_filter
+
+        matches = instance_filter(params["filter"])
+    with ctx.store.read() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        where: dict[str, Any] = {"cluster": cluster["clusterArn"]}
+        where["status"] = status if status else ["ACTIVE", "DRAINING"]
+        if matches is None:
+            rows = tx.find(Kind.CONTAINER_INSTANCE, where, after=page.after, limit=page.fetch)
+            items, token = finish(rows, page, lambda d: [d["containerInstanceArn"]])
+        else:
+            docs = [d for d in tx.find(Kind.CONTAINER_INSTANCE, where) if matches(tx, d)]
+            items, token = paginate_list(docs, page, lambda d: d["containerInstanceArn"])
+    result: Result = {"containerInstanceArns": [d["containerInstanceArn"] for d in items]}
+    if token:
+        result["nextToken"] = token
+    return result
+
+
+def deregister_container_instance(ctx: ApiContext, params: Params) -> Result:
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        doc = find_instance(ctx, tx, cluster, params["containerInstance"])
+        if doc is None or doc["status"] == "INACTIVE":
+            raise InvalidParameterException("The referenced container instance was not found.")
+        if doc.get("runningTasksCount", 0) + doc.get("pendingTasksCount", 0) and not params.get(
+            "force"
+        ):
+            raise InvalidParameterException(
+                "Found running tasks on the instance. Stop them or use --force."
+            )
+        doc["status"] = "INACTIVE"
+        doc["agentConnected"] = False
+        tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status="INACTIVE")
+        return {"containerInstance": present_instance(tx, doc, set())}

@@ -1,0 +1,65 @@
+"""ARNs in AWS's format, built and parsed in one place.
+
+    arn:aws:ecs:us-east-1:000000000000:cluster/stage01
+    arn:aws:ecs:us-east-1:000000000000:task-definition/web:3
+    arn:aws:ecs:us-east-1:000000000000:container-instance/stage01/<id>
+    arn:aws:ecs:us-east-1:000000000000:task/stage01/<id>
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Arn:
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    @property
+    def resource_type(self) -> str:
+        return self.resource.split("/", 1)[0]
+
+    @property
+    def resource_path(self) -> str:
+        return self.resource.split("/", 1)[1] if "/" in self.resource else ""
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
+
+
+def parse_arn(text: str) -> Arn | None:
+    """The parts of an ARN, or None when `text` is not one."""
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or not parts[5]:
+        return None
+    return Arn(parts[1], parts[2], parts[3], parts[4], parts[5])
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Region and account of this control plane: every ARN it issues carries them."""
+
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    partition: str = "aws"
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
+
+    def ecs(self, resource: str) -> str:
+        return self.arn("ecs", resource)
+
+
+def new_id() -> str:
+    """A 32-hex-digit id, as ECS uses for tasks and container instances."""
+    return secrets.token_hex(16)
+
+
+def new_ec2_instance_id() -> str:
+    """An id shaped like an EC2 instance id (i- plus 17 hex digits)."""
+    return "i-" + secrets.token_hex(9)[:17]

@@ -1,0 +1,1 @@
+"""Command line: `dockyard server`, `dockyard agent` and the friendly commands over the API."""

@@ -1,0 +1,66 @@
+"""`dockyard server`: start the control plane."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from dockyard.server import ConfigError, ServerConfig, run
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--data-dir",
+    default=".dockyard",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the SQLite store lives.",
+)
+@click.option("--region", default="us-east-1", show_default=True)
+@click.option("--account-id", default="000000000000", show_default=True)
+@click.option(
+    "--credentials",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Access key id -> secret key file; every request must then be SigV4-signed.",
+)
+@click.option("--store-url", help="SQLAlchemy URL of the store (default: SQLite in --data-dir).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
+def server(
+    host: str,
+    port: int,
+    data_dir: Path,
+    region: str,
+    account_id: str,
+    credentials: Path | None,
+    store_url: str | None,
+    log_level: str,
+    ready_file: Path | None,
+) -> None:
+    """Run the Dockyard control plane (ECS API)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = ServerConfig(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        region=region,
+        account_id=account_id,
+        credentials_file=credentials,
+        store_url=store_url,
+    )
+    try:
+        run(config, ready_file)
+    except (ConfigError, ValueError) as error:
+        click.echo(f"dockyard server: {error}", err=True)
+        sys.exit(2)
+    except OSError as error:
+        click.echo(f"dockyard server: cannot listen on {host}:{port}: {error}", err=True)
+        sys.exit(1)

@@ -1,0 +1,107 @@
+"""`dockyard server`: the control plane process (API today; controllers and the LB join it).
+
+Binds loopback unless told otherwise, and refuses a non-loopback address
+without `--credentials`: whoever can call RunTask can run a container as root
+on every host of the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from dockyard.api.app import create_app
+from dockyard.api.context import ApiContext
+from dockyard.arns import Identity
+from dockyard.store.sql import open_store, sqlite_url
+
+log = logging.getLogger("dockyard.server")
+
+
+class ConfigError(ValueError):
+    """The server cannot start with this configuration."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".dockyard")
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    credentials_file: Path | None = None
+    store_url: str | None = None
+
+    def check(self) -> None:
+        if not self.account_id.isdigit() or len(self.account_id) != 12:
+            raise ConfigError(f"--account-id must be 12 digits; got {self.account_id!r}.")
+        if self.credentials_file is None and not is_loopback(self.host):
+            raise ConfigError(
+                f"Refusing to listen on {self.host} without --credentials: anyone who can reach "
+                "the API can run containers as root on every host. Give --credentials FILE, or "
+                "bind 127.0.0.1."
+            )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_app(config: ServerConfig) -> web.Application:
+    config.check()
+    credentials = None
+    if config.credentials_file is not None:
+        from dockyard.api.sigv4 import load_credentials
+
+        credentials = load_credentials(str(config.credentials_file))
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(config.store_url or sqlite_url(config.data_dir))
+    ctx = ApiContext(store=store, identity=Identity(config.region, config.account_id))
+    app = create_app(ctx, credentials=credentials)
+
+    async def close_store(_app: web.Application) -> None:
+        store.close()
+
+    app.on_cleanup.append(close_store)
+    return app
+
+
+async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:
+    app = build_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    await site.start()
+    log.info("Dockyard API on http://%s:%s (data in %s)", config.host, config.port, config.data_dir)
+    if ready_file is not None:
+        ready_file.write_text(f"{os.getpid()}\n")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+
+
+def run(config: ServerConfig, ready_file: Path | None = None) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional
+        asyncio.run(serve(config, ready_file))
+    else:
+        uvloop.run(serve(config, ready_file))

@@ -1,0 +1,56 @@
+"""Tables. Each kind: primary key `arn`, indexed columns, and `doc` (the AWS-shaped JSON).
+
+Changing this file needs an Alembic revision in `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+clusters = sa.Table(
+    "clusters",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+task_definitions = sa.Table(
+    "task_definitions",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("family", sa.String(255), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.UniqueConstraint("family", "revision", name="uq_task_definitions_family_revision"),
+    sa.Index("ix_task_definitions_status_family", "status", "family"),
+)
+
+container_instances = sa.Table(
+    "container_instances",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("cluster", sa.String(1600), nullable=False),
+    sa.Column("instance_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_container_instances_cluster_status", "cluster", "status"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("resource_arn", sa.String(1600), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+TABLES: dict[str, sa.Table] = {
+    "clusters": clusters,
+    "task_definitions": task_definitions,
+    "container_instances": container_instances,
+}

@@ -1,0 +1,231 @@
+"""SQLAlchemy Core backend: SQLite (WAL) today, PostgreSQL through the same code later.
+
+Durability: SQLite runs in WAL mode with synchronous=NORMAL, which survives a
+`kill -9` of the server (a process crash never loses a committed transaction;
+only an OS crash could lose the last ones) - every acknowledged API call has
+committed before its response is written. `DOCKYARD_SQLITE_SYNC=FULL` trades
+speed for power-loss safety.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from dockyard.store import schema
+from dockyard.store.base import Doc, Kind
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    sync = os.environ.get("DOCKYARD_SQLITE_SYNC", "NORMAL").upper()
+    if sync not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        sync = "NORMAL"
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={sync}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+    # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions are unreliable).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqlTx:
+    """One transaction on one connection; implements `dockyard.store.base.Tx`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @staticmethod
+    def _table(kind: Kind) -> sa.Table:
+        return schema.TABLES[kind.value]
+
+    def _where(
+        self,
+        table: sa.Table,
+        where: Mapping[str, Any] | None,
+        prefix: tuple[str, str] | None = None,
+    ) -> list[sa.ColumnElement[bool]]:
+        clauses: list[sa.ColumnElement[bool]] = []
+        for name, value in (where or {}).items():
+            column = table.c[name]
+            if isinstance(value, list | tuple | set | frozenset):
+                clauses.append(column.in_(list(value)))
+            else:
+                clauses.append(column == value)
+        if prefix is not None:
+            column_name, text = prefix
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(table.c[column_name].like(escaped + "%", escape="\\"))
+        return clauses
+
+    def get(self, kind: Kind, key: str) -> Doc | None:
+        table = self._table(kind)
+        row = self._conn.execute(sa.select(table.c.doc).where(table.c.arn == key)).first()
+        return None if row is None else dict(row[0])
+
+    def find(
+        self,
+        kind: Kind,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        descending: bool = False,
+        after: Sequence[Any] | None = None,
+        limit: int | None = None,
+        prefix: tuple[str, str] | None = None,
+    ) -> list[Doc]:
+        table = self._table(kind)
+        query = sa.select(table.c.doc).where(*self._where(table, where, prefix))
+        columns = [table.c[name] for name in (order_by or ("arn",))]
+        if after is not None:
+            key = sa.tuple_(*columns)
+            bound = sa.tuple_(*[sa.literal(v) for v in after])
+            query = query.where(key < bound if descending else key > bound)
+        query = query.order_by(*[c.desc() if descending else c.asc() for c in columns])
+        if limit is not None:
+            query = query.limit(limit)
+        return [dict(row[0]) for row in self._conn.execute(query)]
+
+    def count(self, kind: Kind, where: Mapping[str, Any] | None = None) -> int:
+        table = self._table(kind)
+        query = sa.select(sa.func.count()).select_from(table).where(*self._where(table, where))
+        return int(self._conn.execute(query).scalar_one())
+
+    def distinct(
+        self,
+        kind: Kind,
+        column: str,
+        where: Mapping[str, Any] | None = None,
+        prefix: tuple[str, str] | None = None,
+    ) -> list[Any]:
+        table = self._table(kind)
+        query = (
+            sa.select(table.c[column])
+            .where(*self._where(table, where, prefix))
+            .distinct()
+            .order_by(table.c[column])
+        )
+        return [row[0] for row in self._conn.execute(query)]
+
+    def max(self, kind: Kind, column: str, where: Mapping[str, Any] | None = None) -> Any:
+        table = self._table(kind)
+        query = sa.select(sa.func.max(table.c[column])).where(*self._where(table, where))
+        return self._conn.execute(query).scalar_one()
+
+    def insert(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None:
+        table = self._table(kind)
+        self._conn.execute(sa.insert(table).values(arn=key, doc=doc, **columns))
+
+    def update(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None:
+        table = self._table(kind)
+        self._conn.execute(sa.update(table).where(table.c.arn == key).values(doc=doc, **columns))
+
+    def delete(self, kind: Kind, key: str) -> None:
+        table = self._table(kind)
+        self._conn.execute(sa.delete(table).where(table.c.arn == key))
+
+    def get_tags(self, resource_arn: str) -> list[dict[str, str]]:
+        t = schema.tags
+        rows = self._conn.execute(
+            sa.select(t.c.key, t.c.value).where(t.c.resource_arn == resource_arn).order_by(t.c.key)
+        )
+        return [{"key": key, "value": value} for key, value in rows]
+
+    def put_tags(self, resource_arn: str, tags: Sequence[Mapping[str, str]]) -> None:
+        if not tags:
+            return
+        t = schema.tags
+        keys = [tag["key"] for tag in tags]
+        self._conn.execute(
+            sa.delete(t).where(t.c.resource_arn == resource_arn, t.c.key.in_(keys))
+        )
+        self._conn.execute(
+            sa.insert(t),
+            [
+                {"resource_arn": resource_arn, "key": tag["key"], "value": tag.get("value", "")}
+                for tag in tags
+            ],
+        )
+
+    def remove_tags(self, resource_arn: str, keys: Sequence[str]) -> None:
+        t = schema.tags
+        self._conn.execute(
+            sa.delete(t).where(t.c.resource_arn == resource_arn, t.c.key.in_(list(keys)))
+        )
+
+    def delete_all_tags(self, resource_arn: str) -> None:
+        t = schema.tags
+        self._conn.execute(sa.delete(t).where(t.c.resource_arn == resource_arn))
+
+
+class SqlStore:
+    """The SQLAlchemy backend; implements `dockyard.store.base.Store`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTx]:
+        with self.engine.connect() as conn:
+            if self._sqlite:
+                _sqlite_begin(conn)
+                try:
+                    yield SqlTx(conn)
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            else:
+                with conn.begin():
+                    yield SqlTx(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTx]:
+        with self.engine.connect() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql("BEGIN")
+                try:
+                    yield SqlTx(conn)
+                finally:
+                    conn.exec_driver_sql("ROLLBACK")
+            else:
+                with conn.begin():
+                    yield SqlTx(conn)
+
+    def migrate(self) -> None:
+        from dockyard.store.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def sqlite_url(data_dir: str | os.PathLike[str]) -> str:
+    path = Path(data_dir).resolve() / "dockyard.db"
+    return f"sqlite:///{path}"
+
+
+def open_store(url: str, *, migrate: bool = True) -> SqlStore:
+    """Open (and migrate) the store at a SQLAlchemy URL."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, poolclass=sa.pool.SingletonThreadPool)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    store = SqlStore(engine)
+    if migrate:
+        store.migrate()
+    return store

@@ -1,0 +1,1 @@
+"""Test support: fakes (runtime) and builders (images) shared by tests and benchmarks."""
