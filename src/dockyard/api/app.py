@@ -46,8 +46,8 @@ class Gateway:
 
         verify(
             request.method,
-            request.raw_path.split("?", 1)[0],
-            request.query_string,
+            request.raw_path,  # still URL-encoded, as signed; verify() splits off the query
+            "",
             request.headers,
             body,
             self.credentials,

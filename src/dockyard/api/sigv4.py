@@ -98,7 +98,7 @@ def load_credentials(path: str) -> dict[str, str]:
     except UnicodeDecodeError:
         raise ValueError(f"credentials file {path!r} is not valid UTF-8 text") from None
 
-    if text.lstrip().startswith("{"):
+    if _looks_like_json(text):
         pairs = _parse_json_credentials(text, path)
     elif _looks_like_ini(text):
         pairs = _parse_ini_credentials(text, path)
@@ -134,6 +134,19 @@ def _check_access_key_id(access_key: str, path: str, where: str) -> None:
             f"credentials file {path!r}: {where}: access key id {access_key!r} must not "
             "contain whitespace, '/', ',' or '='"
         )
+
+
+def _looks_like_json(text: str) -> bool:
+    start = text.lstrip()[:1]
+    if start == "{":
+        return True
+    if start != "[":
+        return False
+    try:  # "[default]" starts an INI file; a JSON array is a (bad) JSON file
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_json_credentials(text: str, path: str) -> list[tuple[str, str, str]]:

@@ -1,0 +1,117 @@
+"""End-to-end fixtures: real `dockyard server` processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A `dockyard server` subprocess; can be killed (-9) and restarted on the same data."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dockyard", "server", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), *self.extra_args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not answer in {timeout}s:\n{self.log_path.read_text()}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def client(self, service: str = "ecs", **kwargs: Any) -> Any:
+        kwargs.setdefault("aws_access_key_id", "AKIDTEST")
+        kwargs.setdefault("aws_secret_access_key", "secret")
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name="us-east-1", **kwargs
+        )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "data")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def ecs(server: ServerProcess) -> Any:
+    return server.client()
+
+
+def aws_cli(endpoint: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real aws CLI (awscli from PyPI, in this venv) against Dockyard."""
+    base_env = dict(os.environ)
+    base_env.update(
+        AWS_ACCESS_KEY_ID="AKIDTEST",
+        AWS_SECRET_ACCESS_KEY="secret",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_PAGER="",
+    )
+    base_env.update(env or {})
+    aws = Path(sys.executable).with_name("aws")
+    return subprocess.run(
+        [str(aws), *args, "--endpoint-url", endpoint, "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=base_env,
+        timeout=60,
+        check=False,
+    )
