@@ -1,9 +1,9 @@
 """ARNs in AWS's format, built and parsed in one place.
 
-    arn:aws:ecs:us-east-1:000000000000:cluster/stage01
-    arn:aws:ecs:us-east-1:000000000000:task-definition/web:3
-    arn:aws:ecs:us-east-1:000000000000:container-instance/stage01/<id>
-    arn:aws:ecs:us-east-1:000000000000:task/stage01/<id>
+arn:aws:ecs:us-east-1:000000000000:cluster/stage01
+arn:aws:ecs:us-east-1:000000000000:task-definition/web:3
+arn:aws:ecs:us-east-1:000000000000:container-instance/stage01/<id>
+arn:aws:ecs:us-east-1:000000000000:task/stage01/<id>
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:
     await site.start()
     log.info("Dockyard API on http://%s:%s (data in %s)", config.host, config.port, config.data_dir)
     if ready_file is not None:
-        ready_file.write_text(f"{os.getpid()}\n")
+        await asyncio.to_thread(ready_file.write_text, f"{os.getpid()}\n")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

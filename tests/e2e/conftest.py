@@ -44,8 +44,17 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dockyard", "server", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), *self.extra_args],
+                [
+                    sys.executable,
+                    "-m",
+                    "dockyard",
+                    "server",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    *self.extra_args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -78,9 +87,7 @@ class ServerProcess:
     def client(self, service: str = "ecs", **kwargs: Any) -> Any:
         kwargs.setdefault("aws_access_key_id", "AKIDTEST")
         kwargs.setdefault("aws_secret_access_key", "secret")
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name="us-east-1", **kwargs
-        )
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **kwargs)
 
 
 @pytest.fixture
@@ -96,7 +103,9 @@ def ecs(server: ServerProcess) -> Any:
     return server.client()
 
 
-def aws_cli(endpoint: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def aws_cli(
+    endpoint: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real aws CLI (awscli from PyPI, in this venv) against Dockyard."""
     base_env = dict(os.environ)
     base_env.update(

@@ -38,11 +38,18 @@ def register_instance(ecs: Any, cluster: str = "stage01", **kwargs: Any) -> dict
     )["containerInstance"]
 
 
-def raw(server: ServerProcess, body: bytes, target: str | None, content_type: str = "application/x-amz-json-1.1") -> tuple[int, dict[str, Any]]:
+def raw(
+    server: ServerProcess,
+    body: bytes,
+    target: str | None,
+    content_type: str = "application/x-amz-json-1.1",
+) -> tuple[int, dict[str, Any]]:
     headers = {"Content-Type": content_type}
     if target is not None:
         headers["X-Amz-Target"] = target
-    request = urllib.request.Request(server.endpoint + "/", data=body, headers=headers, method="POST")
+    request = urllib.request.Request(
+        server.endpoint + "/", data=body, headers=headers, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             return answer.status, json.loads(answer.read())
@@ -59,14 +66,20 @@ def test_cluster_lifecycle(ecs: Any) -> None:
     arn = created["cluster"]["clusterArn"]
     assert arn == "arn:aws:ecs:us-east-1:000000000000:cluster/stage01"
     assert ecs.create_cluster(clusterName="stage01")["cluster"]["clusterArn"] == arn
-    described = ecs.describe_clusters(clusters=[arn, "missing"], include=["TAGS", "SETTINGS", "STATISTICS"])
+    described = ecs.describe_clusters(
+        clusters=[arn, "missing"], include=["TAGS", "SETTINGS", "STATISTICS"]
+    )
     cluster = described["clusters"][0]
     assert cluster["status"] == "ACTIVE"
     assert cluster["tags"] == [{"key": "env", "value": "stage"}]
     assert {s["name"] for s in cluster["statistics"]} >= {"runningEC2TasksCount"}
     assert described["failures"][0]["reason"] == "MISSING"
-    ecs.update_cluster(cluster="stage01", settings=[{"name": "containerInsights", "value": "enabled"}])
-    settings = ecs.describe_clusters(clusters=["stage01"], include=["SETTINGS"])["clusters"][0]["settings"]
+    ecs.update_cluster(
+        cluster="stage01", settings=[{"name": "containerInsights", "value": "enabled"}]
+    )
+    settings = ecs.describe_clusters(clusters=["stage01"], include=["SETTINGS"])["clusters"][0][
+        "settings"
+    ]
     assert settings == [{"name": "containerInsights", "value": "enabled"}]
     assert ecs.list_clusters()["clusterArns"] == [arn]
     assert ecs.delete_cluster(cluster="stage01")["cluster"]["status"] == "INACTIVE"
@@ -81,7 +94,9 @@ def test_cluster_with_instances_cannot_be_deleted(ecs: Any) -> None:
     instance = register_instance(ecs)
     with pytest.raises(ecs.exceptions.ClusterContainsContainerInstancesException):
         ecs.delete_cluster(cluster="stage01")
-    ecs.deregister_container_instance(cluster="stage01", containerInstance=instance["containerInstanceArn"])
+    ecs.deregister_container_instance(
+        cluster="stage01", containerInstance=instance["containerInstanceArn"]
+    )
     ecs.delete_cluster(cluster="stage01")
 
 
@@ -136,10 +151,14 @@ def test_pagination_walks_every_list(ecs: Any) -> None:
     assert [len(p["clusterArns"]) for p in pages] == [3, 3, 1]
     names = [arn.rsplit("/", 1)[1] for p in pages for arn in p["clusterArns"]]
     assert names == [f"c{i}" for i in range(7)]
-    pages = list(ecs.get_paginator("list_task_definitions").paginate(PaginationConfig={"PageSize": 2}))
+    pages = list(
+        ecs.get_paginator("list_task_definitions").paginate(PaginationConfig={"PageSize": 2})
+    )
     assert sum(len(p["taskDefinitionArns"]) for p in pages) == 7
     pages = list(
-        ecs.get_paginator("list_task_definition_families").paginate(PaginationConfig={"PageSize": 4})
+        ecs.get_paginator("list_task_definition_families").paginate(
+            PaginationConfig={"PageSize": 4}
+        )
     )
     assert [f for p in pages for f in p["families"]] == [f"fam{i}" for i in range(7)]
     with pytest.raises(ecs.exceptions.InvalidParameterException):
@@ -159,25 +178,55 @@ def test_container_instances_resources_and_filters(ecs: Any) -> None:
     assert registered["PORTS_UDP"]["stringSetValue"] == []
     assert one["remainingResources"] == one["registeredResources"]
     assert one["status"] == "ACTIVE" and one["agentConnected"] is False
-    assert ecs.describe_clusters(clusters=["stage01"])["clusters"][0]["registeredContainerInstancesCount"] == 2
+    assert (
+        ecs.describe_clusters(clusters=["stage01"])["clusters"][0][
+            "registeredContainerInstancesCount"
+        ]
+        == 2
+    )
     instance_id = one["containerInstanceArn"].rsplit("/", 1)[1]
-    described = ecs.describe_container_instances(cluster="stage01", containerInstances=[instance_id, "nope"])
+    described = ecs.describe_container_instances(
+        cluster="stage01", containerInstances=[instance_id, "nope"]
+    )
     assert described["containerInstances"][0]["containerInstanceArn"] == one["containerInstanceArn"]
     assert described["failures"][0]["reason"] == "MISSING"
     ecs.put_attributes(
         cluster="stage01",
-        attributes=[{"name": "stack", "value": "prod", "targetType": "container-instance", "targetId": instance_id}],
+        attributes=[
+            {
+                "name": "stack",
+                "value": "prod",
+                "targetType": "container-instance",
+                "targetId": instance_id,
+            }
+        ],
     )
     prod = ecs.list_container_instances(cluster="stage01", filter="attribute:stack == prod")
     assert prod["containerInstanceArns"] == [one["containerInstanceArn"]]
-    listed = ecs.list_attributes(cluster="stage01", targetType="container-instance", attributeName="stack")
+    listed = ecs.list_attributes(
+        cluster="stage01", targetType="container-instance", attributeName="stack"
+    )
     assert listed["attributes"] == [
-        {"name": "stack", "value": "prod", "targetType": "container-instance", "targetId": one["containerInstanceArn"]}
+        {
+            "name": "stack",
+            "value": "prod",
+            "targetType": "container-instance",
+            "targetId": one["containerInstanceArn"],
+        }
     ]
-    ecs.delete_attributes(cluster="stage01", attributes=[{"name": "stack", "targetId": instance_id}])
-    assert ecs.list_container_instances(cluster="stage01", filter="attribute:stack == prod")["containerInstanceArns"] == []
+    ecs.delete_attributes(
+        cluster="stage01", attributes=[{"name": "stack", "targetId": instance_id}]
+    )
+    assert (
+        ecs.list_container_instances(cluster="stage01", filter="attribute:stack == prod")[
+            "containerInstanceArns"
+        ]
+        == []
+    )
     with pytest.raises(ecs.exceptions.TargetNotFoundException):
-        ecs.put_attributes(cluster="stage01", attributes=[{"name": "a", "value": "b", "targetId": "nope"}])
+        ecs.put_attributes(
+            cluster="stage01", attributes=[{"name": "a", "value": "b", "targetId": "nope"}]
+        )
     with pytest.raises(ecs.exceptions.InvalidParameterException):
         ecs.list_container_instances(cluster="stage01", filter="attribute:stack ==")
     # Re-registration keeps the ARN.
@@ -191,14 +240,18 @@ def test_tags_on_every_resource(ecs: Any) -> None:
     cluster = ecs.create_cluster(clusterName="stage01")["cluster"]["clusterArn"]
     td = ecs.register_task_definition(**taskdef())["taskDefinition"]["taskDefinitionArn"]
     for arn in (cluster, td):
-        ecs.tag_resource(resourceArn=arn, tags=[{"key": "a", "value": "1"}, {"key": "b", "value": "2"}])
+        ecs.tag_resource(
+            resourceArn=arn, tags=[{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]
+        )
         ecs.untag_resource(resourceArn=arn, tagKeys=["b"])
         assert {"key": "a", "value": "1"} in ecs.list_tags_for_resource(resourceArn=arn)["tags"]
         assert all(t["key"] != "b" for t in ecs.list_tags_for_resource(resourceArn=arn)["tags"])
     with pytest.raises(ecs.exceptions.InvalidParameterException):
         ecs.tag_resource(resourceArn=cluster, tags=[{"key": "aws:x", "value": "1"}])
     with pytest.raises(ecs.exceptions.ResourceNotFoundException):
-        ecs.tag_resource(resourceArn=cluster.replace("stage01", "ghost"), tags=[{"key": "a", "value": "1"}])
+        ecs.tag_resource(
+            resourceArn=cluster.replace("stage01", "ghost"), tags=[{"key": "a", "value": "1"}]
+        )
 
 
 BAD_TASK_DEFINITIONS = [
@@ -207,34 +260,85 @@ BAD_TASK_DEFINITIONS = [
     pytest.param({"memory": "abc"}, "ClientException", id="task-memory-abc"),
     pytest.param({"cpu": "64"}, "ClientException", id="task-cpu-too-small"),
     pytest.param(
-        {"containerDefinitions": [{"name": "a", "image": "x", "memory": 64}, {"name": "a", "image": "x", "memory": 64}]},
-        "ClientException", id="duplicate-container-names",
+        {
+            "containerDefinitions": [
+                {"name": "a", "image": "x", "memory": 64},
+                {"name": "a", "image": "x", "memory": 64},
+            ]
+        },
+        "ClientException",
+        id="duplicate-container-names",
     ),
-    pytest.param({"containerDefinitions": [{"name": "a", "image": "x"}]}, "ClientException", id="no-memory"),
-    pytest.param({"containerDefinitions": [{"name": "a", "image": "x", "memory": 2}]}, "ClientException", id="memory-below-6"),
     pytest.param(
-        {"containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "portMappings": [{"containerPort": 70000}]}]},
-        "ClientException", id="container-port-range",
+        {"containerDefinitions": [{"name": "a", "image": "x"}]}, "ClientException", id="no-memory"
     ),
     pytest.param(
-        {"containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "portMappings": [{"containerPort": 80, "protocol": "sctp"}]}]},
-        "ClientException", id="port-protocol",
+        {"containerDefinitions": [{"name": "a", "image": "x", "memory": 2}]},
+        "ClientException",
+        id="memory-below-6",
+    ),
+    pytest.param(
+        {
+            "containerDefinitions": [
+                {
+                    "name": "a",
+                    "image": "x",
+                    "memory": 64,
+                    "portMappings": [{"containerPort": 70000}],
+                }
+            ]
+        },
+        "ClientException",
+        id="container-port-range",
+    ),
+    pytest.param(
+        {
+            "containerDefinitions": [
+                {
+                    "name": "a",
+                    "image": "x",
+                    "memory": 64,
+                    "portMappings": [{"containerPort": 80, "protocol": "sctp"}],
+                }
+            ]
+        },
+        "ClientException",
+        id="port-protocol",
     ),
     pytest.param(
         {"containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "links": ["b"]}]},
-        "ClientException", id="link-to-missing-container",
+        "ClientException",
+        id="link-to-missing-container",
     ),
     pytest.param(
-        {"containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 1}}]},
-        "ClientException", id="health-interval",
+        {
+            "containerDefinitions": [
+                {
+                    "name": "a",
+                    "image": "x",
+                    "memory": 64,
+                    "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 1},
+                }
+            ]
+        },
+        "ClientException",
+        id="health-interval",
     ),
-    pytest.param({"containerDefinitions": [{"name": "a", "image": "x", "memory": "lots"}]}, "InvalidParameterException", id="memory-type"),
-    pytest.param({"containerDefinitions": None}, "InvalidParameterException", id="missing-containers"),
+    pytest.param(
+        {"containerDefinitions": [{"name": "a", "image": "x", "memory": "lots"}]},
+        "InvalidParameterException",
+        id="memory-type",
+    ),
+    pytest.param(
+        {"containerDefinitions": None}, "InvalidParameterException", id="missing-containers"
+    ),
 ]
 
 
 @pytest.mark.parametrize(("change", "code"), BAD_TASK_DEFINITIONS)
-def test_bad_task_definitions_are_refused_and_change_nothing(server: ServerProcess, change: dict[str, Any], code: str) -> None:
+def test_bad_task_definitions_are_refused_and_change_nothing(
+    server: ServerProcess, change: dict[str, Any], code: str
+) -> None:
     ecs = server.client(config=Config(parameter_validation=False))
     ecs.register_task_definition(**taskdef("web"))
     params = taskdef("web")
@@ -261,7 +365,7 @@ def test_protocol_errors_are_clean_4xx(server: ServerProcess) -> None:
     assert status == 400
     status, body = raw(server, b'{"clusterName": 5}', TARGET + "CreateCluster")
     assert (status, body["__type"]) == (400, "InvalidParameterException")
-    status, body = raw(server, b'\xff\xfe', TARGET + "CreateCluster")
+    status, body = raw(server, b"\xff\xfe", TARGET + "CreateCluster")
     assert (status, body["__type"]) == (400, "SerializationException")
     status, body = raw(server, b"{}", TARGET + "ListClusters")
     assert status == 200 and body == {"clusterArns": []}
@@ -276,29 +380,41 @@ def test_kill_9_loses_nothing_acknowledged(server: ServerProcess) -> None:
     instance = register_instance(ecs)
     ecs.put_attributes(
         cluster="stage01",
-        attributes=[{"name": "stack", "value": "prod", "targetId": instance["containerInstanceArn"]}],
+        attributes=[
+            {"name": "stack", "value": "prod", "targetId": instance["containerInstanceArn"]}
+        ],
     )
     before = (
-        ecs.describe_clusters(clusters=["stage01", "prod"], include=["TAGS", "SETTINGS"])["clusters"],
+        ecs.describe_clusters(clusters=["stage01", "prod"], include=["TAGS", "SETTINGS"])[
+            "clusters"
+        ],
         ecs.list_task_definitions()["taskDefinitionArns"],
         ecs.describe_task_definition(taskDefinition="web:3")["taskDefinition"],
-        ecs.describe_container_instances(cluster="stage01", containerInstances=[instance["containerInstanceArn"]])["containerInstances"],
+        ecs.describe_container_instances(
+            cluster="stage01", containerInstances=[instance["containerInstanceArn"]]
+        )["containerInstances"],
     )
     server.kill9()
     server.start()
     ecs = server.client()
     after = (
-        ecs.describe_clusters(clusters=["stage01", "prod"], include=["TAGS", "SETTINGS"])["clusters"],
+        ecs.describe_clusters(clusters=["stage01", "prod"], include=["TAGS", "SETTINGS"])[
+            "clusters"
+        ],
         ecs.list_task_definitions()["taskDefinitionArns"],
         ecs.describe_task_definition(taskDefinition="web:3")["taskDefinition"],
-        ecs.describe_container_instances(cluster="stage01", containerInstances=[instance["containerInstanceArn"]])["containerInstances"],
+        ecs.describe_container_instances(
+            cluster="stage01", containerInstances=[instance["containerInstanceArn"]]
+        )["containerInstances"],
     )
     assert after == before
     assert ecs.register_task_definition(**taskdef("web"))["taskDefinition"]["revision"] == 4
 
 
 def test_boto3_session_default_cluster(server: ServerProcess) -> None:
-    session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b", region_name="eu-west-1")
+    session = boto3.session.Session(
+        aws_access_key_id="a", aws_secret_access_key="b", region_name="eu-west-1"
+    )
     ecs = session.client("ecs", endpoint_url=server.endpoint)
     ecs.create_cluster()
     assert ecs.describe_clusters()["clusters"][0]["clusterName"] == "default"

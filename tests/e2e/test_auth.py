@@ -76,9 +76,22 @@ def test_non_loopback_bind_without_credentials_is_refused(tmp_path: Path) -> Non
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "dockyard", "server", "--host", "0.0.0.0", "--port", "0",
-         "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=30, check=False,
+        [
+            sys.executable,
+            "-m",
+            "dockyard",
+            "server",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert done.returncode == 2
     assert "without --credentials" in done.stderr

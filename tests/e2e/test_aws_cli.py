@@ -22,47 +22,74 @@ def test_register_from_cli_input_json_twice(server: ServerProcess, tmp_path: Pat
     path.write_text(json.dumps(source))
     revisions = []
     for _ in range(2):
-        done = aws_cli(server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
+        done = aws_cli(
+            server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}"
+        )
         assert done.returncode == 0, done.stderr
         revisions.append(json.loads(done.stdout)["taskDefinition"]["revision"])
     assert revisions == [1, 2]
-    described = aws_cli(server.endpoint, "ecs", "describe-task-definition", "--task-definition", "web")
+    described = aws_cli(
+        server.endpoint, "ecs", "describe-task-definition", "--task-definition", "web"
+    )
     container = json.loads(described.stdout)["taskDefinition"]["containerDefinitions"][0]
     assert container["portMappings"][0]["hostPort"] == 0
     assert container["healthCheck"]["retries"] == 3
 
 
-def test_bad_task_definitions_fail_and_store_is_unchanged(server: ServerProcess, tmp_path: Path) -> None:
+def test_bad_task_definitions_fail_and_store_is_unchanged(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     good = tmp_path / "good.json"
     good.write_text((DATA / "web-taskdef.json").read_text())
-    assert aws_cli(server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{good}").returncode == 0
+    assert (
+        aws_cli(
+            server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{good}"
+        ).returncode
+        == 0
+    )
 
     bad_memory = json.loads(good.read_text()) | {"memory": "abc"}
     path = tmp_path / "bad-memory.json"
     path.write_text(json.dumps(bad_memory))
-    done = aws_cli(server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
+    done = aws_cli(
+        server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}"
+    )
     assert done.returncode != 0
     assert "ClientException" in done.stderr and "memory" in done.stderr
 
     missing = {k: v for k, v in json.loads(good.read_text()).items() if k != "containerDefinitions"}
     path = tmp_path / "missing.json"
     path.write_text(json.dumps(missing))
-    done = aws_cli(server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
+    done = aws_cli(
+        server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}"
+    )
     assert done.returncode != 0
     assert "containerDefinitions" in done.stderr
 
     no_containers = json.loads(good.read_text()) | {"containerDefinitions": []}
     path = tmp_path / "empty.json"
     path.write_text(json.dumps(no_containers))
-    done = aws_cli(server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
+    done = aws_cli(
+        server.endpoint, "ecs", "register-task-definition", "--cli-input-json", f"file://{path}"
+    )
     assert done.returncode != 0
     assert "ClientException" in done.stderr
 
     listed = aws_cli(server.endpoint, "ecs", "list-task-definitions")
-    assert [a.rsplit("/", 1)[1] for a in json.loads(listed.stdout)["taskDefinitionArns"]] == ["web:1"]
+    assert [a.rsplit("/", 1)[1] for a in json.loads(listed.stdout)["taskDefinitionArns"]] == [
+        "web:1"
+    ]
 
 
 def test_missing_cluster_error_is_modeled(server: ServerProcess) -> None:
-    done = aws_cli(server.endpoint, "ecs", "update-cluster", "--cluster", "ghost", "--settings", "name=containerInsights,value=enabled")
+    done = aws_cli(
+        server.endpoint,
+        "ecs",
+        "update-cluster",
+        "--cluster",
+        "ghost",
+        "--settings",
+        "name=containerInsights,value=enabled",
+    )
     assert done.returncode != 0
     assert "ClusterNotFoundException" in done.stderr

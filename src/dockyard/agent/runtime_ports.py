@@ -150,7 +150,10 @@ async def run_with_port_retries(
                 raise
             log.info(
                 "%s: host port taken at start (%s), attempt %d/%d; picking another",
-                spec.docker_name, exc.message, attempt, PORT_BIND_ATTEMPTS,
+                spec.docker_name,
+                exc.message,
+                attempt,
+                PORT_BIND_ATTEMPTS,
             )
             last = exc
         except BaseException:

@@ -59,13 +59,13 @@ def decode_body(body: bytes) -> dict[str, Any]:
             f"Could not parse the request body as JSON: {exc}", code="SerializationException"
         ) from None
     if not isinstance(params, dict):
-        raise ProtocolError("The request body must be a JSON object.", code="SerializationException")
+        raise ProtocolError(
+            "The request body must be a JSON object.", code="SerializationException"
+        )
     return params
 
 
-def dispatch(
-    service: JsonService, action: str, body: bytes, ctx: ApiContext
-) -> tuple[int, bytes]:
+def dispatch(service: JsonService, action: str, body: bytes, ctx: ApiContext) -> tuple[int, bytes]:
     """Run one action; AwsError propagates to the caller, which encodes it."""
     handler = service.handlers.get(action)
     if handler is None:

@@ -48,9 +48,7 @@ def page_of(params: dict[str, Any], *, default: int = 100, maximum: int = 100) -
     """Read maxResults/nextToken; maxResults must lie within 1..maximum as in ECS."""
     limit = params.get("maxResults", default)
     if not 1 <= limit <= maximum:
-        raise InvalidParameterException(
-            f"maxResults must be between 1 and {maximum}; got {limit}."
-        )
+        raise InvalidParameterException(f"maxResults must be between 1 and {maximum}; got {limit}.")
     token = params.get("nextToken")
     return Page(after=decode_token(token) if token else None, limit=limit)
 
@@ -64,7 +62,9 @@ def finish(
     return items, (encode_token(key(items[-1])) if more and items else None)
 
 
-def paginate_list(items: Sequence[T], page: Page, key: Callable[[T], Any]) -> tuple[list[T], str | None]:
+def paginate_list(
+    items: Sequence[T], page: Page, key: Callable[[T], Any]
+) -> tuple[list[T], str | None]:
     """Pagination over an in-memory list already sorted by `key` (for computed listings)."""
     start = 0
     if page.after is not None:

@@ -1,11 +1,10 @@
 """The `dockyard` entry point: one click group; each sub-command lives in its own module.
 
-    dockyard server ...      control plane (cli/server.py)
-    dockyard cluster ...     friendly commands over the ECS API (cli/clusters.py, ...)
+dockyard server ...      control plane (cli/server.py)
+dockyard cluster ...     friendly commands over the ECS API (cli/clusters.py, ...)
 """
 
 from __future__ import annotations
-
 
 import click
 
@@ -40,9 +39,11 @@ def main(ctx: click.Context, endpoint: str, output: str, region: str) -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import server
+    from dockyard.cli import local, server
 
     main.add_command(server.server)
+    main.add_command(local.up)
+    main.add_command(local.down)
     try:
         from dockyard.cli import resources
     except ImportError:  # pragma: no cover - resources module is optional during bootstrap
@@ -52,4 +53,3 @@ def _register() -> None:
 
 
 _register()
-

@@ -29,10 +29,14 @@ from dockyard.server import ConfigError, ServerConfig, run
     help="Access key id -> secret key file; every request must then be SigV4-signed.",
 )
 @click.option("--store-url", help="SQLAlchemy URL of the store (default: SQLite in --data-dir).")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
-def server(
+def server(  # noqa: PLR0917 - click passes every option positionally
     host: str,
     port: int,
     data_dir: Path,

@@ -147,9 +147,7 @@ class SqlTx:
             return
         t = schema.tags
         keys = [tag["key"] for tag in tags]
-        self._conn.execute(
-            sa.delete(t).where(t.c.resource_arn == resource_arn, t.c.key.in_(keys))
-        )
+        self._conn.execute(sa.delete(t).where(t.c.resource_arn == resource_arn, t.c.key.in_(keys)))
         self._conn.execute(
             sa.insert(t),
             [

@@ -93,8 +93,12 @@ def _build_if_changed(
         for cgi in context.glob("www/cgi-bin/*"):
             cgi.chmod(0o755)  # a checkout may lose the exec bit; httpd needs it
         image, _ = client.images.build(
-            path=str(context), tag=recipe.tag, labels={HASH_LABEL: digest},
-            rm=True, forcerm=True, pull=False,
+            path=str(context),
+            tag=recipe.tag,
+            labels={HASH_LABEL: digest},
+            rm=True,
+            forcerm=True,
+            pull=False,
         )
     log.info("built %s in %.2f s", recipe.tag, time.perf_counter() - started)
     return str(image.id)

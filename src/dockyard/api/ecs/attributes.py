@@ -23,7 +23,9 @@ TARGET_TYPE = "container-instance"
 MAX_CUSTOM = 10
 
 
-def _target(ctx: ApiContext, tx: Tx, cluster: dict[str, Any], attribute: dict[str, Any]) -> dict[str, Any]:
+def _target(
+    ctx: ApiContext, tx: Tx, cluster: dict[str, Any], attribute: dict[str, Any]
+) -> dict[str, Any]:
     if attribute.get("targetType", TARGET_TYPE) != TARGET_TYPE:
         raise InvalidParameterException("targetType must be container-instance.")
     target_id = attribute.get("targetId")

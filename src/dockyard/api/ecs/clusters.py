@@ -59,7 +59,9 @@ def _check_settings(settings: list[dict[str, str]]) -> None:
 
 
 def _counts(tx: Tx, arn: str) -> dict[str, int]:
-    instances = tx.count(Kind.CONTAINER_INSTANCE, {"cluster": arn, "status": ["ACTIVE", "DRAINING"]})
+    instances = tx.count(
+        Kind.CONTAINER_INSTANCE, {"cluster": arn, "status": ["ACTIVE", "DRAINING"]}
+    )
     return {
         "registeredContainerInstancesCount": instances,
         "runningTasksCount": 0,

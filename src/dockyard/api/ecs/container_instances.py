@@ -12,15 +12,15 @@ from typing import Any
 
 from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.clusters import resolve_cluster
-from dockyard.api.ecs.resources import normalize_registered
-from dockyard.api.ecs.tags import check_tags
-from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.api.ecs.instance_refs import (
     check_attribute,
     find_instance,
     instance_arn,
     is_agent_attribute,
 )
+from dockyard.api.ecs.resources import normalize_registered
+from dockyard.api.ecs.tags import check_tags
+from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import new_ec2_instance_id, new_id
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.store import Kind, Tx

@@ -289,8 +289,8 @@ def normalize_container(container: dict[str, Any], network_mode: str) -> dict[st
     for field in ("portMappings", "environment", "mountPoints", "volumesFrom", "systemControls"):
         out.setdefault(field, [])
     mappings = []
-    for mapping in out["portMappings"]:
-        mapping = dict(mapping)
+    for given in out["portMappings"]:
+        mapping = dict(given)
         mapping.setdefault("protocol", "tcp")
         if "containerPort" in mapping and "hostPort" not in mapping:
             mapping["hostPort"] = 0 if network_mode == "bridge" else mapping["containerPort"]

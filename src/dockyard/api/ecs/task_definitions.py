@@ -60,9 +60,7 @@ def register_task_definition(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         revision = (tx.max(Kind.TASK_DEFINITION, "revision", {"family": family}) or 0) + 1
         arn = ctx.identity.ecs(f"task-definition/{family}:{revision}")
-        doc: dict[str, Any] = {
-            key: value for key, value in params.items() if key not in {"tags"}
-        }
+        doc: dict[str, Any] = {key: value for key, value in params.items() if key not in {"tags"}}
         doc.update(
             taskDefinitionArn=arn,
             revision=revision,
@@ -77,9 +75,7 @@ def register_task_definition(ctx: ApiContext, params: Params) -> Result:
             registeredAt=ctx.now(),
             registeredBy=f"arn:aws:iam::{ctx.identity.account_id}:root",
         )
-        tx.insert(
-            Kind.TASK_DEFINITION, arn, doc, family=family, revision=revision, status="ACTIVE"
-        )
+        tx.insert(Kind.TASK_DEFINITION, arn, doc, family=family, revision=revision, status="ACTIVE")
         tx.put_tags(arn, tags)
     result: Result = {"taskDefinition": doc}
     if tags:
@@ -160,7 +156,7 @@ def list_task_definition_families(ctx: ApiContext, params: Params) -> Result:
 
 def deregister_task_definition(ctx: ApiContext, params: Params) -> Result:
     ref = params["taskDefinition"]
-    family, revision = split_reference(ref)
+    _, revision = split_reference(ref)
     if revision is None:
         raise ClientException(
             "A revision is required to deregister a task definition: use family:revision or "
@@ -187,7 +183,9 @@ def delete_task_definitions(ctx: ApiContext, params: Params) -> Result:
             _, revision = split_reference(ref)
             doc = find_task_definition(tx, ref) if revision is not None else None
             if doc is None:
-                failures.append({"arn": ref, "reason": "The specified task definition does not exist."})
+                failures.append(
+                    {"arn": ref, "reason": "The specified task definition does not exist."}
+                )
             elif doc["status"] == "ACTIVE":
                 failures.append(
                     {

@@ -1,0 +1,132 @@
+"""`dockyard up` / `dockyard down`: a whole local Dockyard in one command.
+
+`up` starts the control plane as a background process (pid and log in
+--data-dir), waits until it answers, and creates the cluster. Later issues add
+agents, HAProxy and the example services to the same command. `down` stops
+every process `up` started; the data stays unless --purge.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import click
+
+
+def _pid_dir(data_dir: Path) -> Path:
+    return data_dir / "pids"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(endpoint + "/health", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def _start(name: str, args: list[str], data_dir: Path) -> int:
+    pids = _pid_dir(data_dir)
+    pids.mkdir(parents=True, exist_ok=True)
+    with (data_dir / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dockyard", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (pids / f"{name}.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    default=".dockyard",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--cluster", default="stage01", show_default=True)
+def up(data_dir: Path, port: int, cluster: str) -> None:
+    """Start a local control plane and create a cluster."""
+    data_dir = data_dir.resolve()
+    endpoint = f"http://127.0.0.1:{port}"
+    if _answers(endpoint):
+        click.echo(f"Dockyard already answers at {endpoint}")
+    else:
+        server_data = data_dir / "server"
+        pid = _start(
+            "server", ["server", "--port", str(port), "--data-dir", str(server_data)], data_dir
+        )
+        deadline = time.monotonic() + 30
+        while not _answers(endpoint):
+            if not _alive(pid) or time.monotonic() > deadline:
+                log = (data_dir / "server.log").read_text()[-2000:]
+                raise click.ClickException(f"the server did not come up:\n{log}")
+            time.sleep(0.1)
+        click.echo(f"Control plane up at {endpoint} (pid {pid}, log {data_dir / 'server.log'})")
+    ecs = boto3.client(
+        "ecs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "dockyard"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "dockyard"),
+    )
+    arn = ecs.create_cluster(clusterName=cluster)["cluster"]["clusterArn"]
+    click.echo(f"Cluster {cluster}: {arn}")
+    click.echo(
+        "\nLook around:\n"
+        f"  export DOCKYARD_ENDPOINT={endpoint}\n"
+        "  .venv/bin/dockyard cluster ls\n"
+        f"  .venv/bin/aws ecs describe-clusters --clusters {cluster} --endpoint-url {endpoint}\n"
+        "  .venv/bin/dockyard down          # stop everything"
+    )
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    default=".dockyard",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--purge", is_flag=True, help="Also delete the data directory.")
+def down(data_dir: Path, purge: bool) -> None:
+    """Stop everything `dockyard up` started."""
+    pids = _pid_dir(data_dir)
+    stopped = 0
+    for pid_file in sorted(pids.glob("*.pid")) if pids.exists() else []:
+        pid = int(pid_file.read_text())
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            stopped += 1
+        pid_file.unlink()
+    click.echo(f"Stopped {stopped} process(es).")
+    if purge and data_dir.exists():
+        shutil.rmtree(data_dir)
+        click.echo(f"Removed {data_dir}.")

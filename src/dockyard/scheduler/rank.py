@@ -1,0 +1,248 @@
+"""Ranking: choose the best feasible instance by the placement strategy chain.
+
+Role: given feasibility (`filters`) and live indexes (`state`, `spread`), pick
+the instance whose key is smallest, comparing keys stage by stage as ECS chains
+`placementStrategy`; the next stage only breaks the previous one's ties:
+
+    binpack(memory|cpu)  key = remaining amount        (least left wins)
+    spread(instanceId)   key = tasks of the group on the instance
+    spread(attribute:X)  key = tasks of the group on all instances with its X
+    random               ends the chain: pick uniformly among what is tied
+
+A uniform random pick also breaks whatever ties remain at the end of the chain.
+The answer is always the exact minimum (tests compare it with a brute-force
+scan); the indexes only decide how much of the cluster is looked at:
+
+* `_scan` - every candidate of a small pool, keys computed directly;
+* `_binpack` - walk the sorted remaining list from the first that has enough;
+* `_spread` - values by total, then (for spread(instanceId)) count buckets;
+* random picks sample a bucket and re-draw on rejection, so a placement costs
+  O(log n) when capacity is plentiful and the pool shrinks as the cluster fills.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from dockyard.errors import InvalidParameterException
+
+from .filters import Feasibility
+from .model import TaskRequest
+from .node import Bucket, Node, NodePool
+from .spread import SpreadIndex
+from .state import ClusterState, Entry
+
+MAX_STRATEGIES = 5
+SCAN_LIMIT = 64  # pools this small are scanned outright
+_TRIES = 12  # random draws before falling back to a scan
+_VALUE = itemgetter(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One ranking stage: binpack on "cpu"/"memory", or spread on an attribute
+    name (None = instanceId/host)."""
+
+    kind: str
+    field: str | None
+
+
+def parse_strategy(raw: Sequence[Mapping[str, Any]]) -> tuple[Stage, ...]:
+    """ECS placementStrategy JSON -> stages; `random` ends the chain."""
+    if len(raw) > MAX_STRATEGIES:
+        raise InvalidParameterException(
+            f"A maximum of {MAX_STRATEGIES} placement strategies is allowed."
+        )
+    stages: list[Stage] = []
+    ended = False
+    for item in raw:
+        kind = str(item.get("type") or "").lower()
+        field = str(item.get("field") or "")
+        if kind == "random":
+            ended = True
+            continue
+        if kind == "binpack":
+            if field.lower() not in ("cpu", "memory"):
+                raise InvalidParameterException(
+                    f"Invalid binpack field {field!r}: expected cpu or memory."
+                )
+            stage = Stage("binpack", field.lower())
+        elif kind == "spread":
+            if field.lower() in ("instanceid", "host"):
+                stage = Stage("spread", None)
+            elif field.startswith("attribute:") and len(field) > len("attribute:"):
+                stage = Stage("spread", field.removeprefix("attribute:"))
+            else:
+                raise InvalidParameterException(
+                    f"Invalid spread field {field!r}: expected instanceId, host or "
+                    "attribute:<name>."
+                )
+        else:
+            raise InvalidParameterException(
+                f"Invalid placement strategy type {kind!r}: expected random, spread or binpack."
+            )
+        if not ended:
+            stages.append(stage)
+    return tuple(stages)
+
+
+class Picker:
+    """Chooses instances for one `place()` call, one task at a time."""
+
+    def __init__(
+        self,
+        state: ClusterState,
+        request: TaskRequest,
+        feasible: Feasibility,
+        stages: tuple[Stage, ...],
+        rng: random.Random,
+    ) -> None:
+        self.state = state
+        self.request = request
+        self.feasible = feasible
+        self.stages = stages
+        self.rng = rng
+        self.keys = [self._key_function(stage) for stage in stages]
+
+    def _index(self, attribute: str | None) -> SpreadIndex:
+        req = self.request
+        return self.state.spread_index(req.group, attribute, req.cpu, req.memory)
+
+    def _key_function(self, stage: Stage) -> Callable[[Node], int]:
+        if stage.kind == "binpack":
+            return (lambda n: n.cpu) if stage.field == "cpu" else (lambda n: n.memory)
+        if stage.field is None:
+            group = self.request.group
+            return lambda n: n.task_groups.get(group, 0)
+        return self._index(stage.field).total_of
+
+    # -- entry point ------------------------------------------------------------
+    def pick(self) -> Node | None:
+        """The best feasible instance, or None when nothing fits."""
+        by_instance = self._index(None)
+        fits_shape = by_instance.members.get(None) or Bucket()
+        # The smallest set known to hold every feasible instance:
+        pool: NodePool = fits_shape
+        allowed = self.feasible.allowed_nodes
+        if allowed is not None and len(allowed) < len(pool):
+            pool = allowed  # memberOf narrows more than resources do
+        if self.feasible.distinct:
+            idle = by_instance.levels.get(None, {}).get(0) or Bucket()
+            if len(idle) < len(pool):
+                pool = idle  # distinctInstance: only instances without the group
+        if not pool:
+            return None
+        if not self.stages:
+            return self._sample([pool])
+        narrow = len(pool) * 4 < len(fits_shape)
+        if len(pool) <= SCAN_LIMIT or narrow:
+            return self._scan(pool, 0)
+        if self.stages[0].kind == "binpack":
+            return self._binpack(self.stages[0])
+        return self._spread(self.stages[0])
+
+    # -- strategies -------------------------------------------------------------
+    def _binpack(self, stage: Stage) -> Node | None:
+        entries: list[Entry] = self.state.by_cpu if stage.field == "cpu" else self.state.by_memory
+        need = self.request.cpu if stage.field == "cpu" else self.request.memory
+        i = bisect_left(entries, need, key=_VALUE)
+        fits = self.feasible.fits
+        while i < len(entries):
+            value, _, node = entries[i]
+            if fits(node):
+                tied = _Span(entries, i, bisect_right(entries, value, lo=i, key=_VALUE))
+                return self._scan(tied, 1) if len(self.stages) > 1 else self._sample([tied])
+            i += 1
+        return None
+
+    def _spread(self, stage: Stage) -> Node | None:
+        index = self._index(stage.field)
+        rest = 1
+        if stage.field is None:
+            level_maps = [index.levels[None]] if None in index.levels else []
+            return self._walk_levels(level_maps, rest)
+        by_total: dict[int, list[str | None]] = {}
+        for value in index.members:
+            by_total.setdefault(index.totals.get(value, 0), []).append(value)
+        next_is_instance = len(self.stages) > 1 and self.stages[1] == Stage("spread", None)
+        for total in sorted(by_total):
+            values = by_total[total]
+            if next_is_instance:
+                node = self._walk_levels([index.levels[v] for v in values], rest + 1)
+            elif len(self.stages) == rest:
+                node = self._sample([index.members[v] for v in values])
+            else:
+                node = self._scan([n for v in values for n in index.members[v]], rest)
+            if node is not None:
+                return node
+        return None
+
+    def _walk_levels(self, level_maps: list[dict[int, Bucket]], rest: int) -> Node | None:
+        """Instances by ascending task count; the first count with a fit wins."""
+        counts = sorted({n for levels in level_maps for n in levels})
+        for count in counts:
+            buckets = [levels[count] for levels in level_maps if count in levels]
+            if rest < len(self.stages):
+                node = self._scan([n for b in buckets for n in b], rest)
+            else:
+                node = self._sample(buckets)
+            if node is not None:
+                return node
+        return None
+
+    # -- primitives -------------------------------------------------------------
+    def _scan(self, nodes: Iterable[Node], first_stage: int) -> Node | None:
+        """Exact: the feasible nodes with the smallest key from `first_stage` on."""
+        keys = self.keys[first_stage:]
+        fits = self.feasible.fits
+        best: list[Node] = []
+        best_key: tuple[int, ...] = ()
+        for node in nodes:
+            if not fits(node):
+                continue
+            key = tuple(k(node) for k in keys)
+            if not best or key < best_key:
+                best, best_key = [node], key
+            elif key == best_key:
+                best.append(node)
+        return self.rng.choice(best) if best else None
+
+    def _sample(self, pools: Sequence[NodePool]) -> Node | None:
+        """A uniformly random feasible node from the union of `pools`."""
+        sizes = [len(p) for p in pools]
+        total = sum(sizes)
+        fits = self.feasible.fits
+        for _ in range(min(_TRIES, total)):
+            r = self.rng.randrange(total)
+            for pool, size in zip(pools, sizes, strict=True):
+                if r < size:
+                    node = pool[r]
+                    break
+                r -= size
+            if fits(node):
+                return node
+        candidates = [n for pool in pools for n in pool if fits(n)]
+        return self.rng.choice(candidates) if candidates else None
+
+
+class _Span:
+    """entries[lo:hi] seen as nodes, without copying."""
+
+    __slots__ = ("_entries", "_hi", "_lo")
+
+    def __init__(self, entries: list[Entry], lo: int, hi: int) -> None:
+        self._entries, self._lo, self._hi = entries, lo, hi
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
+
+    def __getitem__(self, i: int, /) -> Node:
+        return self._entries[self._lo + i][2]
+
+    def __iter__(self) -> Iterator[Node]:
+        return (self._entries[i][2] for i in range(self._lo, self._hi))

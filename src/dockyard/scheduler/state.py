@@ -1,0 +1,164 @@
+"""`ClusterState`: the instances of one cluster with incremental bookkeeping.
+
+Role: the scheduler's only mutable structure. Built from `InstanceView`s (which
+the store computes once per planning round), it keeps, per instance, the
+remaining cpu/memory, blocked ports and task-group counts, and updates them in
+O(log n) + O(#indexes) per `commit`/`release` instead of re-scanning tasks.
+Neighbours: `filters` and `rank` read it; `placement.place` commits to it.
+
+Indexes (what makes a placement cheap at thousands of instances):
+
+* `by_memory`, `by_cpu` - schedulable nodes sorted by remaining amount, as
+  `(remaining, idx, node)`: binpack walks them from the first that fits;
+* `spread_index(group, attribute, cpu, memory)` - built lazily, kept up to date:
+  the nodes that fit that task shape, bucketed by attribute value and by their
+  count of `group` tasks, plus the group's task total per value (see `spread`).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
+
+from .model import InstanceView, Placement, TaskRequest
+from .query import Query
+from .node import Node
+from .spread import SpreadIndex
+
+Entry = tuple[int, int, Node]
+_MAX_INDEXES = 256  # spread indexes kept (LRU); each is O(instances)
+
+
+class ClusterState:
+    """Instances keyed by ARN; `commit`/`release` tasks; cheap lookups for `rank`."""
+
+    def __init__(self, instances: Iterable[InstanceView] = ()) -> None:
+        self._nodes: dict[str, Node] = {}
+        self._next_idx = 0
+        self.by_memory: list[Entry] = []
+        self.by_cpu: list[Entry] = []
+        self._indexes: dict[tuple[str, str | None, int, int], SpreadIndex] = {}
+        self._matches: dict[str, tuple[frozenset[int], list[Node]]] = {}
+        for view in instances:
+            self.add(view)
+
+    # -- instances ------------------------------------------------------------
+    def add(self, view: InstanceView) -> None:
+        """Add an instance, replacing any with the same ARN (status/attribute change)."""
+        if view.arn in self._nodes:
+            self.remove(view.arn)
+        node = Node(self._next_idx, view)
+        self._next_idx += 1
+        self._nodes[view.arn] = node
+        if node.schedulable:
+            insort(self.by_memory, (node.memory, node.idx, node))
+            insort(self.by_cpu, (node.cpu, node.idx, node))
+        for index in self._indexes.values():
+            index.add(node)
+        self._matches.clear()
+
+    def remove(self, arn: str) -> None:
+        node = self._nodes.pop(arn)
+        if node.schedulable:
+            _discard(self.by_memory, node.memory, node)
+            _discard(self.by_cpu, node.cpu, node)
+        for index in self._indexes.values():
+            index.remove(node)
+        self._matches.clear()
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, arn: object) -> bool:
+        return arn in self._nodes
+
+    def nodes(self) -> Iterator[Node]:
+        """Live nodes in insertion order (read-only use: `filters`, `rank`)."""
+        return iter(self._nodes.values())
+
+    def node(self, arn: str) -> Node:
+        return self._nodes[arn]
+
+    def view(self, arn: str) -> InstanceView:
+        """The instance as it stands now, with every commit/release applied."""
+        return self._nodes[arn].view()
+
+    def views(self) -> list[InstanceView]:
+        return [node.view() for node in self._nodes.values()]
+
+    @property
+    def schedulable_count(self) -> int:
+        return len(self.by_memory)
+
+    # -- bookkeeping ------------------------------------------------------------
+    def commit(self, instance_arn: str, request: TaskRequest) -> Placement:
+        """Reserve `request` on the instance (no feasibility check: `place` did it)."""
+        node = self._nodes[instance_arn]
+        self._apply(node, request, +1)
+        return Placement(instance_arn=node.arn, instance_id=node.instance_id, request=request)
+
+    def release(self, placement: Placement) -> None:
+        """Give back what `placement` reserved (a planned or a stopped task)."""
+        self._apply(self._nodes[placement.instance_arn], placement.request, -1)
+
+    def _apply(self, node: Node, request: TaskRequest, sign: int) -> None:
+        old_cpu, old_memory = node.cpu, node.memory
+        node.cpu -= sign * request.cpu
+        node.memory -= sign * request.memory
+        node.pending_tcp = max(0, node.pending_tcp + sign * request.dynamic_ports_tcp)
+        node.pending_udp = max(0, node.pending_udp + sign * request.dynamic_ports_udp)
+        if sign > 0:
+            node.blocked_tcp.update(request.ports_tcp)
+            node.blocked_udp.update(request.ports_udp)
+        else:
+            node.blocked_tcp.difference_update(request.ports_tcp - node.reserved_tcp)
+            node.blocked_udp.difference_update(request.ports_udp - node.reserved_udp)
+        count = node.task_groups.get(request.group, 0) + sign
+        if count > 0:
+            node.task_groups[request.group] = count
+        else:
+            node.task_groups.pop(request.group, None)
+        node.running_tasks_count = max(0, node.running_tasks_count + sign)
+        if node.schedulable:
+            _move(self.by_memory, old_memory, node.memory, node)
+            _move(self.by_cpu, old_cpu, node.cpu, node)
+        for index in self._indexes.values():
+            index.refresh(node, request.group, sign)
+
+    # -- derived lookups ----------------------------------------------------------
+    def spread_index(self, group: str, attribute: str | None, cpu: int, memory: int) -> SpreadIndex:
+        """The (lazily built, then maintained) index for spreading `group` tasks of
+        shape (cpu, memory) over `attribute` values, or over instances if None."""
+        key = (group, attribute, cpu, memory)
+        index = self._indexes.pop(key, None)
+        if index is None:
+            index = SpreadIndex(group, attribute, cpu, memory, self._nodes.values())
+            if len(self._indexes) >= _MAX_INDEXES:
+                del self._indexes[next(iter(self._indexes))]
+        self._indexes[key] = index  # most recently used last
+        return index
+
+    def matching(self, query: Query) -> tuple[frozenset[int], list[Node]]:
+        """Nodes a memberOf query accepts: (all their idx, the schedulable ones).
+
+        Cached per query text until instances change; a `dynamic` query (task:group,
+        runningTasksCount) depends on placements and is evaluated afresh.
+        """
+        cached = None if query.dynamic else self._matches.get(query.text)
+        if cached is None:
+            hits = [node for node in self._nodes.values() if query.matches(node)]
+            cached = (frozenset(n.idx for n in hits), [n for n in hits if n.schedulable])
+            if not query.dynamic:
+                self._matches[query.text] = cached
+        return cached
+
+
+def _discard(seq: list[Entry], value: int, node: Node) -> None:
+    # Entries order by (remaining, idx); idx is unique, so `node` is never compared.
+    del seq[bisect_left(seq, (value, node.idx, node))]
+
+
+def _move(seq: list[Entry], old: int, new: int, node: Node) -> None:
+    if old != new:
+        _discard(seq, old, node)
+        insort(seq, (new, node.idx, node))
