@@ -1,21 +1,25 @@
 """API benchmark: Dockyard vs moto vs a canned "client floor", through boto3 and raw HTTP.
 
-    .venv/bin/python bench/api.py [--quick] [--load-tool auto|aiohttp|wrk] [--json OUT]
+    .venv/bin/python bench/api.py [--quick] [--load-tool aiohttp|wrk] [--json OUT]
 
 Everything runs on loopback, every load loop is bounded in count and in time,
-and all figures are ratios against baselines measured in the same run:
+and every figure is compared with baselines measured in the same run. Servers:
 
-1. boto3 (one ECS client, sequential calls, keep-alive): warm-up, then
-   2,000 calls alternating RegisterTaskDefinition / DescribeTaskDefinition,
-   then 1,000 DescribeTaskDefinition calls, against
-     * floor    - an aiohttp server answering canned bytes (recorded from
-                  Dockyard in this run): what boto3 itself can do;
-     * dockyard - `dockyard server` on a temporary data dir;
-     * moto     - `moto_server`.
-   Reported: calls/s, Dockyard/moto and Dockyard as % of the floor.
-2. Raw HTTP (N keep-alive connections, fixed duration and request cap):
-   requests/s and p50/p99 latency of DescribeTaskDefinition and
-   RegisterTaskDefinition against the same three servers.
+  floor     an aiohttp server replaying canned bytes (Dockyard's own answers,
+            recorded at the start of the run): what the client itself can do;
+  dockyard  `dockyard server` on a temporary data dir;
+  moto      `moto_server` (moto's standalone Flask server).
+
+1. boto3 - one ECS client per server, sequential calls, keep-alive: a few
+   warm-up calls, then 2,000 calls alternating RegisterTaskDefinition and
+   DescribeTaskDefinition, then 1,000 DescribeTaskDefinition calls. Reported:
+   calls/s, Dockyard/moto, and Dockyard as % of the floor.
+2. Raw HTTP - N keep-alive connections (aiohttp client, or wrk): requests/s and
+   p50/p99 latency of DescribeTaskDefinition and RegisterTaskDefinition.
+
+The three servers are measured interleaved (blocks of calls, or slices of the
+raw load, in rotation) so that background load on a shared machine hits all of
+them alike and the ratios stay meaningful even when absolute numbers wander.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,8 @@ from _servers import (
 )
 
 REGION = "us-east-1"
+TARGETS = ("floor", "dockyard", "moto")
+ACTIONS = ("DescribeTaskDefinition", "RegisterTaskDefinition")
 FAKE_AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20250101/us-east-1/ecs/aws4_request, "
     "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64
@@ -77,6 +83,7 @@ def task_definition(family: str, n: int = 0) -> dict[str, Any]:
 
 
 def raw_headers(action: str) -> dict[str, str]:
+    """What an SDK sends, with a well-formed but unchecked SigV4 Authorization header."""
     return {
         "X-Amz-Target": f"{ECS_TARGET_PREFIX}.{action}",
         "Content-Type": JSON_11,
@@ -86,7 +93,7 @@ def raw_headers(action: str) -> dict[str, str]:
 
 
 def raw_post(endpoint: str, action: str, params: dict[str, Any]) -> bytes:
-    """One request with urllib (setup only; not timed)."""
+    """One request with urllib (set-up only; never timed)."""
     request = urllib.request.Request(
         endpoint + "/",
         data=json.dumps(params).encode(),
@@ -95,6 +102,12 @@ def raw_post(endpoint: str, action: str, params: dict[str, Any]) -> bytes:
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return bytes(answer.read())
+
+
+def rotated(items: list[Any], k: int) -> list[Any]:
+    """`items` starting at position k: who goes first changes from round to round."""
+    k %= len(items)
+    return items[k:] + items[:k]
 
 
 # --- 1. boto3 -------------------------------------------------------------------------------
@@ -116,10 +129,14 @@ class Phase:
         return self.calls < self.planned
 
 
-@dataclass
-class Boto3Result:
-    target: str
-    phases: list[Phase] = field(default_factory=list)
+@dataclass(frozen=True)
+class Boto3Spec:
+    mixed: int  # calls alternating register / describe
+    describes: int  # describe-only calls
+    warmup: int  # register+describe pairs before timing
+    time_limit: float  # seconds per phase and server
+    wall_limit: float  # seconds for the whole section, all servers together
+    block: int = 100  # calls per server before the next server's turn
 
 
 def ecs_client(endpoint: str) -> Any:
@@ -137,58 +154,73 @@ def ecs_client(endpoint: str) -> Any:
     )
 
 
-@dataclass(frozen=True)
-class Boto3Spec:
-    mixed: int  # calls alternating register / describe
-    describes: int  # describe-only calls
-    warmup: int  # register+describe pairs before timing
-    time_limit: float  # seconds per phase
+class Boto3Workload:
+    """One server's client and state; the calls are numbered so every server gets the same."""
 
+    def __init__(self, target: str, endpoint: str, spec: Boto3Spec) -> None:
+        self.target = target
+        self.client = ecs_client(endpoint)
+        self.arns: list[str] = []
+        self.warm_arns: list[str] = []
+        self.phases = [
+            Phase(f"register+describe x{spec.mixed}", spec.mixed),
+            Phase(f"describe x{spec.describes}", spec.describes),
+        ]
 
-def run_boto3(target: str, endpoint: str, spec: Boto3Spec) -> Boto3Result:
-    mixed, describes, time_limit = spec.mixed, spec.describes, spec.time_limit
-    client = ecs_client(endpoint)
-    for i in range(spec.warmup):  # also loads botocore's lazy bits: not timed
-        arn = client.register_task_definition(**task_definition(f"warmup-{i}", i))[
-            "taskDefinition"
-        ]["taskDefinitionArn"]
-        client.describe_task_definition(taskDefinition=arn)
+    def warm(self, pairs: int) -> None:
+        """Connect, and load botocore's lazily built parts; not timed."""
+        for i in range(max(1, pairs)):
+            answer = self.client.register_task_definition(**task_definition(f"warmup-{i}", i))
+            self.warm_arns.append(answer["taskDefinition"]["taskDefinitionArn"])
+            self.client.describe_task_definition(taskDefinition=self.warm_arns[-1])
 
-    result = Boto3Result(target)
-    arns: list[str] = []
-
-    mixed_phase = Phase(f"register+describe x{mixed}", mixed)
-    started = time.perf_counter()
-    deadline = started + time_limit
-    for i in range(mixed):
-        if time.perf_counter() > deadline:
-            break
+    def mixed_call(self, i: int) -> None:
         if i % 2 == 0:
-            answer = client.register_task_definition(**task_definition(f"bench-{i // 2}", i))
-            arns.append(answer["taskDefinition"]["taskDefinitionArn"])
+            answer = self.client.register_task_definition(**task_definition(f"bench-{i // 2}", i))
+            self.arns.append(answer["taskDefinition"]["taskDefinitionArn"])
         else:
-            answer = client.describe_task_definition(taskDefinition=arns[-1])
+            answer = self.client.describe_task_definition(taskDefinition=self.arns[-1])
             assert answer["taskDefinition"]["containerDefinitions"], answer
-        mixed_phase.calls += 1
-    mixed_phase.seconds = time.perf_counter() - started
-    result.phases.append(mixed_phase)
 
-    describe_phase = Phase(f"describe x{describes}", describes)
-    if not arns:
-        answer = client.register_task_definition(**task_definition("bench-0"))
-        arns.append(answer["taskDefinition"]["taskDefinitionArn"])
-    started = time.perf_counter()
-    deadline = started + time_limit
-    for i in range(describes):
-        if time.perf_counter() > deadline:
-            break
-        answer = client.describe_task_definition(taskDefinition=arns[i % len(arns)])
+    def describe_call(self, i: int) -> None:
+        arns = self.arns or self.warm_arns
+        answer = self.client.describe_task_definition(taskDefinition=arns[i % len(arns)])
         assert answer["taskDefinition"]["containerDefinitions"], answer
-        describe_phase.calls += 1
-    describe_phase.seconds = time.perf_counter() - started
-    result.phases.append(describe_phase)
-    client.close()
-    return result
+
+
+def run_boto3(endpoints: Mapping[str, str], spec: Boto3Spec) -> dict[str, list[Phase]]:
+    workloads = [Boto3Workload(name, url, spec) for name, url in endpoints.items()]
+    for workload in workloads:
+        workload.warm(spec.warmup)
+    section_start = time.perf_counter()
+    plan: list[tuple[int, str, float]] = [
+        (spec.mixed, "mixed_call", section_start + spec.wall_limit * 2 / 3),
+        (spec.describes, "describe_call", section_start + spec.wall_limit),
+    ]
+    for index, (count, method, deadline) in enumerate(plan):
+        for round_no, start in enumerate(range(0, count, spec.block)):
+            if time.perf_counter() > deadline:
+                break  # the run's time budget: every server stops at the same call
+            stop = min(count, start + spec.block)
+            for workload in rotated(workloads, round_no):
+                phase = workload.phases[index]
+                if phase.seconds >= spec.time_limit:
+                    continue  # this server's time is up: reported as time-capped
+                call: Callable[[int], None] = getattr(workload, method)
+                started = time.perf_counter()
+                for i in range(start, stop):
+                    call(i)
+                phase.seconds += time.perf_counter() - started
+                phase.calls += stop - start
+        print(
+            "boto3 "
+            + ", ".join(f"{w.target}: {w.phases[index].rate:,.0f}/s" for w in workloads)
+            + f"  ({workloads[0].phases[index].name})",
+            flush=True,
+        )
+    for workload in workloads:
+        workload.client.close()
+    return {w.target: w.phases for w in workloads}
 
 
 # --- 2. raw HTTP ----------------------------------------------------------------------------
@@ -198,9 +230,10 @@ def run_boto3(target: str, endpoint: str, spec: Boto3Spec) -> Boto3Result:
 class LoadSpec:
     action: str
     connections: int
-    duration: float  # seconds measured
-    max_requests: int  # cap on measured requests
-    warmup: float  # seconds of unmeasured load first (also capped in count)
+    duration: float  # seconds measured per server, split into `slices`
+    max_requests: int  # cap on measured requests per server
+    warmup: float  # seconds of unmeasured load first (capped in count too)
+    slices: int = 4
 
 
 @dataclass
@@ -227,11 +260,11 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def describe_body(_i: int) -> bytes:
-    return json.dumps({"taskDefinition": "raw-describe:1"}).encode()
+    return b'{"taskDefinition":"raw-describe:1"}'
 
 
 def register_body(i: int) -> bytes:
-    return json.dumps(task_definition(f"raw-{i}", i)).encode()
+    return json.dumps(task_definition(f"raw-{i}", i), separators=(",", ":")).encode()
 
 
 BODIES: dict[str, Callable[[int], bytes]] = {
@@ -240,72 +273,106 @@ BODIES: dict[str, Callable[[int], bytes]] = {
 }
 
 
-async def _aiohttp_load(url: str, spec: LoadSpec) -> tuple[int, float, list[float]]:
+@dataclass
+class _Driver:
+    """Keeps one server's connections, request numbering and latencies across slices."""
+
+    session: Any
+    url: str
+    spec: LoadSpec
+    counter: itertools.count[int] = field(default_factory=itertools.count)
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    async def run(self, seconds: float, cap: int, record: bool) -> None:
+        """`connections` workers until `seconds` pass or `cap` more requests are sent."""
+        from aiohttp import ClientError
+
+        headers = raw_headers(self.spec.action)
+        make_body = BODIES[self.spec.action]
+        stop_at = time.perf_counter() + seconds
+        issued = 0
+
+        async def worker() -> None:
+            nonlocal issued
+            while time.perf_counter() < stop_at and issued < cap:
+                issued += 1
+                body = make_body(next(self.counter))
+                t0 = time.perf_counter()
+                try:
+                    async with self.session.post(self.url, data=body, headers=headers) as answer:
+                        await answer.read()
+                        ok = answer.status == 200
+                except (ClientError, OSError, TimeoutError):
+                    ok = False
+                if record:
+                    self.latencies.append(time.perf_counter() - t0)
+                    self.errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(self.spec.connections)))
+        if record:
+            self.seconds += time.perf_counter() - started
+
+
+async def _aiohttp_rotation(
+    endpoints: Mapping[str, str], spec: LoadSpec
+) -> dict[str, _Driver]:
     import aiohttp
 
-    connections = spec.connections
-    headers = raw_headers(spec.action)
-    make_body = BODIES[spec.action]
-    counter = itertools.count()
-    latencies: list[float] = []
-    errors = 0
-
-    # aiohttp's connector enables TCP_NODELAY on every connection it opens.
-    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def worker(stop_at: float, cap: int, record: bool) -> None:
-            nonlocal errors
-            while time.perf_counter() < stop_at:
-                i = next(counter)
-                if i >= cap:
-                    return
-                body = make_body(i)
-                t0 = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as answer:
-                    await answer.read()
-                    ok = answer.status == 200
-                if record:
-                    latencies.append(time.perf_counter() - t0)
-                    errors += not ok
-
-        # Warm-up: open the connections and settle the server (bounded too).
-        warm_cap = max(connections * 20, 200)
-        stop_at = time.perf_counter() + spec.warmup
-        await asyncio.gather(*(worker(stop_at, warm_cap, False) for _ in range(connections)))
-        counter = itertools.count(warm_cap)
-        started = time.perf_counter()
-        stop_at = started + spec.duration
-        cap = warm_cap + spec.max_requests
-        await asyncio.gather(*(worker(stop_at, cap, True) for _ in range(connections)))
-        elapsed = time.perf_counter() - started
-    return errors, elapsed, latencies
+    drivers: dict[str, _Driver] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for name, endpoint in endpoints.items():
+            # aiohttp's connector enables TCP_NODELAY on every connection it opens.
+            connector = aiohttp.TCPConnector(
+                limit=spec.connections, limit_per_host=spec.connections
+            )
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(
+                    connector=connector, timeout=aiohttp.ClientTimeout(total=10)
+                )
+            )
+            drivers[name] = _Driver(session, endpoint + "/", spec)
+        for driver in drivers.values():  # open the connections, settle the server
+            await driver.run(spec.warmup, max(20 * spec.connections, 200), record=False)
+        per_slice = spec.duration / spec.slices
+        for slice_no in range(spec.slices):
+            for driver in rotated(list(drivers.values()), slice_no):
+                left = spec.max_requests - len(driver.latencies)
+                if left > 0:
+                    await driver.run(per_slice, left, record=True)
+    return drivers
 
 
-def aiohttp_load(target: str, endpoint: str, spec: LoadSpec) -> LoadResult:
+def aiohttp_load(endpoints: Mapping[str, str], spec: LoadSpec) -> list[LoadResult]:
     loop_factory = None
     with contextlib.suppress(ImportError):
         import uvloop
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        errors, seconds, latencies = runner.run(_aiohttp_load(endpoint + "/", spec))
-    latencies.sort()
-    return LoadResult(
-        target,
-        spec.action,
-        "aiohttp",
-        len(latencies),
-        errors,
-        seconds,
-        percentile(latencies, 0.50) * 1e3,
-        percentile(latencies, 0.99) * 1e3,
-    )
+        drivers = runner.run(_aiohttp_rotation(endpoints, spec))
+    results = []
+    for name, driver in drivers.items():
+        latencies = sorted(driver.latencies)
+        results.append(
+            LoadResult(
+                name,
+                spec.action,
+                "aiohttp",
+                len(latencies),
+                driver.errors,
+                driver.seconds,
+                percentile(latencies, 0.50) * 1e3,
+                percentile(latencies, 0.99) * 1e3,
+            )
+        )
+    return results
 
 
 WRK_SCRIPT = r"""
--- Generated by bench/api.py: POST with AWS JSON 1.1 headers; stop after max_requests.
+-- Generated by bench/api.py: AWS JSON 1.1 POSTs; each thread stops after max_per_thread.
 local action, max_per_thread = "%(action)s", %(max_per_thread)d
 local threads, counter, done = {}, 0, 0
 wrk.method = "POST"
@@ -321,8 +388,7 @@ function request()
   counter = counter + 1
   local body
   if action == "RegisterTaskDefinition" then
-    local family = "wrk-" .. tid .. "-" .. counter
-    body = '%(register_prefix)s' .. family .. '%(register_suffix)s'
+    body = '%(register_prefix)s' .. "wrk-" .. tid .. "-" .. counter .. '%(register_suffix)s'
   else
     body = '{"taskDefinition":"raw-describe:1"}'
   end
@@ -334,25 +400,22 @@ function response(status, headers, body)
 end
 """
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
 def _wrk_ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if not match:
-        return float("nan")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
 
 
-def wrk_load(target: str, endpoint: str, spec: LoadSpec, threads: int = 2) -> LoadResult:
-    action, connections, duration, warmup = spec.action, spec.connections, spec.duration, spec.warmup
+def _wrk_once(endpoint: str, spec: LoadSpec, seconds: int, threads: int = 2) -> str:
     wrk = shutil.which("wrk")
-    assert wrk is not None
-    template = json.dumps(task_definition("FAMILY", 0), separators=(",", ":"))
-    before, after = template.split("FAMILY")
-    threads = max(1, min(threads, connections))
+    if wrk is None:
+        raise RuntimeError("wrk is not on PATH (apt-get install wrk)")
+    before, after = json.dumps(task_definition("FAMILY"), separators=(",", ":")).split("FAMILY")
+    threads = max(1, min(threads, spec.connections))
     script = WRK_SCRIPT % {
-        "action": action,
+        "action": spec.action,
         "max_per_thread": max(1, spec.max_requests // threads),
         "content_type": JSON_11,
         "prefix": ECS_TARGET_PREFIX,
@@ -363,244 +426,121 @@ def wrk_load(target: str, endpoint: str, spec: LoadSpec, threads: int = 2) -> Lo
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         path = Path(tmp) / "post.lua"
         path.write_text(script)
-        base = [wrk, "-t", str(threads), "-c", str(connections), "-s", str(path)]
-        base += ["--timeout", "10s"]
-        if warmup > 0:
-            subprocess.run(
-                [*base, "-d", f"{max(1, round(warmup))}s", endpoint + "/"],
-                capture_output=True,
-                timeout=warmup + 30,
-                check=True,
-            )
-        out = subprocess.run(
-            [*base, "--latency", "-d", f"{max(1, round(duration))}s", endpoint + "/"],
-            capture_output=True,
-            text=True,
-            timeout=duration + 30,
-            check=True,
+        argv = [wrk, "-t", str(threads), "-c", str(spec.connections), "-s", str(path)]
+        argv += ["--timeout", "10s", "--latency", "-d", f"{seconds}s", endpoint + "/"]
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=seconds + 30, check=True
         ).stdout
-    requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
-    span = re.search(r"requests in ([\d.]+)(us|ms|s)", out)
-    seconds = _wrk_ms(span.group(1) + span.group(2)) / 1e3 if span else duration
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(g) for g in socket_errors.groups())
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    return LoadResult(
-        target,
-        action,
-        "wrk",
-        requests,
-        errors,
-        seconds,
-        _wrk_ms(p50.group(1)) if p50 else float("nan"),
-        _wrk_ms(p99.group(1)) if p99 else float("nan"),
-    )
 
 
-# --- driver ---------------------------------------------------------------------------------
+def wrk_load(endpoints: Mapping[str, str], spec: LoadSpec) -> list[LoadResult]:
+    """wrk, one whole run per server (its percentiles cannot be merged across slices)."""
+    results = []
+    for name, endpoint in endpoints.items():
+        if spec.warmup > 0:
+            _wrk_once(endpoint, spec, 1)
+        out = _wrk_once(endpoint, spec, max(1, round(spec.duration)))
+        span = re.search(r"(\d+) requests in ([\d.]+(?:us|ms|s|m))", out)
+        if span is None:
+            raise RuntimeError(f"cannot parse wrk output:\n{out}")
+        errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+        socket_errors = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        if socket_errors:
+            errors += sum(int(g) for g in socket_errors.groups())
+        p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+        p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
+        results.append(
+            LoadResult(
+                name,
+                spec.action,
+                "wrk",
+                int(span.group(1)),
+                errors,
+                _wrk_ms(span.group(2)) / 1e3,
+                _wrk_ms(p50.group(1)) if p50 else float("nan"),
+                _wrk_ms(p99.group(1)) if p99 else float("nan"),
+            )
+        )
+    return results
 
 
-def record_canned_responses(dockyard_endpoint: str) -> dict[str, bytes]:
-    """Real Dockyard answers, replayed byte for byte by the floor server."""
-    registered = raw_post(
-        dockyard_endpoint, "RegisterTaskDefinition", task_definition("bench-canned", 0)
-    )
-    arn = json.loads(registered)["taskDefinition"]["taskDefinitionArn"]
-    described = raw_post(dockyard_endpoint, "DescribeTaskDefinition", {"taskDefinition": arn})
-    return {"RegisterTaskDefinition": registered, "DescribeTaskDefinition": described}
-
-
-def fmt_rate(value: float) -> str:
-    return f"{value:,.0f}"
+# --- report ---------------------------------------------------------------------------------
 
 
 def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else "n/a"
+    return f"{a / b:.2f}x" if a and b else "n/a"
 
 
 def pct(a: float, b: float) -> str:
-    return f"{100 * a / b:.0f}%" if b else "n/a"
+    return f"{100 * a / b:.0f}%" if a and b else "n/a"
 
 
-def print_table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
-    print(line)
-    print("-" * len(line))
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    print(line(header))
+    print("-" * len(line(header)))
     for row in rows:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(line(row))
 
 
-def summarize(boto: dict[str, Boto3Result], loads: list[LoadResult], args: argparse.Namespace) -> None:
-    print()
-    print("=" * 100)
-    print("boto3 ECS client: one client, sequential calls, calls/s (higher is better)")
-    print("=" * 100)
-    rows = []
-    names = [p.name for p in next(iter(boto.values())).phases]
-    for index, name in enumerate(names):
-        rate = {t: r.phases[index].rate for t, r in boto.items()}
-        trunc = any(r.phases[index].truncated for r in boto.values())
-        rows.append([
-            name + (" (time-capped)" if trunc else ""),
-            fmt_rate(rate.get("floor", 0)),
-            fmt_rate(rate.get("dockyard", 0)),
-            fmt_rate(rate.get("moto", 0)),
-            ratio(rate.get("dockyard", 0), rate.get("moto", 0)),
-            pct(rate.get("dockyard", 0), rate.get("floor", 0)),
-        ])  # fmt: skip
-    print_table(rows, ["phase", "floor", "dockyard", "moto", "dockyard/moto", "dockyard % floor"])
-
-    if not loads:
-        return
-    print()
-    print("=" * 100)
-    tool = loads[0].tool
-    print(
-        f"raw HTTP ({tool}, {args.connections} keep-alive connections, "
-        f"{args.duration:g} s per run, cap {args.max_requests:,} requests)"
-    )
-    print("=" * 100)
-    by_key = {(r.target, r.action): r for r in loads}
-    rows = []
-    for result in loads:
-        dock = by_key.get(("dockyard", result.action))
-        vs = ""
-        if result.target == "dockyard":
-            moto = by_key.get(("moto", result.action))
-            floor = by_key.get(("floor", result.action))
-            vs = f"{ratio(result.rate, moto.rate) if moto else 'n/a'} of moto, "
-            vs += f"{pct(result.rate, floor.rate) if floor else 'n/a'} of floor"
-        elif dock is not None and result.rate:
-            vs = ""
-        rows.append([
-            f"{result.target:<8} {result.action}",
-            fmt_rate(result.rate),
-            f"{result.p50_ms:.2f}",
-            f"{result.p99_ms:.2f}",
-            f"{result.requests:,}",
-            str(result.errors),
-            vs,
-        ])  # fmt: skip
-    print_table(rows, ["server / action", "req/s", "p50 ms", "p99 ms", "requests", "errors", "dockyard vs"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mixed-calls", type=int, default=2000, help="register/describe calls")
-    parser.add_argument("--describe-calls", type=int, default=1000)
-    parser.add_argument("--warmup-calls", type=int, default=5)
-    parser.add_argument("--phase-time-limit", type=float, default=20.0,
-                        help="seconds; a boto3 phase stops early past this")  # fmt: skip
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per raw run")
-    parser.add_argument("--raw-warmup", type=float, default=0.5, help="seconds")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--max-requests", type=int, default=100_000, help="cap per raw run")
-    parser.add_argument("--load-tool", choices=["auto", "aiohttp", "wrk"], default="auto",
-                        help="auto: wrk when on PATH, else aiohttp")  # fmt: skip
-    parser.add_argument("--targets", default="floor,dockyard,moto",
-                        help="comma list among floor,dockyard,moto")  # fmt: skip
-    parser.add_argument("--skip-raw", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="tiny counts, for a smoke test")
-    parser.add_argument("--profile", type=Path, metavar="OUT.prof",
-                        help="run Dockyard under cProfile, write stats here (slows it)")  # fmt: skip
-    parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write raw results")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.mixed_calls, args.describe_calls, args.duration = 100, 50, 1.0
-    tool = args.load_tool
-    if tool == "auto":
-        tool = "wrk" if shutil.which("wrk") else "aiohttp"
-    if tool == "wrk" and not shutil.which("wrk"):
-        parser.error("--load-tool wrk: wrk is not on PATH (apt-get install wrk)")
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if "floor" in targets and "dockyard" not in targets:
-        parser.error("the floor replays Dockyard's answers: include dockyard in --targets")
-
-    install_signal_handlers()
-    t_start = time.monotonic()
-    boto: dict[str, Boto3Result] = {}
-    loads: list[LoadResult] = []
-    try:
-        with ServerSet() as servers:
-            endpoints: dict[str, ServerProcess] = {}
-            if "dockyard" in targets:
-                prefix = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
-                endpoints["dockyard"] = servers.start(dockyard_server(python_prefix=prefix))
-            if "moto" in targets:
-                endpoints["moto"] = servers.start(moto_server(host="127.0.0.2"))
-            if "dockyard" in endpoints:
-                endpoints["dockyard"].wait_ready()
-            if "floor" in targets:
-                canned = record_canned_responses(endpoints["dockyard"].endpoint)
-                endpoints["floor"] = servers.start(canned_server(canned))
-            servers.wait_all_ready()
-            order = [t for t in ("floor", "dockyard", "moto") if t in endpoints]
-            for name, server in endpoints.items():
-                print(f"{name:>8}: {server.endpoint} (pid {server.pid})")
-            print(f"servers ready in {time.monotonic() - t_start:.1f}s; load tool: {tool}")
-
-            for name in order:
-                spec = Boto3Spec(
-                    args.mixed_calls, args.describe_calls, args.warmup_calls, args.phase_time_limit
-                )
-                result = run_boto3(name, endpoints[name].endpoint, spec)
-                boto[name] = result
-                rates = ", ".join(f"{p.name}: {p.rate:,.0f}/s" for p in result.phases)
-                print(f"boto3 {name:>8}: {rates}", flush=True)
-
-            if not args.skip_raw:
-                load = wrk_load if tool == "wrk" else aiohttp_load
-                for name in order:
-                    raw_post(
-                        endpoints[name].endpoint,
-                        "RegisterTaskDefinition",
-                        task_definition("raw-describe", 0),
-                    )
-                for action in ("DescribeTaskDefinition", "RegisterTaskDefinition"):
-                    for name in order:
-                        load_spec = LoadSpec(
-                            action,
-                            args.connections,
-                            args.duration,
-                            args.max_requests,
-                            args.raw_warmup,
-                        )
-                        result = load(name, endpoints[name].endpoint, load_spec)
-                        loads.append(result)
-                        print(
-                            f"raw {name:>8} {action}: {result.rate:,.0f} req/s, "
-                            f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
-                            f"{result.errors} errors",
-                            flush=True,
-                        )
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped", file=sys.stderr)
-        return 130
-
-    summarize(boto, loads, args)
-    print(f"\ntotal {time.monotonic() - t_start:.1f}s")
-    if args.profile:
-        print_profile(args.profile)
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "boto3": {t: [asdict(p) | {"rate": p.rate} for p in r.phases]
-                              for t, r in boto.items()},
-                    "raw": [asdict(r) | {"rate": r.rate} for r in loads],
-                },
-                indent=2,
+def summarize(
+    boto: Mapping[str, list[Phase]], loads: list[LoadResult], args: argparse.Namespace
+) -> None:
+    bar = "=" * 96
+    if boto:
+        print(f"\n{bar}\nboto3 ECS client: one client per server, sequential calls, calls/s")
+        print(f"(servers interleaved in blocks of {args.block} calls)\n{bar}")
+        rows = []
+        some = next(iter(boto.values()))
+        for index, phase in enumerate(some):
+            rate = {name: phases[index].rate for name, phases in boto.items()}
+            capped = [name for name, phases in boto.items() if phases[index].truncated]
+            rows.append(
+                [
+                    phase.name + (f" (time-capped: {','.join(capped)})" if capped else ""),
+                    *(f"{rate[t]:,.0f}" if t in rate else "-" for t in TARGETS),
+                    ratio(rate.get("dockyard", 0), rate.get("moto", 0)),
+                    pct(rate.get("dockyard", 0), rate.get("floor", 0)),
+                ]
             )
-        )  # fmt: skip
-    return 0
+        print_table(["phase", *TARGETS, "dockyard/moto", "dockyard % of floor"], rows)
+    if loads:
+        print(
+            f"\n{bar}\nraw HTTP: {loads[0].tool}, {args.connections} keep-alive connections, "
+            f"{args.duration:g} s per server and action, cap {args.max_requests:,} requests\n{bar}"
+        )
+        by_key = {(r.target, r.action): r for r in loads}
+        rows = []
+        for result in loads:
+            note = ""
+            if result.target == "dockyard":
+                moto = by_key.get(("moto", result.action))
+                floor = by_key.get(("floor", result.action))
+                note = f"{ratio(result.rate, moto.rate) if moto else 'n/a'} moto, "
+                note += f"{pct(result.rate, floor.rate) if floor else 'n/a'} of floor"
+            rows.append(
+                [
+                    f"{result.action:<24} {result.target}",
+                    f"{result.rate:,.0f}",
+                    f"{result.p50_ms:.2f}",
+                    f"{result.p99_ms:.2f}",
+                    f"{result.requests:,}",
+                    str(result.errors),
+                    note,
+                ]
+            )
+        header = ["action / server", "req/s", "p50 ms", "p99 ms", "requests", "errors"]
+        print_table([*header, "dockyard vs"], rows)
 
 
-def print_profile(path: Path, limit: int = 30) -> None:
+def print_profile(path: Path, limit: int = 35) -> None:
     import pstats
 
     if not path.exists():
@@ -609,6 +549,147 @@ def print_profile(path: Path, limit: int = 30) -> None:
     print(f"\ncProfile of the Dockyard server ({path}), top {limit} by cumulative time:")
     stats = pstats.Stats(str(path))
     stats.sort_stats("cumulative").print_stats(limit)
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+
+def record_canned_responses(dockyard_endpoint: str) -> dict[str, bytes]:
+    """Real Dockyard answers, replayed byte for byte by the floor server."""
+    registered = raw_post(
+        dockyard_endpoint, "RegisterTaskDefinition", task_definition("bench-canned")
+    )
+    arn = json.loads(registered)["taskDefinition"]["taskDefinitionArn"]
+    described = raw_post(dockyard_endpoint, "DescribeTaskDefinition", {"taskDefinition": arn})
+    return {"RegisterTaskDefinition": registered, "DescribeTaskDefinition": described}
+
+
+def start_servers(servers: ServerSet, args: argparse.Namespace) -> dict[str, str]:
+    targets: list[str] = args.targets
+    started: dict[str, ServerProcess] = {}
+    if "dockyard" in targets:
+        prefix = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+        env = None
+        if args.dockyard_src:  # another tree (e.g. a `git archive` of a commit) first on the path
+            src = args.dockyard_src.resolve()
+            if (src / "src" / "dockyard").is_dir():
+                src = src / "src"
+            if not (src / "dockyard").is_dir():
+                raise SystemExit(f"--dockyard-src: no dockyard package in {src}")
+            env = {"PYTHONPATH": str(src)}
+            print(f"dockyard source: {src}")
+        server = dockyard_server(python_prefix=prefix, env=env)
+        started["dockyard"] = servers.start(server)
+    if "moto" in targets:
+        started["moto"] = servers.start(moto_server(host="127.0.0.2"))
+    if "floor" in targets:
+        canned = record_canned_responses(started["dockyard"].wait_ready().endpoint)
+        started["floor"] = servers.start(canned_server(canned))
+    servers.wait_all_ready()
+    for name in TARGETS:
+        if name in started:
+            print(f"{name:>8}: {started[name].endpoint} (pid {started[name].pid})")
+    return {name: started[name].endpoint for name in TARGETS if name in started}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--mixed-calls", type=int, default=2000, help="boto3 register/describe calls")
+    add("--describe-calls", type=int, default=1000, help="boto3 describe calls")
+    add("--warmup-calls", type=int, default=5, help="boto3 register+describe pairs")
+    add("--block", type=int, default=100, help="boto3 calls per server per turn")
+    add("--phase-time-limit", type=float, default=20.0, help="s per boto3 phase and server")
+    add("--budget", type=float, default=85.0, help="s for the whole run (boto3 gets the rest)")
+    add("--duration", type=float, default=4.0, help="s of raw load per server and action")
+    add("--raw-warmup", type=float, default=0.5, help="s of unmeasured raw load first")
+    add("--connections", type=int, default=8, help="raw load keep-alive connections")
+    add("--max-requests", type=int, default=100_000, help="raw requests cap per run")
+    add("--load-tool", choices=["aiohttp", "wrk"], default="aiohttp")
+    add("--targets", default=",".join(TARGETS), help="comma list of floor,dockyard,moto")
+    add("--skip-boto3", action="store_true")
+    add("--skip-raw", action="store_true")
+    add("--quick", action="store_true", help="small counts: a smoke test in ~15 s")
+    add("--profile", type=Path, metavar="OUT.prof", help="run Dockyard under cProfile")
+    add("--dockyard-src", type=Path, metavar="DIR", help="server code from DIR or DIR/src")
+    add("--json", type=Path, metavar="OUT.json", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.mixed_calls, args.describe_calls, args.duration, args.block = 200, 100, 1.0, 50
+    args.targets = [t for t in TARGETS if t in {x.strip() for x in args.targets.split(",")}]
+    if not args.targets:
+        parser.error("--targets: name at least one of floor,dockyard,moto")
+    if "floor" in args.targets and "dockyard" not in args.targets:
+        parser.error("the floor replays Dockyard's answers: include dockyard in --targets")
+    if args.load_tool == "wrk" and not shutil.which("wrk"):
+        parser.error("--load-tool wrk: wrk is not on PATH (apt-get install wrk)")
+    return args
+
+
+def raw_seconds(args: argparse.Namespace, servers: int) -> float:
+    """What the raw section will take: its runs are fixed in time."""
+    if args.load_tool == "wrk":
+        per_run = max(1, round(args.duration)) + (1 if args.raw_warmup > 0 else 0) + 0.3
+    else:
+        per_run = args.duration + args.raw_warmup + 0.2
+    return len(ACTIONS) * servers * per_run + 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    install_signal_handlers()
+    t_start = time.monotonic()
+    boto: dict[str, list[Phase]] = {}
+    loads: list[LoadResult] = []
+    try:
+        with ServerSet() as servers:
+            endpoints = start_servers(servers, args)
+            print(f"servers ready in {time.monotonic() - t_start:.1f}s", flush=True)
+            if not args.skip_boto3:
+                raw_time = 0.0 if args.skip_raw else raw_seconds(args, len(endpoints))
+                wall = max(10.0, args.budget - (time.monotonic() - t_start) - raw_time)
+                spec = Boto3Spec(
+                    args.mixed_calls,
+                    args.describe_calls,
+                    args.warmup_calls,
+                    args.phase_time_limit,
+                    wall,
+                    args.block,
+                )
+                boto = run_boto3(endpoints, spec)
+            if not args.skip_raw:
+                for endpoint in endpoints.values():
+                    raw_post(endpoint, "RegisterTaskDefinition", task_definition("raw-describe"))
+                load = wrk_load if args.load_tool == "wrk" else aiohttp_load
+                for action in ACTIONS:
+                    load_spec = LoadSpec(
+                        action, args.connections, args.duration, args.max_requests, args.raw_warmup
+                    )
+                    results = load(endpoints, load_spec)
+                    loads += results
+                    print(
+                        f"raw {action}: "
+                        + ", ".join(f"{r.target} {r.rate:,.0f} req/s" for r in results),
+                        flush=True,
+                    )
+    except KeyboardInterrupt:
+        print("\ninterrupted: servers stopped", file=sys.stderr)
+        return 130
+
+    summarize(boto, loads, args)
+    print(f"\ntotal {time.monotonic() - t_start:.1f}s (servers stopped)")
+    if args.profile:
+        print_profile(args.profile)
+    if args.json:
+        document = {
+            "boto3": {
+                name: [asdict(p) | {"rate": p.rate} for p in phases]
+                for name, phases in boto.items()
+            },
+            "raw": [asdict(r) | {"rate": r.rate} for r in loads],
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,12 +17,17 @@ from pathlib import Path
 
 from aiohttp import web
 
+from dockyard.agent.protocol import WS_PATH
+from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import create_app
 from dockyard.api.context import ApiContext
 from dockyard.arns import Identity
+from dockyard.controllers import instances
+from dockyard.controllers.instances import InstanceSettings
 from dockyard.store.sql import open_store, sqlite_url
 
 log = logging.getLogger("dockyard.server")
+CONTROLLERS = web.AppKey("controllers", list[asyncio.Task[None]])
 
 
 class ConfigError(ValueError):
@@ -38,6 +43,8 @@ class ServerConfig:
     account_id: str = "000000000000"
     credentials_file: Path | None = None
     store_url: str | None = None
+    agent_grace_s: float = 60.0
+    task_retention_s: float = 3600.0
 
     def check(self) -> None:
         if not self.account_id.isdigit() or len(self.account_id) != 12:
@@ -70,10 +77,28 @@ def build_app(config: ServerConfig) -> web.Application:
     store = open_store(config.store_url or sqlite_url(config.data_dir))
     ctx = ApiContext(store=store, identity=Identity(config.region, config.account_id))
     app = create_app(ctx, credentials=credentials)
+    hub = AgentHub(ctx, credentials)
+    hub.mark_all_disconnected()
+    app.router.add_get(WS_PATH, hub.handle)
+    settings = InstanceSettings(
+        grace_s=config.agent_grace_s,
+        task_retention_s=config.task_retention_s,
+        interval_s=min(2.0, max(config.agent_grace_s / 4, 0.2)),
+    )
+
+    async def start_controllers(app: web.Application) -> None:
+        app[CONTROLLERS] = [asyncio.create_task(instances.run(ctx, settings))]
+
+    async def stop(app: web.Application) -> None:
+        for task in app.get(CONTROLLERS, []):
+            task.cancel()
+        await hub.close()
 
     async def close_store(_app: web.Application) -> None:
         store.close()
 
+    app.on_startup.append(start_controllers)
+    app.on_shutdown.append(stop)
     app.on_cleanup.append(close_store)
     return app
 

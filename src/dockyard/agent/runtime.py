@@ -23,7 +23,7 @@ Errors carry the ECS stoppedReason prefix (`ecs_name`) and whether retrying can 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -183,6 +183,7 @@ class ContainerSpec:
     health_check: HealthCheck | None = None
     stop_timeout_s: float = 30
     docker_labels: Mapping[str, str] = field(default_factory=dict)
+    init_process_enabled: bool = False  # linuxParameters.initProcessEnabled: docker-init as PID 1
 
     @property
     def docker_name(self) -> str:
@@ -235,6 +236,16 @@ class RuntimeEvent:
     health_status: HealthStatus | None = None  # on "health_status"
 
 
+class EventStream(Protocol):
+    """A subscription to runtime events: iterate it; `aclose()` unsubscribes."""
+
+    def __aiter__(self) -> EventStream: ...
+
+    async def __anext__(self) -> RuntimeEvent: ...
+
+    async def aclose(self) -> None: ...
+
+
 class HostPortPicker(Protocol):
     """Hands out free dynamic host ports; see `runtime_ports.DynamicPortPicker`."""
 
@@ -255,7 +266,7 @@ class ContainerRuntime(Protocol):
         """Create and start; host port 0 gets a picked port (retried if taken at start).
 
         Every bound port (dynamic and static) stays reserved in the picker; the agent
-        releases them (`release_bindings(state.ports)`) after removing the container.
+        releases them (`picker.release_bindings(state.ports)`) after removing the container.
         """
 
     async def stop(self, container_id: str, timeout_s: float) -> None:
@@ -270,12 +281,16 @@ class ContainerRuntime(Protocol):
     async def list_containers(self, label_filter: Mapping[str, str | None]) -> list[ContainerState]:
         """All containers (any status) whose labels match; a None value matches any value."""
 
-    def events(self) -> AsyncIterator[RuntimeEvent]:
-        """Subscribe now (call on the loop); events from here on, until `close()`."""
+    def events(self) -> EventStream:
+        """Subscribe now (call on the loop); events from here on, until `close()`.
+
+        Events that happened before the call are not replayed: after a restart the
+        agent rebuilds its view with `list_containers`, then follows events.
+        """
 
     def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """stdout+stderr chunks; `follow` streams until the container exits."""
 
     async def close(self) -> None:
@@ -317,9 +332,3 @@ def labels_match(labels: Mapping[str, str], label_filter: Mapping[str, str | Non
         key in labels and (want is None or labels[key] == want)
         for key, want in label_filter.items()
     )
-
-
-def release_bindings(picker: HostPortPicker, bindings: Iterable[PortBinding]) -> None:
-    """Give a removed container's host ports back to the picker."""
-    for binding in bindings:
-        picker.release(binding.host_port, binding.protocol)

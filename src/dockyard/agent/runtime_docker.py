@@ -7,20 +7,20 @@ a deadline from `runtime_timeouts`. Long-lived streams get their own threads: ON
 `com.dockyard.task-arn`, reconnected with replay when dockerd restarts) fanned out by
 `runtime_events.EventHub`, and one thread per followed log.
 
-Neighbours: `runtime_docker_mapping` (pure JSON <-> types), `runtime_ports` (dynamic
-ports and the start retry), `runtime` (types, errors, protocol).
+Neighbours: `runtime_docker_mapping` (pure JSON <-> types), `runtime_docker_streams`
+(events and log threads), `runtime_ports` (dynamic ports and the start retry),
+`runtime` (types, errors, protocol).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +29,6 @@ import docker.errors
 
 from dockyard.agent import runtime_timeouts as timeouts
 from dockyard.agent.runtime import (
-    LABEL_TASK_ARN,
     CannotCreateContainerError,
     CannotPullContainerError,
     CannotStartContainerError,
@@ -44,24 +43,13 @@ from dockyard.agent.runtime import (
     RuntimeUnavailableError,
     validate_spec,
 )
-from dockyard.agent.runtime_docker_mapping import (
-    NANOS,
-    create_config,
-    event_from_docker,
-    start_error,
-    state_from_inspect,
-)
+from dockyard.agent.runtime_docker_mapping import create_config, start_error, state_from_inspect
+from dockyard.agent.runtime_docker_streams import StreamThreads, follow_logs, pump_events
 from dockyard.agent.runtime_events import EventHub, EventSubscription
 from dockyard.agent.runtime_ports import run_with_port_retries
 
 log = logging.getLogger(__name__)
 
-_EVENT_FILTERS = {
-    "type": ["container"],
-    "label": [LABEL_TASK_ARN],
-    # health_status matches "health_status: healthy"; exec_* (one per health probe) stay out
-    "event": ["create", "start", "die", "oom", "health_status", "destroy"],
-}
 _IMAGE_MISSING_HINTS = (
     "not found",
     "manifest unknown",
@@ -88,10 +76,8 @@ class DockerRuntime:
         self._owns_clients = False
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="docker-call")
         self._hub = EventHub()
-        self._closing = threading.Event()
-        self._lock = threading.RLock()
-        self._streams: set[Any] = set()  # open SDK CancellableStreams, closed by close()
-        self._threads: list[threading.Thread] = []
+        self._threads = StreamThreads()
+        self._lock = threading.Lock()
         self._events_thread: threading.Thread | None = None
         self._pulls: dict[str, asyncio.Task[None]] = {}
 
@@ -107,12 +93,15 @@ class DockerRuntime:
                 return docker.DockerClient(base_url=base_url, **options)
             return docker.from_env(**options)
 
+        clients: list[Any] = []
         try:
-            client = await asyncio.to_thread(make)
-            events_client = await asyncio.to_thread(make)
+            for _ in range(2):  # calls, and long-lived streams (events, logs)
+                clients.append(await asyncio.to_thread(make))
         except docker.errors.DockerException as exc:
+            for client in clients:
+                client.close()
             raise RuntimeUnavailableError(f"no Docker engine answers: {exc}") from exc
-        runtime = cls(client, events_client=events_client, workers=workers)
+        runtime = cls(clients[0], events_client=clients[1], workers=workers)
         runtime._owns_clients = True
         return runtime
 
@@ -284,107 +273,40 @@ class DockerRuntime:
     def events(self) -> EventSubscription:
         subscription = self._hub.subscribe()
         with self._lock:
-            if self._events_thread is None and not self._closing.is_set():
-                self._events_thread = self._start_thread(
-                    "docker-events", self._pump_events, time.time_ns()
+            if self._events_thread is None and not self._threads.closing.is_set():
+                self._events_thread = self._threads.start(
+                    "docker-events",
+                    pump_events,
+                    self._stream_api,
+                    self._hub,
+                    self._threads,
+                    time.time_ns(),  # replay from here if the thread connects a bit later
                 )
         return subscription
 
-    def _pump_events(self, since_ns: int) -> None:
-        """The events thread: read, dedupe across reconnects, publish."""
-        last_ns, seen_at_last = since_ns, set[tuple[str, str]]()
-        backoff = timeouts.EVENTS_RECONNECT_MIN_S
-        while not self._closing.is_set():
-            stream = None
-            try:
-                stream = self._stream_api.events(
-                    since=f"{last_ns // NANOS}.{last_ns % NANOS:09d}",
-                    filters=_EVENT_FILTERS,
-                    decode=True,
-                )
-                if not self._track(stream):
-                    break
-                for raw in stream:
-                    backoff = timeouts.EVENTS_RECONNECT_MIN_S
-                    nanos, key = int(raw.get("timeNano") or 0), (raw.get("id"), raw.get("Action"))
-                    if nanos < last_ns or (nanos == last_ns and key in seen_at_last):
-                        continue  # replayed by the reconnect's `since`
-                    if nanos > last_ns:
-                        last_ns, seen_at_last = nanos, set()
-                    seen_at_last.add(key)
-                    event = event_from_docker(raw)
-                    if event is not None:
-                        self._hub.publish_threadsafe(event)
-            except Exception as exc:
-                if not self._closing.is_set():
-                    log.warning("docker events stream failed (%s); reconnecting", exc)
-            finally:
-                self._untrack(stream)
-            if self._closing.wait(backoff):
-                break
-            backoff = min(backoff * 2, timeouts.EVENTS_RECONNECT_MAX_S)
-
-    async def logs(
+    def logs(
         self, container_id: str, *, follow: bool = False, tail: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Use with `contextlib.aclosing` when not reading to the end (closes the stream)."""
         tail_param: int | str = tail if tail is not None else "all"
-        if not follow:
-            try:
-                data = await self._call(
-                    timeouts.LOGS_TIMEOUT_S, self._api.logs, container_id, tail=tail_param
-                )
-            except docker.errors.NotFound:
-                return
-            if data:
-                yield bytes(data)
-            return
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
-        handoff = threading.Lock()  # orders "stream opened" against "reader gone"
-        opened: list[Any] = []
-        reader_gone = threading.Event()
+        if follow:
+            return follow_logs(self._stream_api, self._threads, container_id, tail_param)
+        return self._logs_so_far(container_id, tail_param)
 
-        def pump() -> None:
-            stream = None
-            try:
-                stream = self._stream_api.logs(
-                    container_id, stream=True, follow=True, tail=tail_param
-                )
-                with handoff:
-                    if reader_gone.is_set() or not self._track(stream):
-                        return
-                    opened.append(stream)
-                for chunk in stream:
-                    _post(loop, queue, chunk)
-            except BaseException as exc:
-                _post(loop, queue, exc)
-            finally:
-                self._untrack(stream)
-                _post(loop, queue, None)
-
-        self._start_thread(f"docker-logs-{container_id[:12]}", pump)
+    async def _logs_so_far(self, container_id: str, tail: int | str) -> AsyncGenerator[bytes, None]:
         try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, docker.errors.NotFound):
-                    return
-                if isinstance(item, BaseException):
-                    raise ContainerRuntimeError(f"logs {container_id}: {item}") from item
-                yield item
-        finally:
-            with handoff:
-                reader_gone.set()
-            for stream in opened:
-                _close_stream(stream)
+            data = await self._call(
+                timeouts.LOGS_TIMEOUT_S, self._api.logs, container_id, tail=tail
+            )
+        except docker.errors.NotFound:
+            return
+        if data:
+            yield bytes(data)
 
     # --- plumbing -------------------------------------------------------------------------
 
     async def close(self) -> None:
-        self._closing.set()
-        with self._lock:
-            streams, threads = list(self._streams), list(self._threads)
-        for stream in streams:
-            _close_stream(stream)
+        threads = self._threads.shut()
         self._hub.close()
         loop = asyncio.get_running_loop()
         for thread in threads:
@@ -396,7 +318,7 @@ class DockerRuntime:
 
     async def _call(self, deadline: float, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         """Run a blocking SDK call on a worker thread, within `deadline` seconds."""
-        if self._closing.is_set():
+        if self._threads.closing.is_set():
             raise RuntimeUnavailableError("runtime is closed")
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kw))
@@ -409,44 +331,6 @@ class DockerRuntime:
             raise  # the caller knows what a 404 or 409 means for its call
         except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
             raise RuntimeUnavailableError(f"{name}: {exc}") from exc
-
-    def _start_thread(self, name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-        return thread
-
-    def _track(self, stream: Any) -> bool:
-        """Register an open stream for close(); False (and closed) if closing already."""
-        with self._lock:
-            if not self._closing.is_set():
-                self._streams.add(stream)
-                return True
-        _close_stream(stream)
-        return False
-
-    def _untrack(self, stream: Any) -> None:
-        if stream is not None:
-            with self._lock:
-                self._streams.discard(stream)
-            _close_stream(stream)
-
-
-def _post(
-    loop: asyncio.AbstractEventLoop,
-    queue: asyncio.Queue[bytes | BaseException | None],
-    item: bytes | BaseException | None,
-) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody reads any more
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-
-
-def _close_stream(stream: Any) -> None:
-    try:
-        stream.close()
-    except Exception as exc:  # already closed, or the socket is gone
-        log.debug("closing docker stream: %s", exc)
 
 
 def _explain(exc: docker.errors.APIError) -> str:

@@ -16,6 +16,7 @@ ECS -> Docker, as the ECS agent maps them:
     entryPoint/command -> Entrypoint/Cmd; environment -> Env "K=V"
     dockerLabels       -> Labels, under Dockyard's own labels
     stopTimeout        -> StopTimeout (also honoured by a manual `docker stop`)
+    initProcessEnabled -> HostConfig.Init (docker-init reaps and forwards SIGTERM)
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def create_config(spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> dict[s
         host_config["Memory"] = spec.memory_mib * MIB
     if spec.memory_reservation_mib is not None:
         host_config["MemoryReservation"] = spec.memory_reservation_mib * MIB
+    if spec.init_process_enabled:
+        host_config["Init"] = True
     if spec.links:
         host_config["Links"] = [f"{target}:{alias}" for target, alias in spec.links]
     if spec.ulimits:

@@ -60,6 +60,7 @@ class DynamicPortPicker:
         *,
         probe: bool = True,
         rng: random.Random | None = None,
+        start: int | None = None,
     ) -> None:
         low, high = port_range
         if not 0 < low <= high <= 65535:
@@ -67,7 +68,10 @@ class DynamicPortPicker:
         self.low, self.high = low, high
         self._probe = probe
         self._in_use: set[tuple[PortProtocol, int]] = set()
-        self._cursor = (rng or random.Random()).randint(low, high)
+        # where the walk begins: random unless a test pins it
+        self._cursor = start if start is not None else (rng or random.Random()).randint(low, high)
+        if not low <= self._cursor <= high:
+            raise ValueError(f"start {start} outside {port_range}")
 
     @classmethod
     def from_kernel_range(
@@ -111,6 +115,11 @@ class DynamicPortPicker:
         """Reserve the ports of containers found running (agent restart)."""
         for binding in bindings:
             self.reserve(binding.host_port, binding.protocol)
+
+    def release_bindings(self, bindings: Iterable[PortBinding]) -> None:
+        """Give a removed container's ports back."""
+        for binding in bindings:
+            self.release(binding.host_port, binding.protocol)
 
 
 def can_bind(host_ip: str, port: int, protocol: PortProtocol) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,22 @@ class ApiContext:
     store: Store
     identity: Identity = field(default_factory=Identity)
     clock: Callable[[], float] = time.time
+    seed: int | None = None
+    # Called after a commit that changed what some instances should run (their ARNs);
+    # the server wires it to the agent hub, which pushes each one its desired tasks.
+    on_desired_change: Callable[[set[str]], None] | None = None
 
     def now(self) -> float:
         return round(self.clock(), 3)
+
+    def rng(self) -> random.Random:
+        """Randomness for placement; seeded in tests for determinism."""
+        return random.Random(self.seed)
+
+    def desired_changed(self, instance_arns: Iterable[str]) -> None:
+        arns = {arn for arn in instance_arns if arn}
+        if arns and self.on_desired_change is not None:
+            self.on_desired_change(arns)
 
 
 Handler = Callable[[ApiContext, Params], Result]

@@ -28,6 +28,9 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
 from dockyard import __version__
 
@@ -97,9 +100,7 @@ def settings(ctx: click.Context) -> Settings:
     obj = ctx.find_root().obj
     values: dict[str, Any] = obj if isinstance(obj, dict) else {}
     return Settings(
-        endpoint=values.get("endpoint")
-        or os.environ.get("DOCKYARD_ENDPOINT")
-        or DEFAULT_ENDPOINT,
+        endpoint=values.get("endpoint") or os.environ.get("DOCKYARD_ENDPOINT") or DEFAULT_ENDPOINT,
         region=values.get("region") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
         output=values.get("output") or "table",
     )
@@ -154,7 +155,7 @@ def client(ctx: click.Context, service: str = "ecs") -> Any:
     return cache[service]
 
 
-def _connection_reason(error: HTTPClientError) -> str:
+def _connection_reason(error: BotoCoreError) -> str:
     """The short OS-level reason ("Connection refused") behind a botocore connection error."""
     seen: set[int] = set()
     current: BaseException | None = error.kwargs.get("error") or error
@@ -176,7 +177,7 @@ def api_errors(endpoint: str) -> Iterator[None]:
         code = details.get("Code") or "UnknownError"
         message = details.get("Message") or str(error)
         raise ApiError(code, message) from None
-    except HTTPClientError as error:
+    except (BotoConnectionError, HTTPClientError) as error:
         raise UnreachableError(endpoint, _connection_reason(error)) from None
     except (ParamValidationError, ProfileNotFound, PartialCredentialsError) as error:
         raise InputError(str(error)) from None

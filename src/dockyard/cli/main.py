@@ -39,9 +39,10 @@ def main(ctx: click.Context, endpoint: str, output: str, region: str) -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import local, server
+    from dockyard.cli import agent, local, server
 
     main.add_command(server.server)
+    main.add_command(agent.agent)
     main.add_command(local.up)
     main.add_command(local.down)
     try:

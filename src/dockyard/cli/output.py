@@ -82,8 +82,10 @@ def table(
     return result
 
 
-def details(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> Table:
-    """A two-column key/value view for describe commands."""
+def details(
+    pairs: Iterable[tuple[str, Any]], *, title: str | None = None, skip_empty: bool = False
+) -> Table:
+    """A two-column key/value view for describe commands; `skip_empty` drops '-' rows."""
     result = Table.grid(padding=(0, 2))
     if title:
         result.title = title
@@ -92,7 +94,9 @@ def details(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> Ta
     result.add_column(style="bold", no_wrap=True)
     result.add_column(overflow="fold")
     for key, value in pairs:
-        result.add_row(Text(key), Text(fmt(value)))
+        text = fmt(value)
+        if not (skip_empty and text == "-"):
+            result.add_row(Text(key), Text(text))
     return result
 
 

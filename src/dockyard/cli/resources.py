@@ -87,7 +87,9 @@ def cluster_create(ctx: click.Context, name: str, tags: list[dict[str, str]]) ->
         params["tags"] = tags
     response = client(ctx).create_cluster(**params)
     created = response["cluster"]
-    emit(ctx, response, lambda: message(f"Cluster {created['clusterName']} {created['clusterArn']}"))
+    emit(
+        ctx, response, lambda: message(f"Cluster {created['clusterName']}: {created['clusterArn']}")
+    )
 
 
 def _cluster_rows(clusters: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
@@ -361,6 +363,7 @@ def taskdef_describe(ctx: click.Context, ref: str) -> None:
                 ("Tags", tags_text(response.get("tags"))),
             ],
             title=f"{definition['family']}:{definition['revision']}",
+            skip_empty=True,
         )
         containers = table(
             ["NAME", "IMAGE", "CPU", "MEMORY", "PORTS", "ESSENTIAL"],
@@ -458,8 +461,16 @@ def instance_ls(ctx: click.Context, cluster: str, status: str | None) -> None:
     ]
     show(
         table(
-            ["ID", "EC2 INSTANCE", "STATUS", "AGENT", "CPU FREE/TOTAL", "MEMORY FREE/TOTAL",
-             "RUNNING", "PENDING"],
+            [
+                "ID",
+                "EC2 INSTANCE",
+                "STATUS",
+                "AGENT",
+                "CPU FREE/TOTAL",
+                "MEMORY FREE/TOTAL",
+                "RUNNING",
+                "PENDING",
+            ],
             rows,
             title=f"Cluster {short_id(cluster)}",
             numeric=["CPU FREE/TOTAL", "MEMORY FREE/TOTAL", "RUNNING", "PENDING"],

@@ -30,6 +30,20 @@ from dockyard.server import ConfigError, ServerConfig, run
 )
 @click.option("--store-url", help="SQLAlchemy URL of the store (default: SQLite in --data-dir).")
 @click.option(
+    "--agent-grace",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds an agent may be disconnected before its tasks are given up.",
+)
+@click.option(
+    "--task-retention",
+    default=3600.0,
+    show_default=True,
+    type=float,
+    help="Seconds STOPPED tasks stay describable.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -44,6 +58,8 @@ def server(  # noqa: PLR0917 - click passes every option positionally
     account_id: str,
     credentials: Path | None,
     store_url: str | None,
+    agent_grace: float,
+    task_retention: float,
     log_level: str,
     ready_file: Path | None,
 ) -> None:
@@ -59,6 +75,8 @@ def server(  # noqa: PLR0917 - click passes every option positionally
         account_id=account_id,
         credentials_file=credentials,
         store_url=store_url,
+        agent_grace_s=agent_grace,
+        task_retention_s=task_retention,
     )
     try:
         run(config, ready_file)

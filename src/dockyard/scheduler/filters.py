@@ -72,7 +72,8 @@ def parse_constraints(raw: Sequence[Mapping[str, Any]]) -> Constraints:
             queries.append(compile_query(str(expression)))
         else:
             raise InvalidParameterException(
-                f"Invalid placement constraint type {kind!r}: expected distinctInstance or memberOf."
+                f"Invalid placement constraint type {kind!r}: "
+                "expected distinctInstance or memberOf."
             )
     return Constraints(tuple(queries), distinct)
 
@@ -140,13 +141,17 @@ def _ports(f: Feasibility, node: Node) -> bool:
         return False
     if not req.ports_udp.isdisjoint(node.blocked_udp):
         return False
-    if req.dynamic_ports_tcp and _free_dynamic(
-        node.blocked_tcp, node.pending_tcp, req.ports_tcp, req.dynamic_port_range
-    ) < req.dynamic_ports_tcp:
+    if (
+        req.dynamic_ports_tcp
+        and _free_dynamic(node.blocked_tcp, node.pending_tcp, req.ports_tcp, req.dynamic_port_range)
+        < req.dynamic_ports_tcp
+    ):
         return False
-    return not req.dynamic_ports_udp or _free_dynamic(
-        node.blocked_udp, node.pending_udp, req.ports_udp, req.dynamic_port_range
-    ) >= req.dynamic_ports_udp
+    return (
+        not req.dynamic_ports_udp
+        or _free_dynamic(node.blocked_udp, node.pending_udp, req.ports_udp, req.dynamic_port_range)
+        >= req.dynamic_ports_udp
+    )
 
 
 def _free_dynamic(

@@ -232,7 +232,9 @@ class _Parser:
         op_tok = self.peek()
         op = self.parse_operator()
         if subject in _VALID_OPS and op not in _VALID_OPS[subject]:
-            raise _error(self.text, op_tok.pos, f"operator {op_tok.text!r} is not valid for {subject}")
+            raise _error(
+                self.text, op_tok.pos, f"operator {op_tok.text!r} is not valid for {subject}"
+            )
         self.dynamic |= subject in _DYNAMIC_SUBJECTS
         base = _NEGATED.get(op, op)
         if base == "exists":
@@ -249,8 +251,9 @@ class _Parser:
         return pred
 
     def subject_name(self, tok: _Token) -> str:
-        if tok.text.startswith("attribute:") and len(tok.text) > len("attribute:"):
-            return tok.text
+        prefix, colon, name = tok.text.partition(":")
+        if prefix.lower() == "attribute" and colon and name:
+            return f"attribute:{name}"
         name = _SUBJECTS.get(tok.text.lower())
         if name is None:
             raise _error(

@@ -39,6 +39,7 @@ from .state import ClusterState, Entry
 
 MAX_STRATEGIES = 5
 SCAN_LIMIT = 64  # pools this small are scanned outright
+NARROW_FACTOR = 4  # ... and so are pools under 1/4 of the instances that fit the shape
 _TRIES = 12  # random draws before falling back to a scan
 _VALUE = itemgetter(0)
 
@@ -139,7 +140,7 @@ class Picker:
             return None
         if not self.stages:
             return self._sample([pool])
-        narrow = len(pool) * 4 < len(fits_shape)
+        narrow = len(pool) * NARROW_FACTOR < len(fits_shape)
         if len(pool) <= SCAN_LIMIT or narrow:
             return self._scan(pool, 0)
         if self.stages[0].kind == "binpack":

@@ -21,8 +21,8 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
 from .model import InstanceView, Placement, TaskRequest
-from .query import Query
 from .node import Node
+from .query import Query
 from .spread import SpreadIndex
 
 Entry = tuple[int, int, Node]

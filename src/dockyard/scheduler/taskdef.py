@@ -33,12 +33,12 @@ _MEMORY_UNITS = {"": 1, "mb": 1, "mib": 1, "gb": 1024, "gib": 1024}
 
 
 def parse_cpu(value: object) -> int:
-    """"256" -> 256, "1 vCPU" -> 1024, "0.25 vcpu" -> 256 (CPU units)."""
+    """CPU units: "256" -> 256, "1 vCPU" -> 1024, "0.25 vcpu" -> 256."""
     return _parse_amount(value, _CPU_UNITS, "cpu")
 
 
 def parse_memory(value: object) -> int:
-    """"512" -> 512, "1 GB" -> 1024, "0.5GB" -> 512 (MiB)."""
+    """MiB: "512" -> 512, "1 GB" -> 1024, "0.5GB" -> 512."""
     return _parse_amount(value, _MEMORY_UNITS, "memory")
 
 
@@ -74,9 +74,7 @@ def task_request_from_definition(
     if task_memory:
         memory = parse_memory(task_memory)
     else:
-        memory = sum(
-            int(c.get("memoryReservation") or c.get("memory") or 0) for c in containers
-        )
+        memory = sum(int(c.get("memoryReservation") or c.get("memory") or 0) for c in containers)
     mode = str(task_definition.get("networkMode") or "bridge")
     ports = _host_ports(containers, mode)
     return TaskRequest(

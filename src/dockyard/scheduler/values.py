@@ -15,14 +15,14 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .query import Predicate, QuerySubject
 
 PatternCompiler = Callable[[str], re.Pattern[str]]
 
-_ORDER: dict[str, Callable[[object, object], bool]] = {
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
 }  # fmt: skip
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
@@ -35,7 +35,9 @@ def exists_predicate(subject: str) -> Predicate:
     return lambda inst: name in inst.attributes
 
 
-def comparison(subject: str, op: str, args: Sequence[str], compile_pattern: PatternCompiler) -> Predicate:
+def comparison(
+    subject: str, op: str, args: Sequence[str], compile_pattern: PatternCompiler
+) -> Predicate:
     """`op` is a positive operator: ==, >, >=, <, <=, in, =~ (the parser negates)."""
     if subject.startswith("attribute:"):
         name = subject.removeprefix("attribute:")
@@ -73,8 +75,8 @@ def _string_subject(
         pattern = compile_pattern(args[0])
         return lambda inst: (value := read(inst)) is not None and bool(pattern.fullmatch(value))
     if op == "in":
-        return lambda inst: (value := read(inst)) is not None and any(
-            _equal(value, a) for a in args
+        return lambda inst: (
+            (value := read(inst)) is not None and any(_equal(value, a) for a in args)
         )
     arg, compare = args[0], _ORDER[op]
     return lambda inst: (value := read(inst)) is not None and _ordered(value, arg, compare)

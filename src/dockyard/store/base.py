@@ -21,6 +21,7 @@ class Kind(enum.Enum):
     CLUSTER = "clusters"
     TASK_DEFINITION = "task_definitions"
     CONTAINER_INSTANCE = "container_instances"
+    TASK = "tasks"
 
 
 class Tx(Protocol):
@@ -59,6 +60,14 @@ class Tx(Protocol):
     def update(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None: ...
 
     def delete(self, kind: Kind, key: str) -> None: ...
+
+    def get_row(self, kind: Kind, key: str) -> dict[str, Any] | None:
+        """Every column of a row (the document under "doc")."""
+        ...
+
+    def find_rows(self, kind: Kind, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every column of matching rows, ordered by key."""
+        ...
 
     def get_tags(self, resource_arn: str) -> list[dict[str, str]]: ...
 

@@ -41,6 +41,23 @@ container_instances = sa.Table(
     sa.Index("ix_container_instances_cluster_status", "cluster", "status"),
 )
 
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("cluster", sa.String(1600), nullable=False),
+    sa.Column("instance", sa.String(1600), nullable=True),
+    sa.Column("family", sa.String(255), nullable=False),
+    sa.Column("started_by", sa.String(128), nullable=True),
+    sa.Column("task_group", sa.String(255), nullable=True),
+    sa.Column("desired_status", sa.String(32), nullable=False),
+    sa.Column("last_status", sa.String(32), nullable=False),
+    sa.Column("reservation", sa.JSON, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_tasks_cluster_desired", "cluster", "desired_status"),
+    sa.Index("ix_tasks_instance_last", "instance", "last_status"),
+)
+
 tags = sa.Table(
     "tags",
     metadata,
@@ -53,4 +70,5 @@ TABLES: dict[str, sa.Table] = {
     "clusters": clusters,
     "task_definitions": task_definitions,
     "container_instances": container_instances,
+    "tasks": tasks,
 }

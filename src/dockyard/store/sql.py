@@ -135,6 +135,16 @@ class SqlTx:
         table = self._table(kind)
         self._conn.execute(sa.delete(table).where(table.c.arn == key))
 
+    def get_row(self, kind: Kind, key: str) -> dict[str, Any] | None:
+        table = self._table(kind)
+        row = self._conn.execute(sa.select(table).where(table.c.arn == key)).first()
+        return None if row is None else dict(row._mapping)
+
+    def find_rows(self, kind: Kind, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        table = self._table(kind)
+        query = sa.select(table).where(*self._where(table, where)).order_by(table.c.arn)
+        return [dict(row._mapping) for row in self._conn.execute(query)]
+
     def get_tags(self, resource_arn: str) -> list[dict[str, str]]:
         t = schema.tags
         rows = self._conn.execute(

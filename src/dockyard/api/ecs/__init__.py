@@ -6,7 +6,14 @@ One module per resource; this table maps each action to its handler.
 from __future__ import annotations
 
 from dockyard.api.context import Handler
-from dockyard.api.ecs import attributes, clusters, container_instances, tags, task_definitions
+from dockyard.api.ecs import (
+    attributes,
+    clusters,
+    container_instances,
+    tags,
+    task_definitions,
+    tasks,
+)
 from dockyard.api.json_protocol import JsonService
 
 HANDLERS: dict[str, Handler] = {
@@ -29,6 +36,11 @@ HANDLERS: dict[str, Handler] = {
     "PutAttributes": attributes.put_attributes,
     "ListAttributes": attributes.list_attributes,
     "DeleteAttributes": attributes.delete_attributes,
+    "RunTask": tasks.run_task,
+    "StartTask": tasks.start_task,
+    "StopTask": tasks.stop_task,
+    "DescribeTasks": tasks.describe_tasks,
+    "ListTasks": tasks.list_tasks,
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,

@@ -15,6 +15,7 @@ from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
 from dockyard.errors import (
     ClusterContainsContainerInstancesException,
+    ClusterContainsTasksException,
     ClusterNotFoundException,
     InvalidParameterException,
 )
@@ -62,10 +63,15 @@ def _counts(tx: Tx, arn: str) -> dict[str, int]:
     instances = tx.count(
         Kind.CONTAINER_INSTANCE, {"cluster": arn, "status": ["ACTIVE", "DRAINING"]}
     )
+    running = tx.count(Kind.TASK, {"cluster": arn, "last_status": "RUNNING"})
+    pending = tx.count(
+        Kind.TASK,
+        {"cluster": arn, "last_status": ["PROVISIONING", "PENDING", "ACTIVATING"]},
+    )
     return {
         "registeredContainerInstancesCount": instances,
-        "runningTasksCount": 0,
-        "pendingTasksCount": 0,
+        "runningTasksCount": running,
+        "pendingTasksCount": pending,
         "activeServicesCount": 0,
     }
 
@@ -188,6 +194,10 @@ def delete_cluster(ctx: ApiContext, params: Params) -> Result:
         if counts["registeredContainerInstancesCount"]:
             raise ClusterContainsContainerInstancesException(
                 "The Cluster cannot be deleted while Container Instances are active or draining."
+            )
+        if counts["runningTasksCount"] or counts["pendingTasksCount"]:
+            raise ClusterContainsTasksException(
+                "The Cluster cannot be deleted while Tasks are active."
             )
         cluster["status"] = "INACTIVE"
         tx.update(Kind.CLUSTER, arn, cluster, status="INACTIVE")

@@ -18,19 +18,20 @@ from dockyard.api.ecs.instance_refs import (
     instance_arn,
     is_agent_attribute,
 )
-from dockyard.api.ecs.resources import normalize_registered
+from dockyard.resources import normalize_registered
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import new_ec2_instance_id, new_id
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.store import Kind, Tx
+from dockyard.tasks.accounting import INTERNAL_FIELDS
 
 LIVE = ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING"]
 STATUSES = {"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
 
 
 def present_instance(tx: Tx, doc: dict[str, Any], include: set[str]) -> dict[str, Any]:
-    out = dict(doc)
+    out = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
     if "TAGS" in include:
         out["tags"] = tx.get_tags(doc["containerInstanceArn"])
     if "CONTAINER_INSTANCE_HEALTH" not in include:

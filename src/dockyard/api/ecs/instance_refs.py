@@ -32,7 +32,7 @@ def find_instance(
 
 def is_agent_attribute(name: str) -> bool:
     """Attributes the agent reports (not counted against the custom-attribute limit)."""
-    return name.startswith(("ecs.", "com.amazonaws.ecs."))
+    return name.startswith(("ecs.", "com.amazonaws.ecs.", "dockyard."))
 
 
 def check_attribute(attribute: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ _KINDS = {
     "cluster": Kind.CLUSTER,
     "task-definition": Kind.TASK_DEFINITION,
     "container-instance": Kind.CONTAINER_INSTANCE,
+    "task": Kind.TASK,
 }
 
 
@@ -49,7 +50,10 @@ def _resource_key(tx: Tx, resource_arn: str) -> str:
     if arn is None or kind is None:
         raise InvalidParameterException(f"The ARN '{resource_arn}' is not a valid ECS resource.")
     doc = tx.get(kind, resource_arn)
-    if doc is None or doc.get("status") in {"INACTIVE", "DELETE_IN_PROGRESS"}:
+    if doc is None or doc.get("status", doc.get("lastStatus")) in {
+        "INACTIVE",
+        "DELETE_IN_PROGRESS",
+    }:
         raise ResourceNotFoundException("The specified resource could not be found.")
     return resource_arn
 

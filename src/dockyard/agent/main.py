@@ -1,0 +1,205 @@
+"""`dockyard agent`: register this host, then keep its containers converged.
+
+    register (RegisterContainerInstance; the ARN is kept in --data-dir so a
+    restart re-registers the same instance) -> discover containers on the
+    engine -> follow engine events -> hold the websocket to the server.
+
+Stopping the agent (SIGTERM/SIGINT) leaves the containers running, as the ECS
+agent does: a restarted agent adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dockyard import __version__
+from dockyard.agent.channel import Channel
+from dockyard.agent.config import AgentConfig
+from dockyard.agent.manager import TaskManager
+from dockyard.agent.runtime import ContainerRuntime
+from dockyard.agent.runtime_ports import DynamicPortPicker
+from dockyard.agent.task_worker import WorkerContext
+from dockyard.arns import new_ec2_instance_id, parse_arn
+
+log = logging.getLogger("dockyard.agent")
+STATE_FILE = "agent-state.json"
+
+
+def _client(config: AgentConfig) -> Any:
+    return boto3.client(
+        "ecs",
+        endpoint_url=config.endpoint,
+        region_name=config.region,
+        aws_access_key_id=config.access_key_id or "dockyard-agent",
+        aws_secret_access_key=config.secret_access_key or "dockyard-agent",
+        config=Config(retries={"max_attempts": 2}, connect_timeout=3, read_timeout=30),
+    )
+
+
+def _resources(config: AgentConfig) -> list[dict[str, Any]]:
+    return [
+        {"name": "CPU", "type": "INTEGER", "integerValue": config.cpu},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": config.memory},
+        {
+            "name": "PORTS",
+            "type": "STRINGSET",
+            "stringSetValue": [str(p) for p in config.reserved_ports],
+        },
+        {
+            "name": "PORTS_UDP",
+            "type": "STRINGSET",
+            "stringSetValue": [str(p) for p in config.reserved_ports_udp],
+        },
+    ]
+
+
+def register(config: AgentConfig, docker_version: str) -> dict[str, Any]:
+    """RegisterContainerInstance, re-using the ARN and instance id this agent had."""
+    path = config.data_dir / STATE_FILE
+    state = json.loads(path.read_text()) if path.exists() else {}
+    instance_id = state.get("ec2InstanceId") or new_ec2_instance_id()
+    ecs = _client(config)
+    params: dict[str, Any] = {
+        "cluster": config.cluster,
+        "totalResources": _resources(config),
+        "attributes": config.agent_attributes(),
+        "versionInfo": {
+            "agentVersion": __version__,
+            "agentHash": "dockyard",
+            "dockerVersion": docker_version,
+        },
+        "instanceIdentityDocument": json.dumps({"instanceId": instance_id}),
+    }
+    if state.get("containerInstanceArn"):
+        params["containerInstanceArn"] = state["containerInstanceArn"]
+    try:
+        instance = ecs.register_container_instance(**params)["containerInstance"]
+    except ClientError as error:
+        if (
+            "containerInstanceArn" not in params
+            or error.response["Error"]["Code"] != "ClientException"
+        ):
+            raise
+        log.warning(
+            "the server does not know %s; registering anew", params.pop("containerInstanceArn")
+        )
+        instance = ecs.register_container_instance(**params)["containerInstance"]
+    state = {
+        "containerInstanceArn": instance["containerInstanceArn"],
+        "ec2InstanceId": instance["ec2InstanceId"],
+        "cluster": config.cluster,
+    }
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)
+    return dict(instance)
+
+
+async def register_until_done(config: AgentConfig, docker_version: str) -> dict[str, Any]:
+    delay = 0.2
+    while True:
+        try:
+            return await asyncio.to_thread(register, config, docker_version)
+        except (BotoCoreError, ClientError, OSError) as error:
+            if isinstance(error, ClientError) and error.response["Error"]["Code"] in {
+                "ClusterNotFoundException",
+                "InvalidParameterException",
+                "UnrecognizedClientException",
+                "InvalidSignatureException",
+            }:
+                raise
+            log.warning("cannot register yet (%s); retrying", error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _runtime(config: AgentConfig) -> tuple[ContainerRuntime, str]:
+    if config.fake_runtime:
+        from dockyard.testing.fake_runtime import FakeRuntime
+
+        return FakeRuntime(), "fake"
+    from dockyard.agent.runtime_docker import DockerRuntime
+
+    runtime = await DockerRuntime.connect()
+    version = await asyncio.to_thread(lambda: runtime.client.version().get("Version", "unknown"))
+    return runtime, f"DockerVersion: {version}"
+
+
+def cluster_arn_of(instance_arn: str) -> str:
+    arn = parse_arn(instance_arn)
+    assert arn is not None
+    cluster = arn.resource_path.split("/", 1)[0]
+    return f"arn:{arn.partition}:ecs:{arn.region}:{arn.account}:cluster/{cluster}"
+
+
+async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime, docker_version = await _runtime(config)
+    instance = await register_until_done(config, docker_version)
+    instance_arn = instance["containerInstanceArn"]
+    log.info("registered %s (%s) in %s", instance_arn, instance["ec2InstanceId"], config.cluster)
+    picker = DynamicPortPicker(config.dynamic_port_range, probe=not config.fake_runtime)
+    ctx = WorkerContext(
+        runtime=runtime,
+        picker=picker,
+        host_ip=config.host_ip,
+        cluster_arn=cluster_arn_of(instance_arn),
+        instance_arn=instance_arn,
+        default_stop_timeout_s=config.stop_timeout_s,
+        report=lambda _report: None,
+    )
+    manager = TaskManager(ctx, config.cleanup_wait_s)
+    events = runtime.events()
+    await manager.discover()
+    credentials = (
+        (config.access_key_id, config.secret_access_key)
+        if config.access_key_id and config.secret_access_key
+        else None
+    )
+    channel = Channel(
+        config.endpoint,
+        ctx.cluster_arn,
+        instance_arn,
+        manager,
+        credentials=credentials,
+        region=config.region,
+    )
+
+    async def follow_events() -> None:
+        async for event in events:
+            manager.on_event(event)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(follow_events()), asyncio.create_task(channel.run())]
+    if ready_file is not None:
+        await asyncio.to_thread(ready_file.write_text, instance_arn)
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception():
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        log.info("agent stopping; containers keep running")
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await manager.close()
+        await events.aclose()
+        await runtime.close()

@@ -1,0 +1,405 @@
+"""One ECS task on this host: the only writer of its state (as in amazon-ecs-agent).
+
+    desired RUNNING:  PROVISIONING -> PENDING (pull) -> RUNNING (all containers up)
+    essential exits / desired STOPPED:  -> STOPPING (SIGTERM, SIGKILL after
+                      stopTimeout) -> STOPPED (exit codes)
+
+The worker reports every change through `report` (a callback into the manager,
+which forwards to the server). A worker can also *adopt* containers found on the
+engine after an agent restart: it reports their current state and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.agent.protocol import ContainerReport, DesiredTask, TaskReport
+from dockyard.agent.runtime import (
+    LABEL_CLUSTER,
+    LABEL_CONTAINER_INSTANCE,
+    ContainerRuntime,
+    ContainerRuntimeError,
+    ContainerSpec,
+    ContainerState,
+    HealthCheck,
+    HostPortPicker,
+    PortMapping,
+    RuntimeEvent,
+    Ulimit,
+)
+from dockyard.lifecycle import StopCode, TaskStatus
+
+log = logging.getLogger("dockyard.agent.task")
+
+
+@dataclass
+class ContainerRecord:
+    name: str
+    essential: bool
+    runtime_id: str | None = None
+    status: str = "PENDING"
+    exit_code: int | None = None
+    reason: str | None = None
+    health: str = "UNKNOWN"
+    bindings: list[dict[str, Any]] = field(default_factory=list)
+    has_health_check: bool = False
+
+    def report(self) -> ContainerReport:
+        out: ContainerReport = {
+            "name": self.name,
+            "lastStatus": self.status,
+            "healthStatus": self.health,
+            "networkBindings": self.bindings,
+        }
+        if self.runtime_id:
+            out["runtimeId"] = self.runtime_id
+        if self.exit_code is not None:
+            out["exitCode"] = self.exit_code
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class WorkerContext:
+    """What every worker of one agent shares."""
+
+    runtime: ContainerRuntime
+    picker: HostPortPicker
+    host_ip: str
+    cluster_arn: str
+    instance_arn: str
+    default_stop_timeout_s: float
+    report: Callable[[TaskReport], None]
+
+
+def _ordered(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Start order: a container after those it links to or depends on."""
+    by_name = {c["name"]: c for c in containers}
+    done: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def visit(container: dict[str, Any]) -> None:
+        if container["name"] in seen:
+            return
+        seen.add(container["name"])
+        needs = [link.split(":", 1)[0] for link in container.get("links", [])]
+        needs += [d["containerName"] for d in container.get("dependsOn", [])]
+        for name in needs:
+            if name in by_name:
+                visit(by_name[name])
+        done.append(container)
+
+    for container in containers:
+        visit(container)
+    return done
+
+
+class TaskWorker:
+    def __init__(self, ctx: WorkerContext, desired: DesiredTask) -> None:
+        self.ctx = ctx
+        self.arn = desired["taskArn"]
+        self.definition = desired["taskDefinition"]
+        self.overrides = {
+            o["name"]: o for o in desired.get("overrides", {}).get("containerOverrides", [])
+        }
+        self.desired = desired["desiredStatus"]
+        self.status = TaskStatus.PROVISIONING
+        self.containers = {
+            c["name"]: ContainerRecord(
+                c["name"], bool(c.get("essential", True)), has_health_check="healthCheck" in c
+            )
+            for c in self.definition.get("containerDefinitions", [])
+        }
+        self.reason: str | None = None
+        self.stop_code: str | None = None
+        self.timestamps: dict[str, float] = {}
+        self.stopped_at: float | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- inputs ---------------------------------------------------------------------------
+    def start(self, adopted: list[ContainerState] | None = None) -> None:
+        if adopted:
+            self._adopt(adopted)
+        self._task = asyncio.create_task(self._run(), name=f"task {self.arn}")
+
+    def set_desired(self, status: str) -> None:
+        if self.desired not in (status, "STOPPED"):
+            self.desired = status
+            self._wake.set()
+
+    def on_event(self, event: RuntimeEvent) -> None:
+        record = next(
+            (c for c in self.containers.values() if c.runtime_id == event.container_id), None
+        )
+        if record is None:
+            return
+        if event.action == "die":
+            if record.status != "STOPPED":
+                record.status = "STOPPED"
+                record.exit_code = event.exit_code
+                self._wake.set()
+                self._send()
+        elif (
+            event.action == "health_status"
+            and event.health_status
+            and record.health != event.health_status
+        ):
+            record.health = event.health_status
+            self._send()
+
+    @property
+    def done(self) -> bool:
+        return self.status is TaskStatus.STOPPED
+
+    # -- state ----------------------------------------------------------------------------
+    def task_health(self) -> str:
+        checked = [c for c in self.containers.values() if c.essential and c.has_health_check]
+        if not checked:
+            return "UNKNOWN"
+        if any(c.health == "UNHEALTHY" for c in checked):
+            return "UNHEALTHY"
+        return "HEALTHY" if all(c.health == "HEALTHY" for c in checked) else "UNKNOWN"
+
+    def state(self) -> TaskReport:
+        report: TaskReport = {
+            "taskArn": self.arn,
+            "lastStatus": self.status.name,
+            "healthStatus": self.task_health(),
+            "containers": [c.report() for c in self.containers.values()],
+        }
+        if self.reason:
+            report["reason"] = self.reason
+        if self.stop_code:
+            report["stopCode"] = self.stop_code
+        for key, value in self.timestamps.items():
+            report[key] = value  # type: ignore[literal-required]
+        return report
+
+    def _send(self) -> None:
+        self.ctx.report(self.state())
+
+    def _set(self, status: TaskStatus) -> None:
+        if status > self.status:
+            self.status = status
+            if status is TaskStatus.RUNNING:
+                self.timestamps.setdefault("startedAt", time.time())
+            if status is TaskStatus.STOPPED:
+                self.stopped_at = time.time()
+            self._send()
+
+    def _adopt(self, found: list[ContainerState]) -> None:
+        for state in found:
+            record = self.containers.get(state.container_name or "")
+            if record is None:
+                continue
+            record.runtime_id = state.id
+            record.bindings = _bindings(state)
+            record.health = state.health_status
+            if state.status == "running":
+                record.status = "RUNNING"
+            elif state.status == "exited":
+                record.status = "STOPPED"
+                record.exit_code = state.exit_code
+        started = [c for c in self.containers.values() if c.runtime_id]
+        if started and all(c.status == "RUNNING" for c in started if c.essential):
+            self.status = TaskStatus.RUNNING
+        elif started:
+            self.status = TaskStatus.PENDING
+        log.info("adopted %s (%d containers, %s)", self.arn, len(started), self.status.name)
+
+    # -- the loop -------------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            if self.desired == "RUNNING" and self.status < TaskStatus.RUNNING:
+                await self._start_containers()
+            elif self.status is TaskStatus.RUNNING:
+                self._send()
+            while not self._should_stop():
+                self._wake.clear()
+                await self._wake.wait()
+            await self._stop_containers()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep the agent alive; the task ends STOPPED
+            log.exception("task %s failed", self.arn)
+            self.reason = self.reason or f"InternalError: {exc}"
+            with contextlib.suppress(Exception):
+                await self._stop_containers()
+            if not self.done:
+                self._set(TaskStatus.STOPPED)
+
+    def _should_stop(self) -> bool:
+        if self.desired == "STOPPED":
+            return True
+        exited = [c for c in self.containers.values() if c.essential and c.status == "STOPPED"]
+        if exited and self.status >= TaskStatus.PENDING:
+            self.reason = self.reason or "Essential container in task exited"
+            self.stop_code = self.stop_code or StopCode.ESSENTIAL_CONTAINER_EXITED.value
+            return True
+        return False
+
+    def _spec(self, container: dict[str, Any]) -> ContainerSpec:
+        override = self.overrides.get(container["name"], {})
+        environment = {e["name"]: e.get("value", "") for e in container.get("environment", [])}
+        environment.update({e["name"]: e.get("value", "") for e in override.get("environment", [])})
+        environment.setdefault("ECS_CONTAINER_METADATA_URI", "")
+        environment.update(
+            DOCKYARD_TASK_ARN=self.arn,
+            DOCKYARD_CONTAINER_NAME=container["name"],
+            DOCKYARD_CONTAINER_INSTANCE_ARN=self.ctx.instance_arn,
+            DOCKYARD_CLUSTER_ARN=self.ctx.cluster_arn,
+            DOCKYARD_HOST_IP=self.ctx.host_ip,
+        )
+        environment.pop("ECS_CONTAINER_METADATA_URI")
+        links = []
+        for link in container.get("links", []):
+            target, _, alias = link.partition(":")
+            record = self.containers.get(target)
+            if record is not None and record.runtime_id:
+                links.append((record.runtime_id, alias or target))
+        command = override.get("command", container.get("command"))
+        cpu = int(override.get("cpu", container.get("cpu", 0)) or 0)
+        health = container.get("healthCheck")
+        stop_timeout = container.get("stopTimeout")
+        return ContainerSpec(
+            task_arn=self.arn,
+            container_name=container["name"],
+            image=container["image"],
+            command=tuple(command) if command else None,
+            entry_point=tuple(container["entryPoint"]) if container.get("entryPoint") else None,
+            environment=environment,
+            working_directory=container.get("workingDirectory"),
+            user=container.get("user"),
+            hostname=container.get("hostname"),
+            cpu_shares=cpu,
+            memory_mib=override.get("memory", container.get("memory")),
+            memory_reservation_mib=override.get(
+                "memoryReservation", container.get("memoryReservation")
+            ),
+            port_mappings=tuple(
+                PortMapping(
+                    int(m["containerPort"]),
+                    m.get("protocol", "tcp"),
+                    int(m.get("hostPort") or 0),
+                    self.ctx.host_ip,
+                )
+                for m in container.get("portMappings", [])
+                if "containerPort" in m
+            ),
+            labels={
+                LABEL_CLUSTER: self.ctx.cluster_arn,
+                LABEL_CONTAINER_INSTANCE: self.ctx.instance_arn,
+            },
+            links=tuple(links),
+            ulimits=tuple(
+                Ulimit(u["name"], int(u["softLimit"]), int(u["hardLimit"]))
+                for u in container.get("ulimits", [])
+            ),
+            health_check=HealthCheck.from_ecs(health) if health else None,
+            stop_timeout_s=float(
+                stop_timeout if stop_timeout is not None else self.ctx.default_stop_timeout_s
+            ),
+            docker_labels=container.get("dockerLabels", {}),
+            init_process_enabled=bool(
+                container.get("linuxParameters", {}).get("initProcessEnabled", False)
+            ),
+        )
+
+    async def _start_containers(self) -> None:
+        runtime = self.ctx.runtime
+        containers = _ordered(self.definition.get("containerDefinitions", []))
+        self.timestamps["pullStartedAt"] = time.time()
+        self._set(TaskStatus.PENDING)
+        try:
+            for image in dict.fromkeys(c["image"] for c in containers):
+                await runtime.ensure_image(image)
+        except ContainerRuntimeError as exc:
+            self._fail(exc)
+            return
+        self.timestamps["pullStoppedAt"] = time.time()
+        for container in containers:
+            if self.desired == "STOPPED":
+                return
+            record = self.containers[container["name"]]
+            if record.runtime_id:
+                continue  # adopted
+            try:
+                state = await runtime.run(self._spec(container), self.ctx.picker)
+            except ContainerRuntimeError as exc:
+                self._fail(exc, record)
+                return
+            record.runtime_id = state.id
+            record.bindings = _bindings(state)
+            record.status = "RUNNING" if state.status == "running" else "STOPPED"
+            record.exit_code = state.exit_code
+            self._send()
+        if all(c.status == "RUNNING" for c in self.containers.values() if c.essential):
+            self._set(TaskStatus.RUNNING)
+
+    def _fail(self, exc: ContainerRuntimeError, record: ContainerRecord | None = None) -> None:
+        self.reason = f"{exc.reason}"
+        self.stop_code = StopCode.TASK_FAILED_TO_START.value
+        if record is not None:
+            record.reason = exc.reason
+            record.status = "STOPPED"
+        self.desired = "STOPPED"
+        log.warning("task %s failed to start: %s", self.arn, exc.reason)
+
+    async def _stop_containers(self) -> None:
+        if self.status < TaskStatus.STOPPING:
+            self._set(TaskStatus.STOPPING)
+        runtime = self.ctx.runtime
+        containers = {c["name"]: c for c in self.definition.get("containerDefinitions", [])}
+
+        async def stop(record: ContainerRecord) -> None:
+            if not record.runtime_id:
+                record.status = "STOPPED"
+                return
+            timeout = containers.get(record.name, {}).get("stopTimeout")
+            await runtime.stop(
+                record.runtime_id,
+                float(timeout if timeout is not None else self.ctx.default_stop_timeout_s),
+            )
+            state = await runtime.inspect(record.runtime_id)
+            record.status = "STOPPED"
+            if state is not None and state.exit_code is not None:
+                record.exit_code = state.exit_code
+
+        await asyncio.gather(*(stop(r) for r in self.containers.values()))
+        self._set(TaskStatus.STOPPED)
+
+    async def cleanup(self) -> None:
+        """Remove this task's containers and give their host ports back."""
+        for record in self.containers.values():
+            if record.runtime_id:
+                state = await self.ctx.runtime.inspect(record.runtime_id)
+                await self.ctx.runtime.remove(record.runtime_id)
+                if state is not None:
+                    for binding in state.ports:
+                        self.ctx.picker.release(binding.host_port, binding.protocol)
+
+    async def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _bindings(state: ContainerState) -> list[dict[str, Any]]:
+    return [
+        {
+            "bindIP": b.host_ip,
+            "containerPort": b.container_port,
+            "hostPort": b.host_port,
+            "protocol": b.protocol,
+        }
+        for b in state.ports
+    ]

@@ -1,0 +1,193 @@
+"""Tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+
+Placement happens in the request's transaction (see `dockyard.tasks.placement`);
+the agents learn of new or stopping tasks through `ctx.desired_changed`, which
+pushes each affected instance its full desired task set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.api.context import ApiContext, Params, Result
+from dockyard.api.ecs.clusters import resolve_cluster
+from dockyard.api.ecs.instance_refs import instance_arn
+from dockyard.api.ecs.tags import check_tags
+from dockyard.api.ecs.task_definitions import find_task_definition
+from dockyard.api.pagination import finish, page_of
+from dockyard.arns import parse_arn
+from dockyard.errors import ClientException, InvalidParameterException
+from dockyard.lifecycle import StopCode
+from dockyard.store import Kind, Tx
+from dockyard.tasks.placement import TaskSpec, place_tasks
+from dockyard.tasks.reports import request_stop
+
+MAX_STRATEGIES = 5
+MAX_CONSTRAINTS = 10
+
+
+def task_arn(ctx: ApiContext, cluster: dict[str, Any], ref: str) -> str:
+    arn = parse_arn(ref)
+    if arn is not None:
+        if arn.resource_type != "task":
+            raise InvalidParameterException(f"'{ref}' is not a task ARN.")
+        ref = arn.resource_path.rsplit("/", 1)[-1]
+    return ctx.identity.ecs(f"task/{cluster['clusterName']}/{ref}")
+
+
+def _definition(tx: Tx, ref: str) -> dict[str, Any]:
+    doc = find_task_definition(tx, ref)
+    if doc is None or doc["status"] == "DELETE_IN_PROGRESS":
+        raise ClientException("Unable to find task definition.")
+    if doc["status"] != "ACTIVE" and ":" not in ref.rsplit("/", 1)[-1]:
+        raise ClientException("TaskDefinition is inactive")
+    return doc
+
+
+def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
+    launch_type = params.get("launchType", "EC2")
+    if launch_type != "EC2":
+        raise InvalidParameterException(
+            f"launchType {launch_type} is not supported: Dockyard runs tasks on EC2-style "
+            "container instances (launchType EC2)."
+        )
+    strategy = params.get("placementStrategy", [])
+    constraints = params.get("placementConstraints", [])
+    if len(strategy) > MAX_STRATEGIES:
+        raise InvalidParameterException("At most 5 placement strategies can be given.")
+    if len(constraints) > MAX_CONSTRAINTS:
+        raise InvalidParameterException("At most 10 placement constraints can be given.")
+    started_by = params.get("startedBy")
+    if started_by is not None and len(started_by) > 36:
+        raise InvalidParameterException("startedBy can be up to 36 characters.")
+    tags = params.get("tags", [])
+    check_tags(tags)
+    definition = _definition(tx, params["taskDefinition"])
+    overrides = params.get("overrides") or {}
+    names = {c["name"] for c in definition["containerDefinitions"]}
+    for override in overrides.get("containerOverrides", []):
+        if override.get("name") not in names:
+            raise InvalidParameterException(
+                f"Override for container '{override.get('name')}' does not match any container "
+                "of the task definition."
+            )
+    return TaskSpec(
+        task_definition=definition,
+        count=count,
+        overrides=overrides,
+        group=params.get("group"),
+        started_by=started_by,
+        strategy=strategy,
+        constraints=constraints,
+        tags=tags,
+    )
+
+
+def run_task(ctx: ApiContext, params: Params) -> Result:
+    count = params.get("count", 1)
+    if not 1 <= count <= 10:
+        raise InvalidParameterException("count must be between 1 and 10.")
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        spec = _spec(tx, params, count)
+        if not tx.count(
+            Kind.CONTAINER_INSTANCE,
+            {"cluster": cluster["clusterArn"], "status": ["ACTIVE", "DRAINING"]},
+        ):
+            raise InvalidParameterException("No Container Instances were found in your cluster.")
+        tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng())
+    ctx.desired_changed({t["containerInstanceArn"] for t in tasks})
+    return {"tasks": tasks, "failures": [f.to_dict() for f in result.failures]}
+
+
+def start_task(ctx: ApiContext, params: Params) -> Result:
+    refs = params["containerInstances"]
+    if not 1 <= len(refs) <= 10:
+        raise InvalidParameterException("containerInstances must list between 1 and 10 instances.")
+    tasks: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        spec = _spec(tx, params, 1)
+        for ref in refs:
+            arn = instance_arn(ctx, cluster, ref)
+            doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
+            if doc is None or doc["status"] not in {"ACTIVE", "DRAINING"}:
+                failures.append({"arn": arn, "reason": "MISSING"})
+                continue
+            placed, result = place_tasks(
+                ctx, tx, cluster, spec, rng=ctx.rng(), only_instances=[arn]
+            )
+            tasks.extend(placed)
+            failures.extend(f.to_dict() for f in result.failures)
+    ctx.desired_changed({t["containerInstanceArn"] for t in tasks})
+    return {"tasks": tasks, "failures": failures}
+
+
+def stop_task(ctx: ApiContext, params: Params) -> Result:
+    reason = params.get("reason") or "Task stopped by user"
+    if len(reason) > 255:
+        raise InvalidParameterException("reason can be up to 255 characters.")
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        arn = task_arn(ctx, cluster, params["task"])
+        task = request_stop(tx, arn, reason, StopCode.USER_INITIATED.value, ctx.now())
+        if task is None:
+            raise InvalidParameterException("The referenced task was not found.")
+    if task.get("containerInstanceArn"):
+        ctx.desired_changed({task["containerInstanceArn"]})
+    return {"task": task}
+
+
+def describe_tasks(ctx: ApiContext, params: Params) -> Result:
+    refs = params["tasks"]
+    if len(refs) > 100:
+        raise InvalidParameterException("tasks can list at most 100 tasks.")
+    include_tags = "TAGS" in params.get("include", [])
+    tasks, failures = [], []
+    with ctx.store.read() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        for ref in refs:
+            arn = task_arn(ctx, cluster, ref)
+            task = tx.get(Kind.TASK, arn)
+            if task is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+                continue
+            task.pop("tags", None)
+            if include_tags:
+                task["tags"] = tx.get_tags(arn)
+            tasks.append(task)
+    return {"tasks": tasks, "failures": failures}
+
+
+def list_tasks(ctx: ApiContext, params: Params) -> Result:
+    page = page_of(params)
+    desired = params.get("desiredStatus", "RUNNING")
+    if desired not in {"RUNNING", "PENDING", "STOPPED"}:
+        raise InvalidParameterException("desiredStatus must be RUNNING, PENDING or STOPPED.")
+    with ctx.store.read() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        where: dict[str, Any] = {"cluster": cluster["clusterArn"]}
+        if desired == "PENDING":
+            where["desired_status"] = "RUNNING"
+            where["last_status"] = ["PROVISIONING", "PENDING", "ACTIVATING"]
+        else:
+            where["desired_status"] = desired
+        if params.get("containerInstance"):
+            where["instance"] = instance_arn(ctx, cluster, params["containerInstance"])
+        if params.get("family"):
+            where["family"] = params["family"]
+        if params.get("startedBy"):
+            where["started_by"] = params["startedBy"]
+        if params.get("serviceName"):
+            name = params["serviceName"]
+            parsed = parse_arn(name)
+            where["task_group"] = "service:" + (
+                parsed.resource.rsplit("/", 1)[-1] if parsed else name
+            )
+        rows = tx.find(Kind.TASK, where, after=page.after, limit=page.fetch)
+    items, token = finish(rows, page, lambda t: [t["taskArn"]])
+    result: Result = {"taskArns": [t["taskArn"] for t in items]}
+    if token:
+        result["nextToken"] = token
+    return result
