@@ -35,6 +35,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,7 +129,10 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         argv = [a.format(host=self.host, port=self.port) for a in self.argv]
-        log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-log-"))
+        log_dir = self.log_dir
+        if log_dir is None:  # a private log dir, removed at stop()
+            log_dir = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-log-"))
+            self.cleanup.append(lambda: shutil.rmtree(log_dir, ignore_errors=True))
         self.log_path = log_dir / f"{self.name}-{self.port}.log"
         self._log_file = self.log_path.open("ab")
         env = dict(os.environ)

@@ -628,10 +628,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def raw_seconds(args: argparse.Namespace, servers: int) -> float:
     """What the raw section will take: its runs are fixed in time."""
+    duration, warmup = float(args.duration), float(args.raw_warmup)
     if args.load_tool == "wrk":
-        per_run = max(1, round(args.duration)) + (1 if args.raw_warmup > 0 else 0) + 0.3
+        per_run = max(1, round(duration)) + (1 if warmup > 0 else 0) + 0.3
     else:
-        per_run = args.duration + args.raw_warmup + 0.2
+        per_run = duration + warmup + 0.2
     return len(ACTIONS) * servers * per_run + 1.0
 
 
@@ -675,6 +676,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: servers stopped", file=sys.stderr)
         return 130
+    except SystemExit as stop:  # SIGTERM/SIGHUP (install_signal_handlers)
+        print(f"\nstopped ({stop.code}): servers stopped", file=sys.stderr)
+        raise
 
     summarize(boto, loads, args)
     print(f"\ntotal {time.monotonic() - t_start:.1f}s (servers stopped)")

@@ -124,3 +124,106 @@ def aws_cli(
         timeout=60,
         check=False,
     )
+
+
+def docker_required() -> bool:
+    """CI sets DOCKYARD_REQUIRE_DOCKER=1: a missing engine then fails instead of skipping."""
+    return os.environ.get("DOCKYARD_REQUIRE_DOCKER") == "1"
+
+
+@pytest.fixture(scope="session")
+def docker_images() -> dict[str, str]:
+    """The locally built test images (busybox-based), built once per session."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        if docker_required():
+            raise
+        pytest.skip(f"no Docker engine answers: {exc}")
+    from dockyard.testing.images import build_test_images
+
+    return build_test_images(client)
+
+
+@dataclass
+class AgentProcess:
+    """A `dockyard agent` subprocess simulating one host on its own loopback address."""
+
+    endpoint: str
+    data_dir: Path
+    host_ip: str
+    cluster: str = "stage01"
+    cpu: int = 2048
+    memory: int = 2048
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    instance_arn: str = ""
+
+    def start(self, timeout: float = 30.0) -> None:
+        ready = self.data_dir / "ready"
+        ready.unlink(missing_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "agent.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dockyard", "agent", "--endpoint", self.endpoint,
+                 "--cluster", self.cluster, "--host-ip", self.host_ip, "--cpu", str(self.cpu),
+                 "--memory", str(self.memory), "--data-dir", str(self.data_dir),
+                 "--ready-file", str(ready), *self.extra_args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited early:\n{self.log()}")
+            if ready.exists() and ready.read_text():
+                self.instance_arn = ready.read_text()
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"agent did not register in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        path = self.data_dir / "agent.log"
+        return path.read_text() if path.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll until predicate() is truthy (returns it); bounded in time."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def remove_task_containers(cluster_arn_fragment: str = "") -> None:
+    """Remove every container Dockyard started (by label), e.g. after a test."""
+    try:
+        import docker
+
+        client = docker.from_env()
+    except Exception:
+        return
+    for container in client.containers.list(all=True, filters={"label": "com.dockyard.task-arn"}):
+        if cluster_arn_fragment in container.labels.get("com.dockyard.cluster", ""):
+            container.remove(force=True)

@@ -34,9 +34,9 @@ from dockyard.scheduler import (
     parse_cpu,
     parse_memory,
     place,
+    rank,
     task_request_from_definition,
 )
-from dockyard.scheduler import rank
 
 AZ = "ecs.availability-zone"
 BINPACK_MEMORY = [{"type": "binpack", "field": "memory"}]
@@ -429,7 +429,12 @@ def test_closest_match(
 
 def test_empty_cluster() -> None:
     result = run([], req(), 2)
-    assert (result.placements, result.failures, result.unplaced, result.closest) == ([], [], 2, None)
+    assert (result.placements, result.failures, result.unplaced, result.closest) == (
+        [],
+        [],
+        2,
+        None,
+    )
     assert result.event_message("web") == (
         "service web was unable to place a task because no container instance met all of its "
         "requirements. Reason: No Container Instances were found in your cluster."
@@ -742,8 +747,10 @@ strategies = st.one_of(
 constraint_lists = st.tuples(
     st.booleans(), st.lists(st.sampled_from(EXPRESSIONS), max_size=2, unique=True)
 ).map(
-    lambda pair: [{"type": "distinctInstance"}] * pair[0]
-    + [{"type": "memberOf", "expression": e} for e in pair[1]]
+    lambda pair: (
+        [{"type": "distinctInstance"}] * pair[0]
+        + [{"type": "memberOf", "expression": e} for e in pair[1]]
+    )
 )
 
 
@@ -787,11 +794,15 @@ def oracle_key(
             key.append(view.task_groups.get(group, 0))
         else:
             value = view.attributes.get(AZ)
-            key.append(sum(w.task_groups.get(group, 0) for w in views if w.attributes.get(AZ) == value))
+            key.append(
+                sum(w.task_groups.get(group, 0) for w in views if w.attributes.get(AZ) == value)
+            )
     return tuple(key)
 
 
-def oracle_allowed(views: Sequence[InstanceView], constraints: Sequence[Mapping[str, str]]) -> set[str] | None:
+def oracle_allowed(
+    views: Sequence[InstanceView], constraints: Sequence[Mapping[str, str]]
+) -> set[str] | None:
     queries = [compile_query(c["expression"]) for c in constraints if c["type"] == "memberOf"]
     if not queries:
         return None
@@ -901,7 +912,7 @@ def test_spread_balances_within_one(zones: list[str], count: int, seed: int) -> 
     result = run(cluster, req(), count, [*SPREAD_AZ, *SPREAD_INSTANCE], seed=seed)
     per_instance = Counter({v.arn: 0 for v in cluster})
     per_instance.update(p.instance_arn for p in result.placements)
-    per_zone = Counter({zone: 0 for zone in zones})
+    per_zone = Counter(dict.fromkeys(zones, 0))
     for v in cluster:
         per_zone[v.attributes[AZ]] += per_instance[v.arn]
     assert max(per_zone.values()) - min(per_zone.values()) <= 1

@@ -18,6 +18,8 @@ import asyncio
 import functools
 import logging
 import math
+import os
+import socket
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -95,9 +97,10 @@ class DockerRuntime:
 
         clients: list[Any] = []
         try:
+            await asyncio.to_thread(_probe_unix_socket, base_url)
             for _ in range(2):  # calls, and long-lived streams (events, logs)
                 clients.append(await asyncio.to_thread(make))
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, OSError) as exc:
             for client in clients:
                 client.close()
             raise RuntimeUnavailableError(f"no Docker engine answers: {exc}") from exc
@@ -331,6 +334,16 @@ class DockerRuntime:
             raise  # the caller knows what a 404 or 409 means for its call
         except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
             raise RuntimeUnavailableError(f"{name}: {exc}") from exc
+
+
+def _probe_unix_socket(base_url: str | None) -> None:
+    """Fail cleanly when nothing listens on the engine's unix socket: the SDK would leave
+    the failed socket to the GC (a ResourceWarning per attempt while dockerd is down)."""
+    url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if url.startswith("unix://"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(timeouts.CONNECT_PROBE_TIMEOUT_S)
+            probe.connect(url.removeprefix("unix://"))
 
 
 def _explain(exc: docker.errors.APIError) -> str:

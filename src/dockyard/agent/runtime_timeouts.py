@@ -12,6 +12,8 @@ far above those numbers on purpose: they catch a wedged engine, not a slow one.
 
 from __future__ import annotations
 
+# Connecting to the engine's unix socket is local: a slow connect means a wedged dockerd.
+CONNECT_PROBE_TIMEOUT_S = 5.0
 # Image present? (GET /images/{name}/json) is a local lookup: slow only if dockerd is wedged.
 IMAGE_INSPECT_TIMEOUT_S = 30.0
 # A pull downloads layers; big images on slow links take minutes. Past this, the task fails

@@ -137,30 +137,26 @@ def _ports(f: Feasibility, node: Node) -> bool:
     after ports in use, ports promised to pending tasks and our static ones.
     """
     req = f.request
-    if not req.ports_tcp.isdisjoint(node.blocked_tcp):
-        return False
-    if not req.ports_udp.isdisjoint(node.blocked_udp):
-        return False
-    if (
-        req.dynamic_ports_tcp
-        and _free_dynamic(node.blocked_tcp, node.pending_tcp, req.ports_tcp, req.dynamic_port_range)
-        < req.dynamic_ports_tcp
-    ):
-        return False
     return (
-        not req.dynamic_ports_udp
-        or _free_dynamic(node.blocked_udp, node.pending_udp, req.ports_udp, req.dynamic_port_range)
-        >= req.dynamic_ports_udp
+        req.ports_tcp.isdisjoint(node.blocked_tcp)
+        and req.ports_udp.isdisjoint(node.blocked_udp)
+        and _enough_dynamic(node.blocked_tcp, node.pending_tcp, req.ports_tcp, req, "tcp")
+        and _enough_dynamic(node.blocked_udp, node.pending_udp, req.ports_udp, req, "udp")
     )
 
 
-def _free_dynamic(
-    blocked: set[int], pending: int, static: frozenset[int], port_range: tuple[int, int]
-) -> int:
-    low, high = port_range
-    taken = sum(1 for p in blocked if low <= p <= high)
-    taken += sum(1 for p in static if low <= p <= high)
-    return high - low + 1 - taken - pending
+def _enough_dynamic(
+    blocked: set[int], pending: int, static: frozenset[int], req: TaskRequest, proto: str
+) -> bool:
+    needed = req.dynamic_ports_tcp if proto == "tcp" else req.dynamic_ports_udp
+    if not needed:
+        return True
+    low, high = req.dynamic_port_range
+    size = high - low + 1
+    if len(blocked) + len(static) + pending + needed <= size:
+        return True  # enough even if every blocked port were in the range: O(1)
+    taken = sum(1 for p in blocked if low <= p <= high) + sum(1 for p in static if low <= p <= high)
+    return size - taken - pending >= needed
 
 
 def _member_of(f: Feasibility, node: Node) -> bool:

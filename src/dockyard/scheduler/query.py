@@ -254,14 +254,14 @@ class _Parser:
         prefix, colon, name = tok.text.partition(":")
         if prefix.lower() == "attribute" and colon and name:
             return f"attribute:{name}"
-        name = _SUBJECTS.get(tok.text.lower())
-        if name is None:
+        subject = _SUBJECTS.get(tok.text.lower())
+        if subject is None:
             raise _error(
                 self.text, tok.pos,
                 f"unknown subject {tok.text!r}; expected attribute:<name>, ec2InstanceId, "
                 "agentConnected, agentVersion, registeredAt, runningTasksCount or task:group",
             )  # fmt: skip
-        return name
+        return subject
 
     def parse_operator(self) -> str:
         tok = self.take()

@@ -26,6 +26,7 @@ import random
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -38,7 +39,7 @@ from .spread import SpreadIndex
 from .state import ClusterState, Entry
 
 MAX_STRATEGIES = 5
-SCAN_LIMIT = 64  # pools this small are scanned outright
+SCAN_LIMIT = 8  # pools this small are scanned outright
 NARROW_FACTOR = 4  # ... and so are pools under 1/4 of the instances that fit the shape
 _TRIES = 12  # random draws before falling back to a scan
 _VALUE = itemgetter(0)
@@ -55,15 +56,20 @@ class Stage:
 
 def parse_strategy(raw: Sequence[Mapping[str, Any]]) -> tuple[Stage, ...]:
     """ECS placementStrategy JSON -> stages; `random` ends the chain."""
+    return _parse_strategy(tuple((item.get("type"), item.get("field")) for item in raw))
+
+
+@lru_cache(maxsize=256)
+def _parse_strategy(raw: tuple[tuple[Any, Any], ...]) -> tuple[Stage, ...]:
     if len(raw) > MAX_STRATEGIES:
         raise InvalidParameterException(
             f"A maximum of {MAX_STRATEGIES} placement strategies is allowed."
         )
     stages: list[Stage] = []
     ended = False
-    for item in raw:
-        kind = str(item.get("type") or "").lower()
-        field = str(item.get("field") or "")
+    for raw_kind, raw_field in raw:
+        kind = str(raw_kind or "").lower()
+        field = str(raw_field or "")
         if kind == "random":
             ended = True
             continue

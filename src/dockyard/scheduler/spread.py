@@ -63,7 +63,7 @@ class SpreadIndex:
         """After `node` gained (delta=+1) or lost (-1) a task of `group`."""
         if group == self.group:
             value = self.value_of(node)
-            self.totals[value] = self.totals.get(value, 0) + max(delta, 0)
+            self.totals[value] = self.totals.get(value, 0) + delta
         self._sync(node, fits=self._fits(node))
 
     def _fits(self, node: Node) -> bool:
