@@ -85,6 +85,17 @@ def http_get_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of `pid` from /proc (None where there is no /proc or no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; comm may hold spaces
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -126,6 +137,14 @@ class ServerProcess:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    def cpu_seconds(self) -> float | None:
+        """User+system CPU time of the server process (all its threads) so far; Linux only.
+
+        Unlike wall-clock rates, CPU per request barely moves with other load on the
+        machine. Resolution is one clock tick (usually 10 ms): measure many requests.
+        """
+        return process_cpu_seconds(self.proc.pid) if self.proc else None
 
     def start(self) -> ServerProcess:
         argv = [a.format(host=self.host, port=self.port) for a in self.argv]

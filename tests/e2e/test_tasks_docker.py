@@ -247,3 +247,37 @@ def test_server_restart_agents_resync(cluster: Cluster) -> None:
     cluster.wait_status(arns, "RUNNING")
     cluster.ecs.stop_task(cluster=cluster.name, task=arns[0])
     cluster.wait_status(arns[:1], "STOPPED", timeout=15)
+
+
+def test_task_logs_and_task_cli(cluster: Cluster) -> None:
+    import subprocess
+    import sys
+
+    cluster.ecs.register_task_definition(
+        family="talker",
+        containerDefinitions=[{
+            "name": "talker", "image": "dockyard-test/busybox:1", "memory": 32,
+            "command": ["sh", "-c", "echo hello-from-task; echo line-two; exec sleep 300"],
+        }],
+    )
+    env = {**__import__("os").environ, "DOCKYARD_ENDPOINT": cluster.server.endpoint,
+           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True,
+                              text=True, env=env, timeout=60, check=False)
+
+    ran = cli("--output", "json", "task", "run", "--cluster", cluster.name, "talker")
+    assert ran.returncode == 0, ran.stderr
+    arn = json.loads(ran.stdout)["tasks"][0]["taskArn"]
+    cluster.wait_status([arn], "RUNNING")
+    logs = wait_for(lambda: (lambda r: r.stdout if "line-two" in r.stdout else None)(
+        cli("task", "logs", "--cluster", cluster.name, arn.rsplit("/", 1)[1])), timeout=15, what="logs")
+    assert logs.splitlines()[:2] == ["hello-from-task", "line-two"]
+    listed = cli("task", "ls", "--cluster", cluster.name)
+    assert listed.returncode == 0 and arn.rsplit("/", 1)[1][:8] in listed.stdout
+    missing = cli("task", "logs", "--cluster", cluster.name, "nope")
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    stopped = cli("task", "stop", "--cluster", cluster.name, arn)
+    assert stopped.returncode == 0, stopped.stderr
+    cluster.wait_status([arn], "STOPPED", timeout=15)

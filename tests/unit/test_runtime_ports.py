@@ -71,9 +71,11 @@ def test_probe_skips_a_port_another_process_holds(protocol: PortProtocol) -> Non
         assert port != held
 
 
-def test_probe_of_an_address_not_on_this_host_raises() -> None:
+def test_an_address_not_on_this_host_is_a_config_error_not_a_busy_port() -> None:
     with pytest.raises(OSError):
-        can_bind("192.0.2.1", 50000, "tcp")  # TEST-NET-1: a config error, not "in use"
+        can_bind("192.0.2.1", 50000, "tcp")  # TEST-NET-1
+    with pytest.raises(CannotStartContainerError, match=r"192\.0\.2\.1"):
+        DynamicPortPicker().pick("tcp", "192.0.2.1")
 
 
 def test_kernel_range(tmp_path: Path) -> None:

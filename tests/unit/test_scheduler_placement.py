@@ -950,7 +950,12 @@ def test_larger_cluster_matches_the_oracle_on_bench_strategies() -> None:
         for i in range(150)
     ]
     request = req(cpu=256, memory=512, dynamic_tcp=1)
-    for strategy in (BINPACK_MEMORY, [*SPREAD_AZ, *SPREAD_INSTANCE], RANDOM):
+    for strategy in (
+        BINPACK_MEMORY,
+        [*SPREAD_AZ, *SPREAD_INSTANCE],
+        RANDOM,
+        [*SPREAD_AZ, *BINPACK_MEMORY],
+    ):
         state = ClusterState(cluster)
         for _ in range(400):
             views = state.views()

@@ -8,10 +8,13 @@ The upgrade request is SigV4-signed when the agent has credentials.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -76,28 +79,103 @@ class Channel:
         ) as ws:
             log.info("connected to %s", self.url.split("?")[0])
             outbox: asyncio.Queue[TaskReport] = asyncio.Queue()
+            lock = asyncio.Lock()
+
+            async def send(message: dict[str, Any]) -> None:
+                async with lock:
+                    await ws.send_str(json.dumps(message))
+
             current = self.manager.attach(outbox.put_nowait)
             self.connected.set()
-            await ws.send_str(json.dumps({"type": "state", "tasks": current}))
-            sender = asyncio.create_task(self._drain(ws, outbox))
+            await send({"type": "state", "tasks": current})
+            sender = asyncio.create_task(self._drain(send, outbox))
+            logs = LogRelay(self.manager, send)
             try:
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
                         data = json.loads(message.data)
-                        if data.get("type") == "desired":
+                        kind = data.get("type")
+                        if kind == "desired":
                             self.manager.apply_desired(data["tasks"])
+                        elif kind == "logs":
+                            logs.start(data)
+                        elif kind == "logs_cancel":
+                            logs.cancel(str(data.get("id")))
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
             finally:
                 sender.cancel()
+                logs.cancel_all()
             log.warning("server closed the connection")
 
     @staticmethod
     async def _drain(
-        ws: aiohttp.ClientWebSocketResponse, outbox: asyncio.Queue[TaskReport]
+        send: Callable[[dict[str, Any]], Awaitable[None]], outbox: asyncio.Queue[TaskReport]
     ) -> None:
         while True:
             batch = [await outbox.get()]
             while not outbox.empty():
                 batch.append(outbox.get_nowait())
-            await ws.send_str(json.dumps({"type": "state", "tasks": batch}))
+            await send({"type": "state", "tasks": batch})
+
+
+class LogRelay:
+    """Streams a container's output to the server for `dockyard task logs`."""
+
+    MAX_CHUNK = 32 * 1024
+
+    def __init__(
+        self, manager: TaskManager, send: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        self.manager = manager
+        self.send = send
+        self.streams: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, request: dict[str, Any]) -> None:
+        request_id = str(request.get("id"))
+        task = asyncio.create_task(self._relay(request_id, request))
+        self.streams[request_id] = task
+        task.add_done_callback(lambda _t: self.streams.pop(request_id, None))
+
+    def cancel(self, request_id: str) -> None:
+        task = self.streams.pop(request_id, None)
+        if task is not None:
+            task.cancel()
+
+    def cancel_all(self) -> None:
+        for request_id in list(self.streams):
+            self.cancel(request_id)
+
+    async def _relay(self, request_id: str, request: dict[str, Any]) -> None:
+        error = None
+        try:
+            container_id = self.manager.container_id(
+                str(request.get("taskArn")), request.get("container")
+            )
+            if container_id is None:
+                error = "the container has not started on this host, or was removed"
+            else:
+                tail = request.get("tail")
+                async for chunk in self.manager.ctx.runtime.logs(
+                    container_id,
+                    follow=bool(request.get("follow")),
+                    tail=int(tail) if tail is not None else None,
+                ):
+                    text = chunk.decode("utf-8", errors="replace")
+                    for start in range(0, len(text), self.MAX_CHUNK):
+                        await self.send(
+                            {
+                                "type": "log",
+                                "id": request_id,
+                                "data": text[start : start + self.MAX_CHUNK],
+                            }
+                        )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"cannot read logs: {exc}"
+        with contextlib.suppress(Exception):
+            message: dict[str, Any] = {"type": "log", "id": request_id, "done": True}
+            if error:
+                message["error"] = error
+            await self.send(message)

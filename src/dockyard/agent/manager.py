@@ -113,6 +113,15 @@ class TaskManager:
         if worker is not None:
             worker.on_event(event)
 
+    def container_id(self, task_arn: str, container: str | None) -> str | None:
+        """The engine id of a task's container (first one when no name is given)."""
+        worker = self.workers.get(task_arn)
+        if worker is None:
+            return None
+        records = list(worker.containers.values())
+        record = next((r for r in records if container in (None, r.name)), None)
+        return record.runtime_id if record else None
+
     # -- cleanup --------------------------------------------------------------------------
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)

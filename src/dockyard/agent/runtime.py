@@ -1,23 +1,25 @@
 """The agent's seam to its container engine: types, errors, and the `ContainerRuntime` protocol.
 
 The agent (one asyncio task per ECS task) is the only caller. Implementations:
-`runtime_docker.DockerRuntime` (Docker Engine API; mapping in `runtime_docker_mapping`,
-deadlines in `runtime_timeouts`) and `dockyard.testing.fake_runtime.FakeRuntime`
-(in memory, for simulated hosts and benchmarks). `runtime_ports` picks dynamic host
-ports and retries a start whose port was taken; `runtime_events` fans events out.
+`runtime_docker.DockerRuntime` (Docker Engine API; JSON mapping in
+`runtime_docker_mapping`, stream threads in `runtime_docker_streams`, deadlines in
+`runtime_timeouts`) and `dockyard.testing.fake_runtime.FakeRuntime` (in memory, for
+simulated hosts and benchmarks); `dockyard.testing.runtime_contract` checks both.
+`runtime_ports` picks dynamic host ports and retries a start whose port was taken;
+`runtime_events` fans events out to subscribers.
 
-Errors carry the ECS stoppedReason prefix (`ecs_name`) and whether retrying can help:
+Errors carry the ECS stoppedReason prefix (`ecs_name`) and whether a retry can help:
 
-    ContainerRuntimeError               DockerClientError       retryable
-    +-- CannotPullContainerError        image missing locally, pull failed   retryable
-    |   +-- ImageNotFoundError          registry/engine: no such image       permanent
-    +-- CannotCreateContainerError      engine refused the config            permanent
-    +-- CannotStartContainerError       start failed (exec missing, static port taken)
-    |   +-- HostPortInUseError          a host port was taken at start (run retries dynamic)
-    |   +-- NoFreeHostPortError         dynamic range exhausted              retryable
-    +-- CannotStopContainerError                                             retryable
-    +-- RuntimeUnavailableError         engine unreachable                   retryable
-        +-- DockerTimeoutError          a call outlived its deadline         retryable
+    ContainerRuntimeError           (DockerClientError)                 retryable
+    +-- CannotPullContainerError    image missing locally, pull failed  retryable
+    |   +-- ImageNotFoundError      no such image, bad reference        permanent
+    +-- CannotCreateContainerError  the engine refused the config       permanent
+    +-- CannotStartContainerError   exec missing, static port taken     permanent
+    |   +-- HostPortInUseError      port taken at start; `run` retries dynamic ones
+    |   +-- NoFreeHostPortError     dynamic range exhausted             retryable
+    +-- CannotStopContainerError                                        retryable
+    +-- RuntimeUnavailableError     engine unreachable                  retryable
+        +-- DockerTimeoutError      a call outlived its deadline        retryable
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from dockyard.agent.runtime import (
+    CannotStartContainerError,
     ContainerSpec,
     ContainerState,
     HostPortInUseError,
@@ -96,7 +97,7 @@ class DynamicPortPicker:
             port = self.low + (start + step) % size
             if (protocol, port) in self._in_use:
                 continue
-            if self._probe and not can_bind(host_ip, port, protocol):
+            if self._probe and not self._free(host_ip, port, protocol):
                 continue
             self._in_use.add((protocol, port))
             self._cursor = self.low + (port - self.low + 1) % size
@@ -104,6 +105,15 @@ class DynamicPortPicker:
         raise NoFreeHostPortError(
             f"no free {protocol} host port in {self.low}-{self.high} on {host_ip or '*'}"
         )
+
+    @staticmethod
+    def _free(host_ip: str, port: int, protocol: PortProtocol) -> bool:
+        try:
+            return can_bind(host_ip, port, protocol)
+        except OSError as exc:
+            raise CannotStartContainerError(
+                f"cannot bind host ports on {host_ip!r}: {exc.strerror or exc}"
+            ) from exc
 
     def reserve(self, port: int, protocol: PortProtocol) -> None:
         self._in_use.add((protocol, port))

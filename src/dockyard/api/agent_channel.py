@@ -15,15 +15,16 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from dockyard.agent.protocol import HEARTBEAT_S, DesiredTask
+from dockyard.api.app import authenticate
 from dockyard.api.context import ApiContext
-from dockyard.errors import AwsError
+from dockyard.errors import AwsError, ClientException
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.store import Kind
 from dockyard.tasks.reports import apply_report
@@ -37,6 +38,8 @@ class Connection:
         self.ws = ws
         self.dirty = asyncio.Event()
         self.dirty.set()
+        # log streams in flight: request id -> chunks (None ends the stream)
+        self.log_streams: dict[str, asyncio.Queue[str | None]] = {}
 
 
 class AgentHub:
@@ -104,19 +107,7 @@ class AgentHub:
         return True
 
     def _authenticate(self, request: web.Request) -> None:
-        if self.credentials is None:
-            return
-        from dockyard.api.sigv4 import verify
-
-        verify(
-            request.method,
-            request.raw_path,
-            "",
-            request.headers,
-            b"",
-            self.credentials,
-            datetime.now(UTC),
-        )
+        authenticate(request, b"", self.credentials)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -143,13 +134,15 @@ class AgentHub:
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    self._receive(instance_arn, message.data)
+                    self._receive(connection, message.data)
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+            for queue in connection.log_streams.values():
+                queue.put_nowait(None)
             if self.connections.get(instance_arn) is connection:
                 del self.connections[instance_arn]
                 self._set_connected(instance_arn, False)
@@ -165,11 +158,22 @@ class AgentHub:
             except (ConnectionError, RuntimeError):
                 return
 
-    def _receive(self, instance_arn: str, data: str) -> None:
+    def _receive(self, connection: Connection, data: str) -> None:
+        instance_arn = connection.instance_arn
         try:
             message = json.loads(data)
         except ValueError:
             log.warning("agent %s sent invalid JSON", instance_arn)
+            return
+        if message.get("type") == "log":
+            queue = connection.log_streams.get(str(message.get("id")))
+            if queue is not None:
+                if message.get("data"):
+                    queue.put_nowait(str(message["data"]))
+                if message.get("done"):
+                    if message.get("error"):
+                        queue.put_nowait(f"[dockyard] {message['error']}\n")
+                    queue.put_nowait(None)
             return
         if message.get("type") != "state":
             return
@@ -178,6 +182,44 @@ class AgentHub:
             for report in message.get("tasks", []):
                 if isinstance(report, dict) and "taskArn" in report:
                     apply_report(tx, report, instance_arn, now)
+
+    async def stream_logs(
+        self,
+        instance_arn: str,
+        task_arn: str,
+        container: str | None,
+        follow: bool,
+        tail: int | None,
+    ) -> AsyncIterator[str]:
+        """A task's container output, read by its agent and relayed over the websocket."""
+        connection = self.connections.get(instance_arn)
+        if connection is None:
+            raise ClientException(
+                "The agent of this task's container instance is not connected; its logs cannot "
+                "be read now."
+            )
+        request_id = uuid.uuid4().hex
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        connection.log_streams[request_id] = queue
+        request = {
+            "type": "logs",
+            "id": request_id,
+            "taskArn": task_arn,
+            "container": container,
+            "follow": follow,
+            "tail": tail,
+        }
+        try:
+            await connection.ws.send_str(json.dumps(request))
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+        finally:
+            connection.log_streams.pop(request_id, None)
+            if not connection.ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await connection.ws.send_str(
+                        json.dumps({"type": "logs_cancel", "id": request_id})
+                    )
 
     async def close(self) -> None:
         for connection in list(self.connections.values()):

@@ -26,6 +26,25 @@ log = logging.getLogger("dockyard.api")
 CTX_KEY = web.AppKey("ctx", ApiContext)
 
 
+def authenticate(
+    request: web.Request, body: bytes, credentials: Mapping[str, str] | None
+) -> str | None:
+    """Check the request's SigV4 signature when the server has credentials."""
+    if credentials is None:
+        return None
+    from dockyard.api.sigv4 import verify
+
+    return verify(
+        request.method,
+        request.raw_path,  # still URL-encoded, as signed; verify() splits off the query
+        "",
+        request.headers,
+        body,
+        credentials,
+        datetime.now(UTC),
+    )
+
+
 class Gateway:
     """Finds the service and action of a request, checks auth, runs it."""
 
@@ -40,19 +59,7 @@ class Gateway:
         self.json_services = {service.target_prefix: service for service in services}
 
     def _authenticate(self, request: web.Request, body: bytes) -> None:
-        if self.credentials is None:
-            return
-        from dockyard.api.sigv4 import verify
-
-        verify(
-            request.method,
-            request.raw_path,  # still URL-encoded, as signed; verify() splits off the query
-            "",
-            request.headers,
-            body,
-            self.credentials,
-            datetime.now(UTC),
-        )
+        authenticate(request, body, self.credentials)
 
     async def handle(self, request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())

@@ -56,7 +56,14 @@ def agent(config_file: Path | None, log_level: str, ready_file: Path | None, **f
     except ConfigError as error:
         click.echo(f"dockyard agent: {error}", err=True)
         sys.exit(2)
+    from botocore.exceptions import ClientError
+
     from dockyard.agent.main import run_agent
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_agent(config, ready_file))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_agent(config, ready_file))
+    except ClientError as error:
+        details = error.response["Error"]
+        click.echo(f"dockyard agent: {details['Code']}: {details['Message']}", err=True)
+        sys.exit(1)

@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "cluster": "dockyard.cli.resources:cluster",
     "taskdef": "dockyard.cli.resources:taskdef",
     "instance": "dockyard.cli.resources:instance",
+    "task": "dockyard.cli.tasks:task",
 }
 
 

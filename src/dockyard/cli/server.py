@@ -50,7 +50,7 @@ from dockyard.server import ConfigError, ServerConfig, run
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
-def server(  # noqa: PLR0917 - click passes every option positionally
+def server(
     host: str,
     port: int,
     data_dir: Path,

@@ -154,37 +154,50 @@ class Picker:
         return self._spread(self.stages[0])
 
     # -- strategies -------------------------------------------------------------
-    def _binpack(self, stage: Stage) -> Node | None:
-        entries: list[Entry] = self.state.by_cpu if stage.field == "cpu" else self.state.by_memory
+    def _binpack(
+        self, stage: Stage, at: int = 0, within: Callable[[Node], bool] | None = None
+    ) -> Node | None:
+        """Stage `at` is binpack: walk up from the first node with enough left.
+
+        `within` restricts the walk to the values a previous spread stage tied on
+        (spread(AZ) + binpack: skip other AZs' nodes instead of scanning the AZ).
+        """
+        entries = self.state.sorted_by(stage.field or "memory")
         need = self.request.cpu if stage.field == "cpu" else self.request.memory
         i = bisect_left(entries, need, key=_VALUE)
         fits = self.feasible.fits
         while i < len(entries):
             value, _, node = entries[i]
-            if fits(node):
-                tied = _Span(entries, i, bisect_right(entries, value, lo=i, key=_VALUE))
-                return self._scan(tied, 1) if len(self.stages) > 1 else self._sample([tied])
+            if (within is None or within(node)) and fits(node):
+                tied: NodePool = _Span(entries, i, bisect_right(entries, value, lo=i, key=_VALUE))
+                if within is not None:
+                    tied = [n for n in tied if within(n)]
+                if at + 1 < len(self.stages):
+                    return self._scan(tied, at + 1)
+                return self._sample([tied])
             i += 1
         return None
 
     def _spread(self, stage: Stage) -> Node | None:
+        """Stage 0 is spread: values by ascending total, ties kept together."""
         index = self._index(stage.field)
-        rest = 1
         if stage.field is None:
             level_maps = [index.levels[None]] if None in index.levels else []
-            return self._walk_levels(level_maps, rest)
+            return self._walk_levels(level_maps, 1)
         by_total: dict[int, list[str | None]] = {}
         for value in index.members:
             by_total.setdefault(index.totals.get(value, 0), []).append(value)
-        next_is_instance = len(self.stages) > 1 and self.stages[1] == Stage("spread", None)
+        after = self.stages[1] if len(self.stages) > 1 else None
         for total in sorted(by_total):
             values = by_total[total]
-            if next_is_instance:
-                node = self._walk_levels([index.levels[v] for v in values], rest + 1)
-            elif len(self.stages) == rest:
+            if after is None:
                 node = self._sample([index.members[v] for v in values])
+            elif after == Stage("spread", None):
+                node = self._walk_levels([index.levels[v] for v in values], 2)
+            elif after.kind == "binpack":
+                node = self._binpack(after, 1, _value_in(index, values))
             else:
-                node = self._scan([n for v in values for n in index.members[v]], rest)
+                node = self._scan([n for v in values for n in index.members[v]], 1)
             if node is not None:
                 return node
         return None
@@ -235,6 +248,11 @@ class Picker:
                 return node
         candidates = [n for pool in pools for n in pool if fits(n)]
         return self.rng.choice(candidates) if candidates else None
+
+
+def _value_in(index: SpreadIndex, values: Iterable[str | None]) -> Callable[[Node], bool]:
+    wanted = set(values)
+    return lambda node: index.value_of(node) in wanted
 
 
 class _Span:

@@ -8,8 +8,9 @@ Neighbours: `filters` and `rank` read it; `placement.place` commits to it.
 
 Indexes (what makes a placement cheap at thousands of instances):
 
-* `by_memory`, `by_cpu` - schedulable nodes sorted by remaining amount, as
-  `(remaining, idx, node)`: binpack walks them from the first that fits;
+* `sorted_by("memory"|"cpu")` - schedulable nodes sorted by remaining amount,
+  as `(remaining, idx, node)`, built on first binpack and then maintained:
+  binpack walks it from the first that has enough;
 * `spread_index(group, attribute, cpu, memory)` - built lazily, kept up to date:
   the nodes that fit that task shape, bucketed by attribute value and by their
   count of `group` tasks, plus the group's task total per value (see `spread`).
@@ -35,8 +36,8 @@ class ClusterState:
     def __init__(self, instances: Iterable[InstanceView] = ()) -> None:
         self._nodes: dict[str, Node] = {}
         self._next_idx = 0
-        self.by_memory: list[Entry] = []
-        self.by_cpu: list[Entry] = []
+        self._sorted: dict[str, list[Entry]] = {}  # "cpu"/"memory" -> entries
+        self._schedulable = 0
         self._indexes: dict[tuple[str, str | None, int, int], SpreadIndex] = {}
         self._matches: dict[str, tuple[frozenset[int], list[Node]]] = {}
         for view in instances:
@@ -51,8 +52,9 @@ class ClusterState:
         self._next_idx += 1
         self._nodes[view.arn] = node
         if node.schedulable:
-            insort(self.by_memory, (node.memory, node.idx, node))
-            insort(self.by_cpu, (node.cpu, node.idx, node))
+            self._schedulable += 1
+            for field, entries in self._sorted.items():
+                insort(entries, (_amount(node, field), node.idx, node))
         for index in self._indexes.values():
             index.add(node)
         self._matches.clear()
@@ -60,8 +62,9 @@ class ClusterState:
     def remove(self, arn: str) -> None:
         node = self._nodes.pop(arn)
         if node.schedulable:
-            _discard(self.by_memory, node.memory, node)
-            _discard(self.by_cpu, node.cpu, node)
+            self._schedulable -= 1
+            for field, entries in self._sorted.items():
+                _discard(entries, _amount(node, field), node)
         for index in self._indexes.values():
             index.remove(node)
         self._matches.clear()
@@ -88,7 +91,17 @@ class ClusterState:
 
     @property
     def schedulable_count(self) -> int:
-        return len(self.by_memory)
+        return self._schedulable
+
+    def sorted_by(self, field: str) -> list[Entry]:
+        """Schedulable nodes as (remaining `field`, idx, node), ascending."""
+        entries = self._sorted.get(field)
+        if entries is None:
+            entries = sorted(
+                (_amount(n, field), n.idx, n) for n in self._nodes.values() if n.schedulable
+            )
+            self._sorted[field] = entries
+        return entries
 
     # -- bookkeeping ------------------------------------------------------------
     def commit(self, instance_arn: str, request: TaskRequest) -> Placement:
@@ -119,9 +132,10 @@ class ClusterState:
         else:
             node.task_groups.pop(request.group, None)
         node.running_tasks_count = max(0, node.running_tasks_count + sign)
-        if node.schedulable:
-            _move(self.by_memory, old_memory, node.memory, node)
-            _move(self.by_cpu, old_cpu, node.cpu, node)
+        if node.schedulable and self._sorted:
+            old = {"cpu": old_cpu, "memory": old_memory}
+            for field, entries in self._sorted.items():
+                _move(entries, old[field], _amount(node, field), node)
         for index in self._indexes.values():
             index.refresh(node, request.group, sign)
 
@@ -148,9 +162,13 @@ class ClusterState:
         if cached is None:
             hits = [node for node in self._nodes.values() if query.matches(node)]
             cached = (frozenset(n.idx for n in hits), [n for n in hits if n.schedulable])
-            if not query.dynamic:
+            if True:
                 self._matches[query.text] = cached
         return cached
+
+
+def _amount(node: Node, field: str) -> int:
+    return node.cpu if field == "cpu" else node.memory
 
 
 def _discard(seq: list[Entry], value: int, node: Node) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.resources import ports_resource
 from dockyard.lifecycle import PENDING_STATUSES
+from dockyard.resources import ports_resource
 from dockyard.scheduler.model import TaskRequest
 
 Reservation = dict[str, Any]

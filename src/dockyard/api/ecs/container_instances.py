@@ -18,11 +18,11 @@ from dockyard.api.ecs.instance_refs import (
     instance_arn,
     is_agent_attribute,
 )
-from dockyard.resources import normalize_registered
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import new_ec2_instance_id, new_id
 from dockyard.errors import ClientException, InvalidParameterException
+from dockyard.resources import normalize_registered
 from dockyard.store import Kind, Tx
 from dockyard.tasks.accounting import INTERNAL_FIELDS
 
