@@ -16,6 +16,8 @@ and every figure is compared with baselines measured in the same run. Servers:
    calls/s, Dockyard/moto, and Dockyard as % of the floor.
 2. Raw HTTP - N keep-alive connections (aiohttp client, or wrk): requests/s and
    p50/p99 latency of DescribeTaskDefinition and RegisterTaskDefinition.
+3. Server CPU per request in both (from /proc): the figure that barely moves
+   with other load on the machine.
 
 The three servers are measured interleaved (blocks of calls, or slices of the
 raw load, in rotation) so that background load on a shared machine hits all of
@@ -755,10 +757,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         document = {
             "boto3": {
-                name: [asdict(p) | {"rate": p.rate} for p in phases]
+                name: [asdict(p) | {"rate": p.rate, "cpu_us": p.cpu_us} for p in phases]
                 for name, phases in boto.items()
             },
-            "raw": [asdict(r) | {"rate": r.rate} for r in loads],
+            "raw": [asdict(r) | {"rate": r.rate, "cpu_us": r.cpu_us} for r in loads],
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     return 0

@@ -271,8 +271,11 @@ def test_task_logs_and_task_cli(cluster: Cluster) -> None:
     assert ran.returncode == 0, ran.stderr
     arn = json.loads(ran.stdout)["tasks"][0]["taskArn"]
     cluster.wait_status([arn], "RUNNING")
-    logs = wait_for(lambda: (lambda r: r.stdout if "line-two" in r.stdout else None)(
-        cli("task", "logs", "--cluster", cluster.name, arn.rsplit("/", 1)[1])), timeout=15, what="logs")
+    def read_logs() -> str | None:
+        out = cli("task", "logs", "--cluster", cluster.name, arn.rsplit("/", 1)[1]).stdout
+        return out if "line-two" in out else None
+
+    logs = wait_for(read_logs, timeout=15, what="logs")
     assert logs.splitlines()[:2] == ["hello-from-task", "line-two"]
     listed = cli("task", "ls", "--cluster", cluster.name)
     assert listed.returncode == 0 and arn.rsplit("/", 1)[1][:8] in listed.stdout

@@ -36,7 +36,7 @@ def test_task_memory_parses(text: str, mib: int) -> None:
     assert parse_task_memory(text) == mib
 
 
-@pytest.mark.parametrize("text", ["abc", "1 TB", "0.1 vCPU x", "", "1.5"])
+@pytest.mark.parametrize("text", ["abc", "1 TB", "0.1 vCPU x", ""])
 def test_bad_cpu_strings(text: str) -> None:
     with pytest.raises(ClientException):
         parse_task_cpu(text)

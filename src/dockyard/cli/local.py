@@ -67,8 +67,16 @@ def _start(name: str, args: list[str], data_dir: Path) -> int:
 )
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--cluster", default="stage01", show_default=True)
-def up(data_dir: Path, port: int, cluster: str) -> None:
-    """Start a local control plane and create a cluster."""
+@click.option(
+    "--agents",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 200),
+    help="Simulated hosts, each an agent on its own 127.0.1.N.",
+)
+@click.option("--fake-runtime", is_flag=True, help="Agents keep containers in memory (no Docker).")
+def up(data_dir: Path, port: int, cluster: str, agents: int, fake_runtime: bool) -> None:
+    """Start a local control plane and agents, and create a cluster."""
     data_dir = data_dir.resolve()
     endpoint = f"http://127.0.0.1:{port}"
     if _answers(endpoint):
@@ -94,13 +102,63 @@ def up(data_dir: Path, port: int, cluster: str) -> None:
     )
     arn = ecs.create_cluster(clusterName=cluster)["cluster"]["clusterArn"]
     click.echo(f"Cluster {cluster}: {arn}")
+    if agents and not fake_runtime:
+        import docker
+
+        from dockyard.testing.images import build_test_images
+
+        images = build_test_images(docker.from_env())
+        click.echo(f"Example images: {', '.join(sorted(images))}")
+    _start_agents(data_dir, endpoint, cluster, agents, fake_runtime)
+    wanted = agents
+    deadline = time.monotonic() + 60
+    while wanted:
+        count = ecs.describe_clusters(clusters=[cluster])["clusters"][0][
+            "registeredContainerInstancesCount"
+        ]
+        if count >= wanted:
+            click.echo(f"{count} container instance(s) registered in {cluster}")
+            break
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"only {count} of {wanted} agents registered; see {data_dir}"
+            )
+        time.sleep(0.2)
     click.echo(
         "\nLook around:\n"
         f"  export DOCKYARD_ENDPOINT={endpoint}\n"
         "  .venv/bin/dockyard cluster ls\n"
+        f"  .venv/bin/dockyard instance ls --cluster {cluster}\n"
+        "  .venv/bin/dockyard taskdef register examples/taskdefs/web.json\n"
+        f"  .venv/bin/dockyard task run --cluster {cluster} web --count 2\n"
+        f"  .venv/bin/dockyard task ls --cluster {cluster}\n"
         f"  .venv/bin/aws ecs describe-clusters --clusters {cluster} --endpoint-url {endpoint}\n"
         "  .venv/bin/dockyard down          # stop everything"
     )
+
+
+def _start_agents(
+    data_dir: Path, endpoint: str, cluster: str, count: int, fake_runtime: bool
+) -> None:
+    from dockyard.agent.config import total_memory_mib
+
+    cpu = max((os.cpu_count() or 1) * 1024 // max(count, 1), 128)
+    memory = max(total_memory_mib() // max(count, 1) - 256, 256)
+    for index in range(1, count + 1):
+        name = f"agent{index}"
+        pid_file = _pid_dir(data_dir) / f"{name}.pid"
+        if pid_file.exists() and _alive(int(pid_file.read_text())):
+            continue
+        args = [
+            "agent", "--endpoint", endpoint, "--cluster", cluster,
+            "--host-ip", f"127.0.1.{index}", "--cpu", str(cpu), "--memory", str(memory),
+            "--availability-zone", f"local-{'ab'[index % 2]}",
+            "--data-dir", str(data_dir / name),
+        ]  # fmt: skip
+        if fake_runtime:
+            args.append("--fake-runtime")
+        pid = _start(name, args, data_dir)
+        click.echo(f"Agent {name} on 127.0.1.{index} (pid {pid}, log {data_dir / (name + '.log')})")
 
 
 @click.command()
@@ -115,7 +173,9 @@ def down(data_dir: Path, purge: bool) -> None:
     """Stop everything `dockyard up` started."""
     pids = _pid_dir(data_dir)
     stopped = 0
-    for pid_file in sorted(pids.glob("*.pid")) if pids.exists() else []:
+    # agents first, the server last (so agents do not report into a dead server)
+    files = sorted(pids.glob("*.pid"), key=lambda p: p.stem == "server") if pids.exists() else []
+    for pid_file in files:
         pid = int(pid_file.read_text())
         if _alive(pid):
             os.kill(pid, signal.SIGTERM)

@@ -162,7 +162,7 @@ class ClusterState:
         if cached is None:
             hits = [node for node in self._nodes.values() if query.matches(node)]
             cached = (frozenset(n.idx for n in hits), [n for n in hits if n.schedulable])
-            if True:
+            if not query.dynamic:
                 self._matches[query.text] = cached
         return cached
 

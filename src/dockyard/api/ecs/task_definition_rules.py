@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.errors import ClientException
+from dockyard.errors import ClientException, InvalidParameterException
+from dockyard.scheduler.taskdef import parse_cpu, parse_memory
 
 FAMILY = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
@@ -32,37 +33,26 @@ HEALTH_BOUNDS = {
     "startPeriod": (0, 300),
 }
 
-_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-
-
 def parse_task_cpu(text: str) -> int:
     """Task-level cpu: "256" (units) or "0.25 vCPU"; -> CPU units."""
-    match = _UNIT.match(text)
-    unit = match.group(2).lower() if match else "?"
-    if match is None or unit not in {"", "vcpu"}:
+    try:
+        return parse_cpu(text)
+    except InvalidParameterException:
         raise ClientException(
             f"Invalid 'cpu' setting for task: '{text}'. Use CPU units (e.g. '256') or vCPUs "
             "(e.g. '0.25 vCPU')."
-        )
-    value = float(match.group(1)) * (1024 if unit == "vcpu" else 1)
-    if not value.is_integer():
-        raise ClientException(f"Invalid 'cpu' setting for task: '{text}' is not whole CPU units.")
-    return int(value)
+        ) from None
 
 
 def parse_task_memory(text: str) -> int:
     """Task-level memory: "512" (MiB) or "0.5 GB"; -> MiB."""
-    match = _UNIT.match(text)
-    unit = match.group(2).lower() if match else "?"
-    if match is None or unit not in {"", "mib", "mb", "gb", "gib"}:
+    try:
+        return parse_memory(text)
+    except InvalidParameterException:
         raise ClientException(
             f"Invalid 'memory' setting for task: '{text}'. Use MiB (e.g. '512') or GB "
             "(e.g. '0.5 GB')."
-        )
-    value = float(match.group(1)) * (1024 if unit in {"gb", "gib"} else 1)
-    if not value.is_integer():
-        raise ClientException(f"Invalid 'memory' setting for task: '{text}' is not whole MiB.")
-    return int(value)
+        ) from None
 
 
 def _check_health(name: str, health: dict[str, Any]) -> None:
