@@ -150,6 +150,13 @@ FILTERS = [
         id="dynamic-range-exhausted-by-pending",
     ),
     pytest.param(
+        inst("x", used_tcp=[50000], reserved_tcp=()),
+        req(dynamic_tcp=2, port_range=(50000, 50001)),
+        [],
+        PORTS,
+        id="dynamic-range-one-short",
+    ),
+    pytest.param(
         inst("x", used_tcp=[50000]),
         req(dynamic_tcp=2, port_range=(50000, 50002)),
         [],
@@ -459,6 +466,27 @@ def test_member_of_reads_task_groups() -> None:
     assert placed_on(run(instances, req(), 2, RANDOM, constraints)) == ["b", "b"]
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        pytest.param("not(task:group == service:web)", id="task-group"),
+        pytest.param("runningTasksCount == 0", id="running-tasks-count"),
+    ],
+)
+def test_member_of_on_placements_is_evaluated_afresh_each_call(expression: str) -> None:
+    state = ClusterState([inst("a"), inst("b")])
+    constraints = [{"type": "memberOf", "expression": expression}]
+    rng = random.Random(0)
+    first = place(state, req(), 1, RANDOM, constraints, rng)
+    second = place(state, req(), 1, RANDOM, constraints, rng)
+    third = place(state, req(), 1, RANDOM, constraints, rng)
+    assert {first.placements[0].instance_arn, second.placements[0].instance_arn} == {
+        arn("a"),
+        arn("b"),
+    }
+    assert third.placements == [] and {f.reason for f in third.failures} == {MEMBER_OF}
+
+
 def test_several_member_of_constraints_all_apply() -> None:
     instances = [
         inst("a", az="a", attributes={"tier": "gpu"}),
@@ -665,6 +693,10 @@ def test_task_request_group_and_unknown_override() -> None:
     assert task_request_from_definition(td, None, "service:web").group == "service:web"
     with pytest.raises(InvalidParameterException, match="nope is not a container"):
         task_request_from_definition(td, {"containerOverrides": [{"name": "nope", "cpu": 1}]})
+    bad = {"family": "web", "containerDefinitions": [{**CONTAINER, "portMappings": [
+        {"containerPort": 80, "protocol": "sctp"}]}]}  # fmt: skip
+    with pytest.raises(InvalidParameterException, match="protocol 'sctp'"):
+        task_request_from_definition(bad)
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,8 @@ def _host_ports(containers: Sequence[Mapping[str, Any]], mode: str) -> dict[str,
     for container in containers:
         for mapping in container.get("portMappings") or []:
             proto = str(mapping.get("protocol") or "tcp").lower()
+            if proto not in ("tcp", "udp"):
+                raise InvalidParameterException(f"Invalid port mapping protocol {proto!r}.")
             container_ports = _container_ports(mapping)
             if mode == "host":
                 host_port = mapping.get("hostPort")
