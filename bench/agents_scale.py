@@ -38,6 +38,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -118,6 +119,19 @@ def ecs_client(endpoint: str, pool: int = 10) -> Any:
     )
 
 
+def source_env(dockyard_src: str | None) -> dict[str, str] | None:
+    """PYTHONPATH for `--dockyard-src DIR` (DIR or DIR/src holds the dockyard package)."""
+    if not dockyard_src:
+        return None
+    src = Path(dockyard_src).resolve()
+    if (src / "src" / "dockyard").is_dir():
+        src = src / "src"
+    if not (src / "dockyard").is_dir():
+        raise SystemExit(f"--dockyard-src: no dockyard package in {src}")
+    print(f"dockyard source: {src}")
+    return {"PYTHONPATH": str(src)}
+
+
 class LagProbe:
     """How late the event loop wakes a 50 ms sleep: the simulation's own saturation."""
 
@@ -182,6 +196,7 @@ async def run_bench(args: argparse.Namespace, endpoint: str, server_pid: int | N
     await asyncio.to_thread(ecs.create_cluster, clusterName=cluster)
     summary: dict[str, Any] = {"agents": args.agents, "cluster": cluster}
     agents: list[asyncio.Task[None]] = []
+    halt = threading.Event()  # tells the blocking client threads to stop early
     probe = LagProbe()
     probe.start()
     meter = CpuMeter(server_pid)
@@ -273,11 +288,18 @@ async def run_bench(args: argparse.Namespace, endpoint: str, server_pid: int | N
         call_times: list[float] = []
         max_calls = args.tasks // 10 + 50  # bounded even if many calls place nothing
 
+        claim = threading.Lock()
+        claimed = [0]  # tasks asked for or placed: concurrent clients never overshoot
+
         def client_loop(client: Any) -> None:
-            while len(placed) < args.tasks and len(call_times) < max_calls:
-                if time.monotonic() > tasks_until:
-                    return
-                count = min(10, args.tasks - len(placed))
+            while (
+                not halt.is_set()
+                and len(call_times) < max_calls
+                and time.monotonic() <= tasks_until
+            ):
+                with claim:
+                    count = min(10, args.tasks - claimed[0])
+                    claimed[0] += max(0, count)
                 if count <= 0:
                     return
                 before = time.perf_counter()
@@ -285,6 +307,8 @@ async def run_bench(args: argparse.Namespace, endpoint: str, server_pid: int | N
                 call_times.append(time.perf_counter() - before)
                 placed.extend(t["taskArn"] for t in answer["tasks"])
                 failures.extend(f.get("reason", "?") for f in answer.get("failures", []))
+                with claim:
+                    claimed[0] -= count - len(answer["tasks"])
 
         clients = [ecs] + [ecs_client(endpoint) for _ in range(args.clients - 1)]
         t1 = time.monotonic()
@@ -355,6 +379,11 @@ async def run_bench(args: argparse.Namespace, endpoint: str, server_pid: int | N
         for task in agents:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, max(0.1, stopped - time.monotonic()))
+        halt.set()
+        # Threads of cancelled agents (registration) still write into their data dirs:
+        # let them finish before removing the dirs.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(loop.shutdown_default_executor(), 20)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -369,12 +398,20 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds in all")
     parser.add_argument("--agent-grace", type=float, default=300.0)
     parser.add_argument("--server-log-level", default="warning")
+    parser.add_argument(
+        "--dockyard-src",
+        metavar="DIR",
+        help="run Dockyard from DIR or DIR/src (e.g. a `git archive` of a commit)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also save the figures")
     args = parser.parse_args()
     if not 1 <= args.agents <= 254 * 255 or not 1 <= args.clients <= 32:
         parser.error("--agents 1..64770, --clients 1..32")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     install_signal_handlers()
+    env = source_env(args.dockyard_src)
+    if env:  # the in-process agents too
+        sys.path.insert(0, env["PYTHONPATH"])
     with ServerSet() as servers:
         server = servers.start(
             dockyard_server(
@@ -383,7 +420,8 @@ def main() -> None:
                     str(args.agent_grace),
                     "--log-level",
                     args.server_log_level,
-                ]
+                ],
+                env=env,
             )
         )
         server.wait_ready(30)

@@ -223,6 +223,19 @@ def task_breakdown(task: dict[str, Any], wall0: float, wall_running: float) -> d
     }
 
 
+def source_env(dockyard_src: str | None) -> dict[str, str] | None:
+    """PYTHONPATH for `--dockyard-src DIR` (DIR or DIR/src holds the dockyard package)."""
+    if not dockyard_src:
+        return None
+    src = Path(dockyard_src).resolve()
+    if (src / "src" / "dockyard").is_dir():
+        src = src / "src"
+    if not (src / "dockyard").is_dir():
+        raise SystemExit(f"--dockyard-src: no dockyard package in {src}")
+    print(f"dockyard source: {src}")
+    return {"PYTHONPATH": str(src)}
+
+
 # --- set-up and clean-up --------------------------------------------------------------------
 
 
@@ -245,13 +258,14 @@ def start_agent(
     *,
     log_level: str,
     log_dir: Path | None,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     ready = work / "agent.ready"
     argv = [sys.executable, "-m", "dockyard", "agent", "--endpoint", endpoint]
     argv += ["--cluster", cluster, "--host-ip", HOST_IP, "--cpu", "2048", "--memory", "2048"]
     argv += ["--data-dir", str(work / "agent"), "--stop-timeout", "3s", "--cleanup-wait", "1s"]
     argv += ["--ready-file", str(ready), "--log-level", log_level]
-    agent = ServerProcess("agent", argv, health_path=None, log_dir=log_dir or work)
+    agent = ServerProcess("agent", argv, health_path=None, env=env, log_dir=log_dir or work)
     servers.start(agent)
     until = time.monotonic() + 30
     while not (ready.exists() and ready.read_text().strip()):
@@ -388,70 +402,80 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log_dir = Path(args.keep_logs) if args.keep_logs else None
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
+    env = source_env(args.dockyard_src)
     deadline = time.monotonic() + args.time_limit
     results: dict[str, list[Sample]] = {"dockyard": [], "docker_cli": [], "docker_api": []}
     try:
         with ServerSet() as servers:
-            server = dockyard_server(
-                data_dir=(log_dir or work) / "server-data",
-                extra_args=["--log-level", args.server_log_level],
-            )
-            servers.start(server)
-            server.wait_ready(30)
-            ecs = ecs_client(server.endpoint)
-            ecs.create_cluster(clusterName=cluster)
-            start_agent(
-                servers,
-                server.endpoint,
-                cluster,
-                work,
-                log_level=args.agent_log_level,
-                log_dir=log_dir,
-            )
-            wait_connected(ecs, cluster, time.monotonic() + 30)
-            taskdef = ecs.register_task_definition(
-                family=f"bench-task-start-{tag}",
-                networkMode="bridge",
-                containerDefinitions=[
-                    {
-                        "name": "web",
-                        "image": IMAGE,
-                        "memory": 64,
-                        "essential": True,
-                        "portMappings": [{"containerPort": 8080, "hostPort": 0, "protocol": "tcp"}],
-                    }
-                ],
-            )["taskDefinition"]["taskDefinitionArn"]
-            bench = Bench(
-                ecs, docker_api, cluster, taskdef, run_label, args.poll_ms / 1000, deadline
-            )
-            variants: list[tuple[str, Callable[[], Sample]]] = [
-                ("dockyard", bench.dockyard_run),
-                ("docker_cli", bench.docker_cli_run),
-            ]
-            if not args.no_api:
-                variants.append(("docker_api", bench.docker_api_run))
-            for _ in range(args.warmup):  # first runs pay for cold caches on every side
-                for _name, fn in variants:
-                    fn()
-            print(
-                f"{args.runs} runs x {len(variants)} variants, interleaved "
-                f"(poll every {args.poll_ms:.0f} ms, machine load {os.getloadavg()[0]:.1f})"
-            )
-            for index in range(args.runs):
-                if time.monotonic() > deadline:
-                    print(f"time limit reached after {index} runs")
-                    break
-                order = variants if index % 2 == 0 else variants[::-1]
-                for name, fn in order:
-                    results[name].append(fn())
-                dy = results["dockyard"][-1]
-                print(
-                    f"  run {index + 1:2d}: dockyard {ms(dy.ready_s)} ms, docker run "
-                    f"{ms(results['docker_cli'][-1].ready_s)} ms",
-                    flush=True,
+            try:
+                server = dockyard_server(
+                    data_dir=(log_dir or work) / "server-data",
+                    extra_args=["--log-level", args.server_log_level],
+                    env=env,
                 )
-            summary = report(results)
+                servers.start(server)
+                server.wait_ready(30)
+                ecs = ecs_client(server.endpoint)
+                ecs.create_cluster(clusterName=cluster)
+                start_agent(
+                    servers,
+                    server.endpoint,
+                    cluster,
+                    work,
+                    log_level=args.agent_log_level,
+                    log_dir=log_dir,
+                    env=env,
+                )
+                wait_connected(ecs, cluster, time.monotonic() + 30)
+                taskdef = ecs.register_task_definition(
+                    family=f"bench-task-start-{tag}",
+                    networkMode="bridge",
+                    containerDefinitions=[
+                        {
+                            "name": "web",
+                            "image": IMAGE,
+                            "memory": 64,
+                            "essential": True,
+                            "portMappings": [
+                                {"containerPort": 8080, "hostPort": 0, "protocol": "tcp"}
+                            ],
+                        }
+                    ],
+                )["taskDefinition"]["taskDefinitionArn"]
+                bench = Bench(
+                    ecs, docker_api, cluster, taskdef, run_label, args.poll_ms / 1000, deadline
+                )
+                variants: list[tuple[str, Callable[[], Sample]]] = [
+                    ("dockyard", bench.dockyard_run),
+                    ("docker_cli", bench.docker_cli_run),
+                ]
+                if not args.no_api:
+                    variants.append(("docker_api", bench.docker_api_run))
+                for _ in range(args.warmup):  # first runs pay for cold caches on every side
+                    for _name, fn in variants:
+                        fn()
+                print(
+                    f"{args.runs} runs x {len(variants)} variants, interleaved "
+                    f"(poll every {args.poll_ms:.0f} ms, machine load {os.getloadavg()[0]:.1f})"
+                )
+                for index in range(args.runs):
+                    if time.monotonic() > deadline:
+                        print(f"time limit reached after {index} runs")
+                        break
+                    order = variants if index % 2 == 0 else variants[::-1]
+                    for name, fn in order:
+                        results[name].append(fn())
+                    dy = results["dockyard"][-1]
+                    print(
+                        f"  run {index + 1:2d}: dockyard {ms(dy.ready_s)} ms, docker run "
+                        f"{ms(results['docker_cli'][-1].ready_s)} ms",
+                        flush=True,
+                    )
+                summary = report(results)
+            except BenchError:
+                for process in servers.servers:
+                    print(f"--- {process.name} log:\n{process.log_tail()}", file=sys.stderr)
+                raise
     finally:
         removed = remove_containers(docker_api, [cluster_label, run_label])
         if removed:
@@ -476,6 +500,11 @@ def main() -> None:
         "--server-log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument("--keep-logs", metavar="DIR", help="keep server/agent logs and data here")
+    parser.add_argument(
+        "--dockyard-src",
+        metavar="DIR",
+        help="run Dockyard from DIR or DIR/src (e.g. a `git archive` of a commit)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also save the figures")
     args = parser.parse_args()
     install_signal_handlers()

@@ -25,6 +25,7 @@ from dockyard.api.context import ApiContext
 from dockyard.arns import Identity
 from dockyard.controllers import instances
 from dockyard.controllers.instances import InstanceSettings
+from dockyard.controllers.services import loop as services_loop
 from dockyard.store.sql import open_store, sqlite_url
 
 log = logging.getLogger("dockyard.server")
@@ -89,7 +90,10 @@ def build_app(config: ServerConfig) -> web.Application:
     )
 
     async def start_controllers(app: web.Application) -> None:
-        app[CONTROLLERS] = [asyncio.create_task(instances.run(ctx, settings))]
+        app[CONTROLLERS] = [
+            asyncio.create_task(instances.run(ctx, settings)),
+            asyncio.create_task(services_loop.run(ctx)),
+        ]
 
     async def stop(app: web.Application) -> None:
         for task in app.get(CONTROLLERS, []):

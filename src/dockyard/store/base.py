@@ -22,6 +22,7 @@ class Kind(enum.Enum):
     TASK_DEFINITION = "task_definitions"
     CONTAINER_INSTANCE = "container_instances"
     TASK = "tasks"
+    SERVICE = "services"
 
 
 class Tx(Protocol):

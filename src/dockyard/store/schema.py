@@ -56,6 +56,18 @@ tasks = sa.Table(
     sa.Column("doc", sa.JSON, nullable=False),
     sa.Index("ix_tasks_cluster_desired", "cluster", "desired_status"),
     sa.Index("ix_tasks_instance_last", "instance", "last_status"),
+    sa.Index("ix_tasks_cluster_group", "cluster", "task_group"),
+)
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("cluster", sa.String(1600), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_services_cluster_status", "cluster", "status"),
 )
 
 tags = sa.Table(
@@ -71,4 +83,5 @@ TABLES: dict[str, sa.Table] = {
     "task_definitions": task_definitions,
     "container_instances": container_instances,
     "tasks": tasks,
+    "services": services,
 }

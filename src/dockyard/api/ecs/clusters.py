@@ -15,6 +15,7 @@ from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
 from dockyard.errors import (
     ClusterContainsContainerInstancesException,
+    ClusterContainsServicesException,
     ClusterContainsTasksException,
     ClusterNotFoundException,
     InvalidParameterException,
@@ -72,7 +73,7 @@ def _counts(tx: Tx, arn: str) -> dict[str, int]:
         "registeredContainerInstancesCount": instances,
         "runningTasksCount": running,
         "pendingTasksCount": pending,
-        "activeServicesCount": 0,
+        "activeServicesCount": tx.count(Kind.SERVICE, {"cluster": arn, "status": "ACTIVE"}),
     }
 
 
@@ -194,6 +195,10 @@ def delete_cluster(ctx: ApiContext, params: Params) -> Result:
         if counts["registeredContainerInstancesCount"]:
             raise ClusterContainsContainerInstancesException(
                 "The Cluster cannot be deleted while Container Instances are active or draining."
+            )
+        if tx.count(Kind.SERVICE, {"cluster": arn, "status": ["ACTIVE", "DRAINING"]}):
+            raise ClusterContainsServicesException(
+                "The Cluster cannot be deleted while Services are active."
             )
         if counts["runningTasksCount"] or counts["pendingTasksCount"]:
             raise ClusterContainsTasksException(

@@ -176,3 +176,27 @@ def deregister_container_instance(ctx: ApiContext, params: Params) -> Result:
         doc["agentConnected"] = False
         tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status="INACTIVE")
         return {"containerInstance": present_instance(tx, doc, set())}
+
+
+def update_container_instances_state(ctx: ApiContext, params: Params) -> Result:
+    """ACTIVE <-> DRAINING. Draining: no new tasks there; the service controller moves
+    service tasks away within each service's deployment bounds."""
+    status = params["status"]
+    if status not in {"ACTIVE", "DRAINING"}:
+        raise InvalidParameterException("status must be ACTIVE or DRAINING.")
+    refs = params["containerInstances"]
+    if not 1 <= len(refs) <= 10:
+        raise InvalidParameterException("containerInstances must list between 1 and 10 instances.")
+    instances, failures = [], []
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        for ref in refs:
+            doc = find_instance(ctx, tx, cluster, ref)
+            if doc is None or doc["status"] not in {"ACTIVE", "DRAINING"}:
+                failures.append({"arn": instance_arn(ctx, cluster, ref), "reason": "MISSING"})
+                continue
+            if doc["status"] != status:
+                doc["status"] = status
+                tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status=status)
+            instances.append(present_instance(tx, doc, set()))
+    return {"containerInstances": instances, "failures": failures}

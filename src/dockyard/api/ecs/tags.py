@@ -18,6 +18,7 @@ _KINDS = {
     "task-definition": Kind.TASK_DEFINITION,
     "container-instance": Kind.CONTAINER_INSTANCE,
     "task": Kind.TASK,
+    "service": Kind.SERVICE,
 }
 
 

@@ -33,6 +33,7 @@ HEALTH_BOUNDS = {
     "startPeriod": (0, 300),
 }
 
+
 def parse_task_cpu(text: str) -> int:
     """Task-level cpu: "256" (units) or "0.25 vCPU"; -> CPU units."""
     try:

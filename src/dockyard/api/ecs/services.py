@@ -1,0 +1,362 @@
+"""Services: CreateService, UpdateService, DescribeServices, ListServices, DeleteService.
+
+The API only writes desired state (the service document with its deployments);
+the service controller (`controllers/services`) starts and stops the tasks.
+Counts (running/pending per service and deployment) are computed from the tasks
+when described, so they are never stale.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from typing import Any
+
+from dockyard.api.context import ApiContext, Params, Result
+from dockyard.api.ecs.clusters import resolve_cluster
+from dockyard.api.ecs.tags import check_tags
+from dockyard.api.ecs.task_definitions import find_task_definition
+from dockyard.api.pagination import finish, page_of
+from dockyard.arns import parse_arn
+from dockyard.errors import (
+    ClientException,
+    InvalidParameterException,
+    ServiceNotActiveException,
+    ServiceNotFoundException,
+)
+from dockyard.lifecycle import PENDING_STATUSES
+from dockyard.scheduler.filters import parse_constraints
+from dockyard.scheduler.rank import parse_strategy
+from dockyard.store import Kind, Tx
+
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+MAX_EVENTS = 100
+
+
+def new_deployment_id() -> str:
+    return "ecs-svc/" + str(secrets.randbelow(10**19)).zfill(19)
+
+
+def service_name(ref: str) -> str:
+    arn = parse_arn(ref)
+    if arn is None:
+        return ref
+    if arn.resource_type != "service":
+        raise InvalidParameterException(f"'{ref}' is not a service ARN.")
+    return arn.resource_path.rsplit("/", 1)[-1]
+
+
+def find_service(
+    ctx: ApiContext, tx: Tx, cluster: dict[str, Any], ref: str
+) -> dict[str, Any] | None:
+    arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{service_name(ref)}")
+    return tx.get(Kind.SERVICE, arn)
+
+
+def add_event(service: dict[str, Any], message: str, now: float) -> None:
+    """Newest first, at most 100, as DescribeServices shows them."""
+    events = service.setdefault("events", [])
+    events.insert(0, {"id": str(uuid.uuid4()), "createdAt": now, "message": message})
+    del events[MAX_EVENTS:]
+
+
+def _deployment_configuration(
+    params: Params, daemon: bool, current: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    given = params.get("deploymentConfiguration") or {}
+    base = current or {
+        "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+        "maximumPercent": 100 if daemon else 200,
+        "minimumHealthyPercent": 0 if daemon else 100,
+    }
+    config = {**base, **given}
+    maximum, minimum = config["maximumPercent"], config["minimumHealthyPercent"]
+    if not 0 <= minimum <= 100:
+        raise InvalidParameterException("minimumHealthyPercent must be between 0 and 100.")
+    if not 100 <= maximum <= 400 or (daemon and maximum != 100):
+        raise InvalidParameterException(
+            "maximumPercent must be 100 for DAEMON services."
+            if daemon
+            else "maximumPercent must be between 100 and 400."
+        )
+    breaker = config.get("deploymentCircuitBreaker") or {"enable": False, "rollback": False}
+    config["deploymentCircuitBreaker"] = {
+        "enable": bool(breaker.get("enable")),
+        "rollback": bool(breaker.get("rollback")),
+    }
+    return config
+
+
+def _definition(tx: Tx, ref: str) -> dict[str, Any]:
+    doc = find_task_definition(tx, ref)
+    if doc is None or doc["status"] != "ACTIVE":
+        raise ClientException("TaskDefinition not found.")
+    return doc
+
+
+def _check_load_balancers(load_balancers: list[dict[str, Any]], definition: dict[str, Any]) -> None:
+    containers = {c["name"]: c for c in definition["containerDefinitions"]}
+    for lb in load_balancers:
+        name, port = lb.get("containerName"), lb.get("containerPort")
+        if name not in containers:
+            raise InvalidParameterException(
+                f"The container {name} does not exist in the task definition."
+            )
+        ports = {m.get("containerPort") for m in containers[name].get("portMappings", [])}
+        if port not in ports:
+            raise InvalidParameterException(
+                f"The container {name} did not have a container port {port} defined."
+            )
+
+
+def _check_placement(params: Params, daemon: bool) -> None:
+    if params.get("placementStrategy") and daemon:
+        raise InvalidParameterException(
+            "Placement strategies are not supported with the DAEMON scheduling strategy."
+        )
+    parse_strategy(params.get("placementStrategy", []))
+    parse_constraints(params.get("placementConstraints", []))
+
+
+def new_deployment(
+    task_definition: str, desired: int, now: float, deployment_id: str | None = None
+) -> dict[str, Any]:
+    deployment_id = deployment_id or new_deployment_id()
+    return {
+        "id": deployment_id,
+        "status": "PRIMARY",
+        "taskDefinition": task_definition,
+        "desiredCount": desired,
+        "pendingCount": 0,
+        "runningCount": 0,
+        "failedTasks": 0,
+        "createdAt": now,
+        "updatedAt": now,
+        "launchType": "EC2",
+        "rolloutState": "IN_PROGRESS",
+        "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
+    }
+
+
+def create_service(ctx: ApiContext, params: Params) -> Result:
+    name = params["serviceName"]
+    if not NAME.match(name):
+        raise InvalidParameterException(
+            "Service name must be 1-255 letters, numbers, hyphens and underscores."
+        )
+    strategy = params.get("schedulingStrategy", "REPLICA")
+    if strategy not in {"REPLICA", "DAEMON"}:
+        raise InvalidParameterException("schedulingStrategy must be REPLICA or DAEMON.")
+    daemon = strategy == "DAEMON"
+    if params.get("launchType", "EC2") != "EC2":
+        raise InvalidParameterException("Dockyard runs services with launchType EC2 only.")
+    if not daemon and "desiredCount" not in params:
+        raise InvalidParameterException("desiredCount is required for REPLICA services.")
+    if daemon and params.get("desiredCount"):
+        raise InvalidParameterException("desiredCount is not supported for DAEMON services.")
+    desired = 0 if daemon else params["desiredCount"]
+    if desired < 0:
+        raise InvalidParameterException("desiredCount must be 0 or more.")
+    if "taskDefinition" not in params:
+        raise InvalidParameterException("taskDefinition is required.")
+    config = _deployment_configuration(params, daemon)
+    _check_placement(params, daemon)
+    tags = params.get("tags", [])
+    check_tags(tags)
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        definition = _definition(tx, params["taskDefinition"])
+        _check_load_balancers(params.get("loadBalancers", []), definition)
+        existing = find_service(ctx, tx, cluster, name)
+        if existing is not None and existing["status"] != "INACTIVE":
+            raise InvalidParameterException("Creation of service was not idempotent.")
+        arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{name}")
+        now = ctx.now()
+        deployment = new_deployment(definition["taskDefinitionArn"], desired, now)
+        service: dict[str, Any] = {
+            "serviceArn": arn,
+            "serviceName": name,
+            "clusterArn": cluster["clusterArn"],
+            "loadBalancers": params.get("loadBalancers", []),
+            "serviceRegistries": params.get("serviceRegistries", []),
+            "status": "ACTIVE",
+            "desiredCount": desired,
+            "runningCount": 0,
+            "pendingCount": 0,
+            "launchType": "EC2",
+            "taskDefinition": definition["taskDefinitionArn"],
+            "deploymentConfiguration": config,
+            "deployments": [deployment],
+            "events": [],
+            "createdAt": now,
+            "placementConstraints": params.get("placementConstraints", []),
+            "placementStrategy": params.get("placementStrategy", []),
+            "schedulingStrategy": strategy,
+            "deploymentController": {"type": "ECS"},
+            "createdBy": f"arn:aws:iam::{ctx.identity.account_id}:root",
+            "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
+            "propagateTags": params.get("propagateTags", "NONE"),
+            "enableExecuteCommand": False,
+        }
+        for optional in ("role", "healthCheckGracePeriodSeconds"):
+            if optional in params:
+                service["roleArn" if optional == "role" else optional] = params[optional]
+        if existing is None:
+            tx.insert(
+                Kind.SERVICE,
+                arn,
+                service,
+                cluster=cluster["clusterArn"],
+                name=name,
+                status="ACTIVE",
+            )
+        else:
+            tx.update(Kind.SERVICE, arn, service, status="ACTIVE")
+            tx.delete_all_tags(arn)
+        tx.put_tags(arn, tags)
+        return {"service": present(tx, service, set())}
+
+
+def _counts(tx: Tx, service: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """running/pending per deployment id (startedBy), from the live tasks."""
+    rows = tx.find(
+        Kind.TASK,
+        {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"},
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for task in rows:
+        if task["lastStatus"] == "STOPPED" or task["desiredStatus"] != "RUNNING":
+            continue
+        bucket = counts.setdefault(task.get("startedBy", ""), {"running": 0, "pending": 0})
+        if task["lastStatus"] == "RUNNING":
+            bucket["running"] += 1
+        elif task["lastStatus"] in PENDING_STATUSES:
+            bucket["pending"] += 1
+    return counts
+
+
+def present(tx: Tx, service: dict[str, Any], include: set[str]) -> dict[str, Any]:
+    out = dict(service)
+    counts = _counts(tx, service)
+    deployments = []
+    for deployment in service.get("deployments", []):
+        d = dict(deployment)
+        c = counts.get(d["id"], {"running": 0, "pending": 0})
+        d["runningCount"], d["pendingCount"] = c["running"], c["pending"]
+        deployments.append(d)
+    out["deployments"] = deployments
+    out["runningCount"] = sum(c["running"] for c in counts.values())
+    out["pendingCount"] = sum(c["pending"] for c in counts.values())
+    if "TAGS" in include:
+        out["tags"] = tx.get_tags(service["serviceArn"])
+    return out
+
+
+def update_service(ctx: ApiContext, params: Params) -> Result:
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        service = find_service(ctx, tx, cluster, params["service"])
+        if service is None:
+            raise ServiceNotFoundException()
+        if service["status"] != "ACTIVE":
+            raise ServiceNotActiveException("Service was not ACTIVE.")
+        daemon = service["schedulingStrategy"] == "DAEMON"
+        now = ctx.now()
+        if "desiredCount" in params:
+            if daemon:
+                raise InvalidParameterException(
+                    "desiredCount is not supported for DAEMON services."
+                )
+            if params["desiredCount"] < 0:
+                raise InvalidParameterException("desiredCount must be 0 or more.")
+            service["desiredCount"] = params["desiredCount"]
+        if "deploymentConfiguration" in params:
+            service["deploymentConfiguration"] = _deployment_configuration(
+                params, daemon, service["deploymentConfiguration"]
+            )
+        if "placementStrategy" in params or "placementConstraints" in params:
+            _check_placement(params, daemon)
+            for field in ("placementStrategy", "placementConstraints"):
+                if field in params:
+                    service[field] = params[field]
+        if "healthCheckGracePeriodSeconds" in params:
+            service["healthCheckGracePeriodSeconds"] = params["healthCheckGracePeriodSeconds"]
+        definition_arn = service["taskDefinition"]
+        if params.get("taskDefinition"):
+            definition = _definition(tx, params["taskDefinition"])
+            _check_load_balancers(service.get("loadBalancers", []), definition)
+            definition_arn = definition["taskDefinitionArn"]
+        primary = next(d for d in service["deployments"] if d["status"] == "PRIMARY")
+        if definition_arn != service["taskDefinition"] or params.get("forceNewDeployment"):
+            for deployment in service["deployments"]:
+                if deployment["status"] == "PRIMARY":
+                    deployment["status"] = "ACTIVE"
+                    deployment["updatedAt"] = now
+            primary = new_deployment(definition_arn, service["desiredCount"], now)
+            service["deployments"].insert(0, primary)
+            service["taskDefinition"] = definition_arn
+        primary["desiredCount"] = service["desiredCount"]
+        primary["updatedAt"] = now
+        tx.update(Kind.SERVICE, service["serviceArn"], service)
+        return {"service": present(tx, service, set())}
+
+
+def describe_services(ctx: ApiContext, params: Params) -> Result:
+    refs = params["services"]
+    if not 1 <= len(refs) <= 10:
+        raise InvalidParameterException("services must list between 1 and 10 services.")
+    include = set(params.get("include", []))
+    services, failures = [], []
+    with ctx.store.read() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        for ref in refs:
+            service = find_service(ctx, tx, cluster, ref)
+            if service is None:
+                arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{service_name(ref)}")
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                services.append(present(tx, service, include))
+    return {"services": services, "failures": failures}
+
+
+def list_services(ctx: ApiContext, params: Params) -> Result:
+    page = page_of(params, default=10, maximum=100)
+    with ctx.store.read() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        rows = tx.find(
+            Kind.SERVICE,
+            {"cluster": cluster["clusterArn"], "status": ["ACTIVE", "DRAINING"]},
+            after=page.after,
+            limit=None if params.get("schedulingStrategy") else page.fetch,
+        )
+    if params.get("schedulingStrategy"):
+        rows = [r for r in rows if r["schedulingStrategy"] == params["schedulingStrategy"]][
+            : page.fetch
+        ]
+    items, token = finish(rows, page, lambda s: [s["serviceArn"]])
+    result: Result = {"serviceArns": [s["serviceArn"] for s in items]}
+    if token:
+        result["nextToken"] = token
+    return result
+
+
+def delete_service(ctx: ApiContext, params: Params) -> Result:
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        service = find_service(ctx, tx, cluster, params["service"])
+        if service is None or service["status"] == "INACTIVE":
+            raise ServiceNotFoundException()
+        if (
+            service["status"] == "ACTIVE"
+            and service["desiredCount"] > 0
+            and service["schedulingStrategy"] == "REPLICA"
+            and not params.get("force")
+        ):
+            raise InvalidParameterException(
+                "The service cannot be stopped while it is scaled above 0."
+            )
+        service["status"] = "DRAINING"
+        service["desiredCount"] = 0
+        tx.update(Kind.SERVICE, service["serviceArn"], service, status="DRAINING")
+        return {"service": present(tx, service, set())}
