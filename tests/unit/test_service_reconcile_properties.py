@@ -122,7 +122,7 @@ class Sim:
                     status = "STOPPED" if t.last_status != "RUNNING" or fair else "STOPPING"
                     t = replace(t, last_status=status)
             elif t.last_status in PENDING:
-                if not fair and rng.random() < 0.1:  # failed to start
+                if not fair and rng.random() < 0.04:  # failed to start
                     t = replace(t, last_status="STOPPED", desired_status="STOPPED")
                 elif rng.random() < chance:
                     t = replace(t, last_status="RUNNING", started_at=self.now)
@@ -168,15 +168,16 @@ def limits(desired: int, service: ServiceView) -> tuple[int, int]:
     return max_total, min_healthy
 
 
-def check_step(sim: Sim, plan: Plan, desired: int, initial_live: int) -> None:
-    """Starts never push live tasks over max_total; planned stops never push healthy tasks
-    below min(min_healthy, healthy before the step)."""
+def check_step(sim: Sim, plan: Plan, desired: int, ceiling: int) -> None:
+    """Starts never push live tasks over max_total (nor over `ceiling`, the largest of the
+    initial live count and every max_total so far); planned stops never push healthy
+    tasks below min(min_healthy, healthy before the step)."""
     max_total, min_healthy = limits(desired, sim.service)
     live = len(sim.live())
     started = sum(s.count for s in plan.start)
     if started:
         assert live + started <= max_total, (live, started, max_total)
-    assert live + started <= max(max_total, initial_live)
+    assert live + started <= ceiling
     assert all(s.deployment_id == sim.primary().id for s in plan.start)
     assert sim.primary().rollout_state != "FAILED" or not plan.start
     # Health-check stops are exempt by rule, and never remove a healthy task anyway.
@@ -206,14 +207,20 @@ def converged(sim: Sim, desired: int) -> bool:
 percents = st.tuples(st.sampled_from([0, 25, 50, 75, 100]), st.sampled_from([100, 125, 150, 200]))
 
 
+def valid(desired: int, service: ServiceView) -> bool:
+    max_total, min_healthy = limits(desired, service)
+    return max_total > min_healthy or min_healthy == 0
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     desired=st.integers(0, 8),
     pct=percents,
     initial_old=st.integers(0, 10),
     health_checks=st.booleans(),
-    breaker=st.sampled_from([(False, False), (True, False), (True, True)]),
+    breaker=st.sampled_from([(False, False), (False, False), (True, False), (True, True)]),
     random_steps=st.integers(0, 40),
+    later=st.one_of(st.none(), st.integers(0, 8), st.just("DRAINING")),
     rng=st.randoms(use_true_random=False),
 )
 def test_replica_rollout_respects_limits_and_converges(
@@ -223,8 +230,11 @@ def test_replica_rollout_respects_limits_and_converges(
     health_checks: bool,
     breaker: tuple[bool, bool],
     random_steps: int,
+    later: int | str | None,
     rng: random.Random,
 ) -> None:
+    """`later`: halfway through the random phase desiredCount changes, or the service is
+    deleted (DRAINING)."""
     service = ServiceView(
         "web",
         desired,
@@ -233,29 +243,38 @@ def test_replica_rollout_respects_limits_and_converges(
         circuit_breaker_enable=breaker[0],
         circuit_breaker_rollback=breaker[1],
     )
-    max_total, min_healthy = limits(desired, service)
-    if not (max_total > min_healthy or min_healthy == 0):
+    if not valid(desired, service) or (isinstance(later, int) and not valid(later, service)):
         return  # e.g. D=2 at 100/125: stuck by configuration, see the table tests
     sim = Sim(service, rng, health_checks)
     for _ in range(3):
         sim.add_instance()
     for _ in range(initial_old):
         sim.add_task(OLD.id, rng.choice(sim.home()), status="RUNNING")
-    initial_live = initial_old
+    ceiling = max(limits(desired, service)[0], initial_old)  # live never above this
 
-    for _ in range(random_steps):
+    for step in range(random_steps):
+        if step == random_steps // 2 and later is not None:
+            if later == "DRAINING":
+                sim.service, desired = replace(sim.service, status="DRAINING"), 0
+            else:
+                desired = int(later)
+                sim.service = replace(sim.service, desired_count=desired)
+                ceiling = max(ceiling, limits(desired, service)[0])
         plan = sim.plan()
-        check_step(sim, plan, desired, initial_live)
+        check_step(sim, plan, desired, ceiling)
         sim.apply(plan)
         sim.progress(fair=False)
 
     for _ in range(4 * desired + initial_old + 20):
         plan = sim.plan()
-        check_step(sim, plan, desired, initial_live)
+        check_step(sim, plan, desired, ceiling)
         if plan.steady:
             break
         sim.apply(plan)
         sim.progress(fair=True)
+    if sim.service.status == "DRAINING":
+        assert plan.steady and not plan.events and not sim.live()
+        return
     if sim.primary().rollout_state == "FAILED":
         # Circuit breaker without rollback: the service stays as it is, starting nothing.
         assert not plan.start

@@ -62,6 +62,10 @@ class Tx(Protocol):
 
     def delete(self, kind: Kind, key: str) -> None: ...
 
+    def find_raw(self, kind: Kind, where: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """(key, stored document) pairs, undecoded (JSON text where the backend keeps text)."""
+        ...
+
     def get_row(self, kind: Kind, key: str) -> dict[str, Any] | None:
         """Every column of a row (the document under "doc")."""
         ...

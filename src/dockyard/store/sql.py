@@ -189,6 +189,15 @@ class SqlTx:
         table = self._table(kind)
         self._conn.execute(sa.delete(table).where(table.c.arn == key))
 
+    def find_raw(self, kind: Kind, where: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """(key, document as stored) pairs: JSON text on SQLite, left undecoded so callers
+        can cache what they derive from it (placement reads every instance per call)."""
+        table = self._table(kind)
+        query = sa.select(table.c.arn, sa.type_coerce(table.c.doc, sa.Text)).where(
+            *self._where(table, where)
+        )
+        return [(row[0], row[1]) for row in self._conn.execute(query)]
+
     def get_row(self, kind: Kind, key: str) -> dict[str, Any] | None:
         table = self._table(kind)
         row = self._conn.execute(sa.select(table).where(table.c.arn == key)).first()

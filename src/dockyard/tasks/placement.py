@@ -7,6 +7,8 @@ never over-commit an instance (transactions are serialized by the store).
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 import uuid
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from typing import Any
 
 from dockyard.api.context import ApiContext
 from dockyard.arns import new_id
-from dockyard.scheduler import ClusterState, PlacementResult, TaskRequest, place
+from dockyard.scheduler import ClusterState, InstanceView, PlacementResult, TaskRequest, place
 from dockyard.scheduler.taskdef import task_request_from_definition
 from dockyard.store import Kind, Tx
 from dockyard.tasks.accounting import count_transition, reservation_for, reserve
@@ -42,12 +44,40 @@ class TaskSpec:
 def cluster_state(
     tx: Tx, cluster_arn: str, only: Sequence[str] | None = None
 ) -> tuple[ClusterState, dict[str, dict[str, Any]]]:
-    """The scheduler's view of a cluster (or of `only` these instances of it)."""
+    """The scheduler's view of a cluster (or of `only` these instances of it), and the
+    instance documents by ARN - read-only (shared with a cache): copy before changing."""
     where: dict[str, Any] = {"cluster": cluster_arn, "status": LIVE_INSTANCE}
     if only is not None:
         where["arn"] = list(only)
-    docs = {d["containerInstanceArn"]: d for d in tx.find(Kind.CONTAINER_INSTANCE, where)}
-    return ClusterState(instance_view(d) for d in docs.values()), docs
+    docs: dict[str, dict[str, Any]] = {}
+    views = []
+    for arn, raw in tx.find_raw(Kind.CONTAINER_INSTANCE, where):
+        doc, view = _decoded(arn, raw)
+        docs[arn] = doc  # shared with the cache: read-only, copy before changing
+        views.append(view)
+    return ClusterState(views), docs
+
+
+# Decoded instance documents and their scheduler views, keyed by the stored JSON text:
+# an unchanged instance is not decoded again (at hundreds of instances per RunTask,
+# decoding was most of the server's time).
+_DECODED: dict[str, tuple[str, dict[str, Any], InstanceView]] = {}
+_DECODED_MAX = 20_000
+
+
+def _decoded(arn: str, raw: Any) -> tuple[dict[str, Any], InstanceView]:
+    if not isinstance(raw, str):  # a backend that hands back decoded JSON
+        doc = dict(raw)
+        return doc, instance_view(doc)
+    cached = _DECODED.get(arn)
+    if cached is not None and cached[0] == raw:
+        return cached[1], cached[2]
+    doc = json.loads(raw)
+    view = instance_view(doc)
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[arn] = (raw, doc, view)
+    return doc, view
 
 
 def request_for(spec: TaskSpec) -> TaskRequest:
@@ -75,7 +105,10 @@ def place_tasks(
     tasks = []
     touched: dict[str, dict[str, Any]] = {}
     for placement in result.placements:
-        instance = touched.setdefault(placement.instance_arn, docs[placement.instance_arn])
+        arn = placement.instance_arn
+        if arn not in touched:
+            touched[arn] = copy.deepcopy(docs[arn])
+        instance = touched[arn]
         task, reservation = new_task(ctx, cluster, instance, spec, request)
         reserve(instance, reservation)
         count_transition(instance, None, task["lastStatus"])

@@ -22,9 +22,11 @@ from dockyard.api.ecs.tags import check_tags
 from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import new_ec2_instance_id, new_id
 from dockyard.errors import ClientException, InvalidParameterException
+from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.resources import normalize_registered
 from dockyard.store import Kind, Tx
 from dockyard.tasks.accounting import INTERNAL_FIELDS
+from dockyard.tasks.reports import give_up
 
 LIVE = ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING"]
 STATUSES = {"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
@@ -172,10 +174,25 @@ def deregister_container_instance(ctx: ApiContext, params: Params) -> Result:
             raise InvalidParameterException(
                 "Found running tasks on the instance. Stop them or use --force."
             )
+        # Forced: its tasks are given up here (services replace them elsewhere) and the
+        # agent, still connected, gets an empty desired set and stops their containers.
+        now = ctx.now()
+        for task in tx.find(
+            Kind.TASK, {"instance": doc["containerInstanceArn"], "last_status": list(LIVE_STATUSES)}
+        ):
+            give_up(
+                tx,
+                task["taskArn"],
+                "Container instance deregistered.",
+                stop_code=StopCode.USER_INITIATED.value,
+                now=now,
+                instance=doc,
+            )
         doc["status"] = "INACTIVE"
-        doc["agentConnected"] = False
         tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status="INACTIVE")
-        return {"containerInstance": present_instance(tx, doc, set())}
+        result = {"containerInstance": present_instance(tx, doc, set())}
+    ctx.desired_changed({doc["containerInstanceArn"]})
+    return result
 
 
 def update_container_instances_state(ctx: ApiContext, params: Params) -> Result:

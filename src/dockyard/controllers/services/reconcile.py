@@ -79,7 +79,7 @@ def reconcile(
         home = {i.arn for i in instances if i.status == "ACTIVE"}
         desired = 0 if draining else max(0, service.desired_count)
     by_arn = tuple(sorted(tasks, key=lambda t: t.arn))
-    doomed = frozenset(t.arn for t in by_arn if False)
+    doomed = frozenset(t.arn for t in by_arn if failing_health(t, service, now))
 
     verdict = circuit_breaker.Verdict()
     if not draining:
