@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 
@@ -45,9 +46,9 @@ DRAINING = f"Service {NAME}: container instance is in DRAINING state"
 NOW = 100.0
 
 
-def svc(desired: int, min_pct: int = 100, max_pct: int = 200, **kw: object) -> ServiceView:
+def svc(desired: int, min_pct: int = 100, max_pct: int = 200, **kw: Any) -> ServiceView:
     return ServiceView(
-        NAME, desired, minimum_healthy_percent=min_pct, maximum_percent=max_pct, **kw  # type: ignore[arg-type]
+        NAME, desired, minimum_healthy_percent=min_pct, maximum_percent=max_pct, **kw
     )
 
 
@@ -75,12 +76,12 @@ def task(
     )
 
 
-def olds(n: int, **kw: object) -> list[TaskView]:
-    return [task(f"old-{i}", OLD, created=float(i), **kw) for i in range(1, n + 1)]  # type: ignore[arg-type]
+def olds(n: int, **kw: Any) -> list[TaskView]:
+    return [task(f"old-{i}", OLD, created=float(i), **kw) for i in range(1, n + 1)]
 
 
-def news(n: int, **kw: object) -> list[TaskView]:
-    return [task(f"new-{i}", NEW, created=20.0 + i, **kw) for i in range(1, n + 1)]  # type: ignore[arg-type]
+def news(n: int, **kw: Any) -> list[TaskView]:
+    return [task(f"new-{i}", NEW, created=20.0 + i, **kw) for i in range(1, n + 1)]
 
 
 def failed(n: int) -> list[TaskView]:
@@ -457,7 +458,9 @@ BREAKER_CASES = [
         Case(
             svc(4, **ROLLBACK),
             [*news(2), *failed(1)],
-            Expect(start=[Start(NEW.id, 2)], deployments=[DeploymentChange(NEW.id, failed_tasks=1)]),
+            Expect(
+                start=[Start(NEW.id, 2)], deployments=[DeploymentChange(NEW.id, failed_tasks=1)]
+            ),
         ),
         id="rollback-target-kept-while-in-progress",
     ),
@@ -488,7 +491,7 @@ def test_circuit_breaker_step(case: Case) -> None:
     check(plan, case.expect)
 
 
-def dsvc(min_pct: int = 0, **kw: object) -> ServiceView:
+def dsvc(min_pct: int = 0, **kw: Any) -> ServiceView:
     return svc(0, min_pct, 100, scheduling_strategy="DAEMON", **kw)
 
 

@@ -304,7 +304,10 @@ def test_daemon_rollout_one_per_instance_and_converges(
     rng: random.Random,
 ) -> None:
     service = ServiceView(
-        "agent", 0, scheduling_strategy="DAEMON", minimum_healthy_percent=min_pct,
+        "agent",
+        0,
+        scheduling_strategy="DAEMON",
+        minimum_healthy_percent=min_pct,
         maximum_percent=100,
     )
     sim = Sim(service, rng, health_checks)
@@ -323,7 +326,8 @@ def test_daemon_rollout_one_per_instance_and_converges(
         before = sim.healthy(home)
         stopped = {s.task_arn for s in plan.stop}
         after = sum(
-            1 for t in sim.tasks.values()
+            1
+            for t in sim.tasks.values()
             if t.healthy and t.instance_arn in home and t.arn not in stopped
         )
         assert after >= min(min_healthy, before)

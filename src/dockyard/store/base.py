@@ -23,6 +23,11 @@ class Kind(enum.Enum):
     CONTAINER_INSTANCE = "container_instances"
     TASK = "tasks"
     SERVICE = "services"
+    LOAD_BALANCER = "load_balancers"
+    LISTENER = "listeners"
+    RULE = "rules"
+    TARGET_GROUP = "target_groups"
+    TARGET = "targets"
 
 
 class Tx(Protocol):

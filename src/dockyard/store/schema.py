@@ -70,6 +70,51 @@ services = sa.Table(
     sa.Index("ix_services_cluster_status", "cluster", "status"),
 )
 
+# --- ELBv2 (documents in the botocore elbv2 shapes) ---------------------------------------
+load_balancers = sa.Table(
+    "load_balancers",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("name", sa.String(32), nullable=False, unique=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+listeners = sa.Table(
+    "listeners",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("load_balancer", sa.String(1600), nullable=False, index=True),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+rules = sa.Table(
+    "rules",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("listener", sa.String(1600), nullable=False, index=True),
+    sa.Column("priority", sa.String(16), nullable=False),  # "1".."50000" or "default"
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+target_groups = sa.Table(
+    "target_groups",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("name", sa.String(32), nullable=False, unique=True),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+targets = sa.Table(
+    "targets",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),  # "<target group arn>|<id>|<port>"
+    sa.Column("target_group", sa.String(1600), nullable=False, index=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
 tags = sa.Table(
     "tags",
     metadata,
@@ -84,4 +129,9 @@ TABLES: dict[str, sa.Table] = {
     "container_instances": container_instances,
     "tasks": tasks,
     "services": services,
+    "load_balancers": load_balancers,
+    "listeners": listeners,
+    "rules": rules,
+    "target_groups": target_groups,
+    "targets": targets,
 }

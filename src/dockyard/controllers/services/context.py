@@ -89,8 +89,7 @@ def completed_message(name: str, deployment_id: str) -> str:
 
 def failed_message(name: str, deployment_id: str) -> str:
     return (
-        f"(service {name}) (deployment {deployment_id}) deployment failed: "
-        "tasks failed to start."
+        f"(service {name}) (deployment {deployment_id}) deployment failed: tasks failed to start."
     )
 
 

@@ -104,8 +104,7 @@ def plan_replica(ctx: Context) -> Moves:
     )
     picked, _ = within_budget(order, budget)
     moves.stops += [
-        Stop(t.arn, ctx.draining_reason if ctx.leaving(t) else ctx.scaling_reason)
-        for t in picked
+        Stop(t.arn, ctx.draining_reason if ctx.leaving(t) else ctx.scaling_reason) for t in picked
     ]
     return moves
 
