@@ -365,6 +365,23 @@ REPLICA_CASES = [
     ),
     pytest.param(
         Case(
+            svc(1, 0, 100),
+            [task("stray", DeploymentView("ecs-svc/gone", "ACTIVE", "web:0"))],
+            Expect(start=[], stop=["stray"], reasons={"stray": SCALING}),
+        ),
+        id="task-of-unknown-deployment-replaced",
+    ),
+    pytest.param(
+        Case(
+            svc(2),
+            news(2),
+            Expect(deployments=[DeploymentChange("ecs-svc/older", status="ACTIVE")], steady=True),
+            deployments=[replace(NEW, id="ecs-svc/older", created_at=0.5), DONE],
+        ),
+        id="two-primaries-the-newest-leads",
+    ),
+    pytest.param(
+        Case(
             svc(2, status="DRAINING"),
             [*olds(1), *news(2)],
             Expect(start=[], stop=["new-2", "new-1", "old-1"], events=[], steady=False),
@@ -374,8 +391,7 @@ REPLICA_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", REPLICA_CASES)
-def test_replica_step(case: Case) -> None:
+def run(case: Case) -> None:
     plan = reconcile(case.service, case.deployments, case.tasks, case.instances, case.now)
     check(plan, case.expect)
     # Pure and order-independent: the same state, listed backwards, gives the same plan.
@@ -383,6 +399,11 @@ def test_replica_step(case: Case) -> None:
         case.service, case.deployments[::-1], case.tasks[::-1], case.instances[::-1], case.now
     )
     assert again == plan
+
+
+@pytest.mark.parametrize("case", REPLICA_CASES)
+def test_replica_step(case: Case) -> None:
+    run(case)
 
 
 BREAKER = {"circuit_breaker_enable": True}
@@ -466,6 +487,16 @@ BREAKER_CASES = [
     ),
     pytest.param(
         Case(
+            svc(4, **BREAKER),
+            [*olds(4), *failed(1)],
+            # 2 stored, 1 still listed (the store purged one): the count never goes down
+            Expect(start=[Start(NEW.id, 4)], deployments=[]),
+            deployments=[OLD, replace(NEW, failed_tasks=2)],
+        ),
+        id="breaker-count-never-decreases",
+    ),
+    pytest.param(
+        Case(
             svc(4),
             [*olds(2), *news(1)],
             Expect(start=[], stop=[], deployments=[], events=[]),
@@ -487,8 +518,7 @@ BREAKER_CASES = [
 
 @pytest.mark.parametrize("case", BREAKER_CASES)
 def test_circuit_breaker_step(case: Case) -> None:
-    plan = reconcile(case.service, case.deployments, case.tasks, case.instances, case.now)
-    check(plan, case.expect)
+    run(case)
 
 
 def dsvc(min_pct: int = 0, **kw: Any) -> ServiceView:
@@ -575,6 +605,15 @@ DAEMON_CASES = [
     ),
     pytest.param(
         Case(
+            dsvc(),
+            [task("o1", OLD, instance=I1)],
+            Expect(start=[], stop=[], events=[]),
+            deployments=[OLD, replace(NEW, rollout_state="FAILED")],
+        ),
+        id="daemon-failed-primary-keeps-old",
+    ),
+    pytest.param(
+        Case(
             dsvc(100),
             [task("o1", OLD, instance=I1), task("o2", OLD, instance=I2)],
             Expect(start=[], stop=[], events=[stuck_message(dsvc(100), 2)]),
@@ -586,8 +625,7 @@ DAEMON_CASES = [
 
 @pytest.mark.parametrize("case", DAEMON_CASES)
 def test_daemon_step(case: Case) -> None:
-    plan = reconcile(case.service, case.deployments, case.tasks, case.instances, case.now)
-    check(plan, case.expect)
+    run(case)
 
 
 def test_no_primary_plans_nothing() -> None:

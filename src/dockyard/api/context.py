@@ -26,6 +26,10 @@ class ApiContext:
     # Called after a commit that changed what some instances should run (their ARNs);
     # the server wires it to the agent hub, which pushes each one its desired tasks.
     on_desired_change: Callable[[set[str]], None] | None = None
+    # Called after a commit that changed the load balancer model (the LB controller's wake).
+    on_lb_change: Callable[[], None] | None = None
+    # Called when agents reported task status changes (the service controller's wake).
+    on_task_change: Callable[[], None] | None = None
 
     def now(self) -> float:
         return round(self.clock(), 3)
@@ -33,6 +37,14 @@ class ApiContext:
     def rng(self) -> random.Random:
         """Randomness for placement; seeded in tests for determinism."""
         return random.Random(self.seed)
+
+    def tasks_changed(self) -> None:
+        if self.on_task_change is not None:
+            self.on_task_change()
+
+    def lb_changed(self) -> None:
+        if self.on_lb_change is not None:
+            self.on_lb_change()
 
     def desired_changed(self, instance_arns: Iterable[str]) -> None:
         arns = {arn for arn in instance_arns if arn}

@@ -41,12 +41,17 @@ class _ImageRecipe:
     tag: str
     directory: str  # under examples/images/
     with_rootfs: bool  # add rootfs/ (busybox + applet links) to the context
+    buildargs: tuple[tuple[str, str], ...] = ()
 
 
 # Build order matters: web is FROM the busybox image.
 _RECIPES = (
     _ImageRecipe(BUSYBOX_IMAGE, "busybox", with_rootfs=True),
     _ImageRecipe(WEB_IMAGE, "web", with_rootfs=False),
+    # The walkthrough's services (examples/walkthrough), FROM web:1.
+    _ImageRecipe("dockyard-demo/auth:1", "auth", with_rootfs=False, buildargs=(("VERSION", "1"),)),
+    _ImageRecipe("dockyard-demo/auth:2", "auth", with_rootfs=False, buildargs=(("VERSION", "2"),)),
+    _ImageRecipe("dockyard-demo/random:1", "random", with_rootfs=False),
 )
 
 
@@ -63,14 +68,16 @@ def build_test_images(
     if not busybox.is_file():
         raise FileNotFoundError(f"{busybox} missing: apt-get install busybox-static")
     built: dict[str, str] = {}
-    parent_hash = ""
+    base_hash = ""
     for recipe in _RECIPES:
         source = examples_dir / recipe.directory
         if not (source / "Dockerfile").is_file():
             raise FileNotFoundError(f"{source / 'Dockerfile'} missing")
-        digest = _content_hash(source, busybox if recipe.with_rootfs else None, parent_hash)
+        parent = base_hash + repr(recipe.buildargs)
+        digest = _content_hash(source, busybox if recipe.with_rootfs else None, parent)
         built[recipe.tag] = _build_if_changed(client, recipe, source, busybox, digest)
-        parent_hash = digest
+        if recipe.with_rootfs or recipe.tag == WEB_IMAGE:
+            base_hash = digest  # later images build FROM these
     return built
 
 
@@ -96,6 +103,7 @@ def _build_if_changed(
             path=str(context),
             tag=recipe.tag,
             labels={HASH_LABEL: digest},
+            buildargs=dict(recipe.buildargs),
             rm=True,
             forcerm=True,
             pull=False,

@@ -46,6 +46,7 @@ class TaskView:
     # not decided yet); `health_known` says whether this task has a health signal at all.
     health: str = "UNKNOWN"
     health_known: bool = False
+    stop_code: str | None = None  # ECS stopCode once stopping/stopped
 
     @property
     def live(self) -> bool:
@@ -66,7 +67,11 @@ class TaskView:
     @property
     def failed_to_start(self) -> bool:
         """ECS's circuit-breaker failure: stopped without ever reaching RUNNING."""
-        return self.last_status == "STOPPED" and self.started_at is None
+        return (
+            self.last_status == "STOPPED"
+            and self.started_at is None
+            and self.stop_code not in {"ServiceSchedulerInitiated", "UserInitiated"}
+        )
 
 
 @dataclass(frozen=True, slots=True)
