@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -242,7 +243,10 @@ def evaluate(tree: Tree, inst: InstanceView) -> bool:
 
 
 def _num_or_str(text: str | None) -> object:
-    return float(text) if text is not None and text.isdigit() else text
+    """Numbers compare as numbers (the documented semantics: "1.0" == 1)."""
+    if text is not None and re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return float(text)
+    return text
 
 
 instances = st.builds(

@@ -178,10 +178,13 @@ class AgentHub:
         if message.get("type") != "state":
             return
         now = self.ctx.now()
+        moved = False
         with self.ctx.store.transaction() as tx:
             for report in message.get("tasks", []):
                 if isinstance(report, dict) and "taskArn" in report:
-                    apply_report(tx, report, instance_arn, now)
+                    moved |= apply_report(tx, report, instance_arn, now) is not None
+        if moved:
+            self.ctx.tasks_changed()
 
     async def stream_logs(
         self,

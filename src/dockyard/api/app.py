@@ -1,7 +1,9 @@
 """The server's HTTP front door: one aiohttp application for every AWS protocol.
 
 Routing: a request with `X-Amz-Target` goes to the JSON service owning that
-prefix. Signature Version 4 is checked first when the server has credentials.
+prefix; a form-encoded `Action=...&Version=...` body goes to the query-protocol
+service of that API version (ELBv2). Signature Version 4 is checked first when
+the server has credentials.
 Every failure leaves as an AWS error of the protocol the client spoke; an
 unexpected exception is logged here and answered as ServerException (500)
 without internals.
@@ -19,6 +21,8 @@ from aiohttp import web
 
 from dockyard.api.context import ApiContext
 from dockyard.api.json_protocol import JsonService, dispatch, error_response
+from dockyard.api.query_protocol import FORM_CONTENT_TYPE, QueryService
+from dockyard.api.query_protocol import respond as query_respond
 from dockyard.errors import AwsError, ProtocolError, ServerException
 
 log = logging.getLogger("dockyard.api")
@@ -51,12 +55,13 @@ class Gateway:
     def __init__(
         self,
         ctx: ApiContext,
-        services: Sequence[JsonService],
+        services: Sequence[JsonService | QueryService],
         credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.ctx = ctx
         self.credentials = credentials
-        self.json_services = {service.target_prefix: service for service in services}
+        self.json_services = {s.target_prefix: s for s in services if isinstance(s, JsonService)}
+        self.query_services = {s.version: s for s in services if isinstance(s, QueryService)}
 
     def _authenticate(self, request: web.Request, body: bytes) -> None:
         authenticate(request, body, self.credentials)
@@ -65,6 +70,14 @@ class Gateway:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         body = await request.read()
+        if request.content_type == FORM_CONTENT_TYPE and "X-Amz-Target" not in request.headers:
+            return query_respond(
+                self.query_services,
+                self.ctx,
+                body,
+                request_id,
+                lambda: self._authenticate(request, body),
+            )
         target = request.headers.get("X-Amz-Target", "")
         prefix, _, action = target.rpartition(".")
         service = self.json_services.get(prefix)
@@ -102,13 +115,14 @@ async def _health(_request: web.Request) -> web.Response:
 
 def create_app(
     ctx: ApiContext,
-    services: Sequence[JsonService] | None = None,
+    services: Sequence[JsonService | QueryService] | None = None,
     credentials: Mapping[str, str] | None = None,
 ) -> web.Application:
     if services is None:
         from dockyard.api.ecs import ECS
+        from dockyard.api.elbv2 import ELBV2
 
-        services = [ECS]
+        services = [ECS, ELBV2]
     gateway = Gateway(ctx, services, credentials)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CTX_KEY] = ctx

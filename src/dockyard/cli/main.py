@@ -29,6 +29,7 @@ LAZY_COMMANDS = {
     "taskdef": "dockyard.cli.resources:taskdef",
     "instance": "dockyard.cli.resources:instance",
     "task": "dockyard.cli.tasks:task",
+    "service": "dockyard.cli.services:service",
 }
 
 

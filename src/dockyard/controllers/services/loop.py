@@ -12,7 +12,9 @@ document. Agents of touched instances are then told (level-triggered push).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.api.context import ApiContext
@@ -25,6 +27,12 @@ from dockyard.controllers.services.model import (
     TaskView,
 )
 from dockyard.controllers.services.reconcile import reconcile
+from dockyard.controllers.services.targets import (
+    TaskTargets,
+    release_before_stop,
+    sync_registrations,
+    targets_by_task,
+)
 from dockyard.lifecycle import StopCode
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.store import Kind, Tx
@@ -34,15 +42,26 @@ from dockyard.tasks.views import instance_view
 
 log = logging.getLogger("dockyard.controllers.services")
 INTERVAL_S = 0.5
+WAKE_DEBOUNCE_S = 0.02
 
 
 def _task_id(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
+@dataclass
+class Snapshot:
+    """What one step read, beyond the reconcile's views."""
+
+    definitions: dict[str, Any]
+    task_docs: list[dict[str, Any]]
+    instance_ids: dict[str, str]
+    targets: dict[str, TaskTargets]
+
+
 def _views(
     tx: Tx, service: dict[str, Any]
-) -> tuple[ServiceView, list[DeploymentView], list[TaskView], list[InstanceView], dict[str, Any]]:
+) -> tuple[ServiceView, list[DeploymentView], list[TaskView], list[InstanceView], Snapshot]:
     config = service["deploymentConfiguration"]
     breaker = config.get("deploymentCircuitBreaker", {})
     events = service.get("events", [])
@@ -76,6 +95,8 @@ def _views(
         Kind.TASK,
         {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"},
     )
+    balanced = bool(service.get("loadBalancers"))
+    targets = targets_by_task(tx, service) if balanced else {}
     tasks = []
     for task in rows:
         arn = task["taskDefinitionArn"]
@@ -95,8 +116,9 @@ def _views(
                 instance_arn=task.get("containerInstanceArn", ""),
                 created_at=float(task.get("createdAt", 0.0)),
                 started_at=task.get("startedAt"),
-                health=task.get("healthStatus", "UNKNOWN"),
-                health_known=health_known,
+                health=_health(task, targets.get(task["taskArn"]), health_known),
+                health_known=health_known or balanced,
+                stop_code=task.get("stopCode"),
             )
         )
     queries = [
@@ -105,10 +127,12 @@ def _views(
         if c.get("type") == "memberOf" and c.get("expression")
     ]
     instances = []
+    instance_ids: dict[str, str] = {}
     for doc in tx.find(
         Kind.CONTAINER_INSTANCE,
         {"cluster": service["clusterArn"], "status": ["ACTIVE", "DRAINING"]},
     ):
+        instance_ids[doc["containerInstanceArn"]] = doc["ec2InstanceId"]
         subject = instance_view(doc)
         instances.append(
             InstanceView(
@@ -118,7 +142,20 @@ def _views(
                 agent_connected=bool(doc.get("agentConnected")),
             )
         )
-    return view, deployments, tasks, instances, definitions
+    return view, deployments, tasks, instances, Snapshot(definitions, rows, instance_ids, targets)
+
+
+def _health(task: dict[str, Any], targets: TaskTargets | None, container_checks: bool) -> str:
+    """Load balancer health when the service has one, combined with container health."""
+    container = task.get("healthStatus", "UNKNOWN") if container_checks else "HEALTHY"
+    if targets is None:
+        return container if container_checks else "UNKNOWN"
+    if targets.draining:
+        return "UNKNOWN"  # leaving its target groups: no longer counts as healthy
+    lb = targets.health
+    if "UNHEALTHY" in (lb, container):
+        return "UNHEALTHY"
+    return "HEALTHY" if lb == container == "HEALTHY" else "UNKNOWN"
 
 
 def _apply_deployments(service: dict[str, Any], plan: Plan, now: float) -> None:
@@ -167,16 +204,28 @@ def step(ctx: ApiContext, service_arn: str) -> set[str]:
         if cluster is None:
             return touched
         now = ctx.now()
-        view, deployments, tasks, instances, definitions = _views(tx, service)
+        view, deployments, tasks, instances, snapshot = _views(tx, service)
         plan = reconcile(view, deployments, tasks, instances, now)
         before = repr(service)
         _apply_deployments(service, plan, now)
         for message in plan.events:
             add_event(service, message, now)
         stopped = []
+        deregistered: dict[str, int] = {}
         for stop in plan.stop:
+            if service.get("loadBalancers"):
+                may_stop, released = release_before_stop(tx, stop.task_arn, snapshot.targets, now)
+                for group, count in released.items():
+                    deregistered[group] = deregistered.get(group, 0) + count
+                if not may_stop:
+                    continue  # draining in its target groups; stopped once drained
+            reason = stop.reason
+            targets = snapshot.targets.get(stop.task_arn)
+            if targets is not None and targets.health == "UNHEALTHY" and "health checks" in reason:
+                groups = sorted({r["target_group"] for r in targets.rows})
+                reason = f"Task failed ELB health checks in (target-group {groups[0]})"
             task = request_stop(
-                tx, stop.task_arn, stop.reason, StopCode.SERVICE_SCHEDULER_INITIATED.value, now
+                tx, stop.task_arn, reason, StopCode.SERVICE_SCHEDULER_INITIATED.value, now
             )
             if task is not None:
                 stopped.append(stop.task_arn)
@@ -188,8 +237,26 @@ def step(ctx: ApiContext, service_arn: str) -> set[str]:
                 + " ".join(f"(task {_task_id(a)})." for a in stopped),
                 now,
             )
-        started = _start(ctx, tx, cluster, service, plan, definitions=definitions, now=now)
+        started = _start(ctx, tx, cluster, service, plan, definitions=snapshot.definitions, now=now)
         touched.update(t["containerInstanceArn"] for t in started)
+        if service.get("loadBalancers"):
+            registered, gone = sync_registrations(
+                tx, service, snapshot.task_docs, snapshot.instance_ids, snapshot.targets, now=now
+            )
+            for group, count in gone.items():
+                deregistered[group] = deregistered.get(group, 0) + count
+            for group, count in registered.items():
+                add_event(
+                    service, f"(service {view.name}) registered {count} targets in ({group})", now
+                )
+            for group, count in deregistered.items():
+                add_event(
+                    service,
+                    f"(service {view.name}) deregistered {count} targets in ({group})",
+                    now,
+                )
+            if registered or deregistered:
+                ctx.lb_changed()
         if service["schedulingStrategy"] == "DAEMON":
             service["desiredCount"] = sum(
                 1 for i in instances if i.status == "ACTIVE" and i.eligible
@@ -252,6 +319,9 @@ def _start(
 
 
 async def run(ctx: ApiContext, interval_s: float = INTERVAL_S) -> None:
+    """Tick every interval, and sooner when agents report task changes (debounced)."""
+    wake = asyncio.Event()
+    ctx.on_task_change = wake.set
     while True:
         try:
             with ctx.store.read() as tx:
@@ -268,4 +338,7 @@ async def run(ctx: ApiContext, interval_s: float = INTERVAL_S) -> None:
             ctx.desired_changed(touched)
         except Exception:
             log.exception("service controller pass failed; retrying")
-        await asyncio.sleep(interval_s)
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval_s)
+        await asyncio.sleep(WAKE_DEBOUNCE_S)  # let a burst of reports land together

@@ -1,0 +1,117 @@
+"""ELBv2's error codes (the `error_code` of botocore's modeled exception shapes).
+
+botocore turns each code into the client's exception class, e.g. code
+"TargetGroupNotFound" -> `client.exceptions.TargetGroupNotFoundException`.
+ValidationError is the generic input error and has no modeled shape.
+"""
+
+from __future__ import annotations
+
+from dockyard.errors import AwsError
+
+
+class ElbError(AwsError):
+    """An ELBv2 error; a subclass may give a default message."""
+
+    code = "ValidationError"
+    default_message = "The request is not valid."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+
+class ValidationError(ElbError):
+    code = "ValidationError"
+
+
+class LoadBalancerNotFound(ElbError):
+    code = "LoadBalancerNotFound"
+    default_message = "One or more load balancers not found"
+
+
+class TargetGroupNotFound(ElbError):
+    code = "TargetGroupNotFound"
+    default_message = "One or more target groups not found"
+
+
+class ListenerNotFound(ElbError):
+    code = "ListenerNotFound"
+    default_message = "One or more listeners not found"
+
+
+class RuleNotFound(ElbError):
+    code = "RuleNotFound"
+    default_message = "One or more rules not found"
+
+
+class DuplicateLoadBalancerName(ElbError):
+    code = "DuplicateLoadBalancerName"
+
+
+class DuplicateTargetGroupName(ElbError):
+    code = "DuplicateTargetGroupName"
+
+
+class DuplicateListener(ElbError):
+    code = "DuplicateListener"
+    default_message = "A listener already exists on this port for this load balancer"
+
+
+class PriorityInUse(ElbError):
+    code = "PriorityInUse"
+
+
+class ResourceInUse(ElbError):
+    code = "ResourceInUse"
+
+
+class InvalidTarget(ElbError):
+    code = "InvalidTarget"
+
+
+class TooManyTargets(ElbError):
+    code = "TooManyTargets"
+
+
+class TooManyListeners(ElbError):
+    code = "TooManyListeners"
+
+
+class TooManyRules(ElbError):
+    code = "TooManyRules"
+
+
+class TooManyTargetGroups(ElbError):
+    code = "TooManyTargetGroups"
+
+
+class TooManyActions(ElbError):
+    code = "TooManyActions"
+
+
+class TooManyTags(ElbError):
+    code = "TooManyTags"
+
+
+class DuplicateTagKeys(ElbError):
+    code = "DuplicateTagKeys"
+
+
+class OperationNotPermitted(ElbError):
+    code = "OperationNotPermitted"
+
+
+class InvalidConfigurationRequest(ElbError):
+    code = "InvalidConfigurationRequest"
+
+
+class InvalidLoadBalancerAction(ElbError):
+    code = "InvalidLoadBalancerAction"
+
+
+class TargetGroupAssociationLimit(ElbError):
+    code = "TargetGroupAssociationLimit"
+
+
+class UnsupportedProtocol(ElbError):
+    code = "UnsupportedProtocol"

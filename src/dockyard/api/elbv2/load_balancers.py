@@ -1,0 +1,158 @@
+"""Load balancers: CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and
+Describe/ModifyLoadBalancerAttributes.
+
+Application load balancers only, served by the one HAProxy of the server: every
+load balancer's DNSName is the address HAProxy binds (`settings.BIND_ADDRESS`),
+so `curl http://<DNSName>:<listener port>/` reaches it. As in AWS, creating a load
+balancer that exists with the same settings returns it, and deleting one that
+does not exist succeeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.api.context import ApiContext, Params, Result
+from dockyard.api.elbv2 import attributes, settings
+from dockyard.api.elbv2.errors import (
+    DuplicateLoadBalancerName,
+    InvalidConfigurationRequest,
+    LoadBalancerNotFound,
+    OperationNotPermitted,
+    ValidationError,
+)
+from dockyard.api.elbv2.listeners import delete_listener_tree
+from dockyard.api.elbv2.paging import answer, page_in_memory, page_of, page_of_rows
+from dockyard.api.elbv2.refs import (
+    check_name,
+    get_load_balancer,
+    load_balancer_arn,
+    notify_lb,
+    resource_type,
+)
+from dockyard.api.elbv2.tags import check_tags, put_tags
+from dockyard.store import Kind
+
+SCHEMES = {"internet-facing", "internal"}
+
+
+def _name(doc: dict[str, Any]) -> str:
+    return str(doc["LoadBalancerName"])
+
+
+def _present(doc: dict[str, Any]) -> dict[str, Any]:
+    """The DNSName is the current bind address (the server may have restarted on another)."""
+    return doc | {"DNSName": settings.BIND_ADDRESS}
+
+
+def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
+    name = params["Name"]
+    check_name(name, "Load balancer")
+    if name.lower().startswith("internal-"):
+        raise ValidationError("Load balancer name cannot start with 'internal-'")
+    lb_type = params.get("Type", "application")
+    if lb_type != "application":
+        raise InvalidConfigurationRequest(
+            f"Load balancer type '{lb_type}' is not supported: Dockyard runs application "
+            "load balancers only"
+        )
+    scheme = params.get("Scheme", "internet-facing")
+    if scheme not in SCHEMES:
+        raise ValidationError(f"Scheme must be internet-facing or internal; got '{scheme}'")
+    if params.get("IpAddressType", "ipv4") != "ipv4":
+        raise InvalidConfigurationRequest("Only the ipv4 IP address type is supported")
+    tags = params.get("Tags", [])
+    check_tags(tags)
+    subnets = params.get("Subnets") or [m["SubnetId"] for m in params.get("SubnetMappings", [])]
+    with ctx.store.transaction() as tx:
+        existing = tx.find(Kind.LOAD_BALANCER, {"name": name})
+        if existing:
+            if (existing[0]["Scheme"], existing[0]["Type"]) != (scheme, lb_type):
+                raise DuplicateLoadBalancerName(
+                    f"A load balancer with the same name '{name}' exists, but with different "
+                    "settings"
+                )
+            return {"LoadBalancers": [_present(existing[0])]}
+        arn = load_balancer_arn(ctx.identity, name)
+        zone = ctx.identity.region + "a"
+        doc = {
+            "LoadBalancerArn": arn,
+            "DNSName": settings.BIND_ADDRESS,
+            "CreatedTime": ctx.now(),
+            "LoadBalancerName": name,
+            "Scheme": scheme,
+            "State": {"Code": "active"},
+            "Type": lb_type,
+            "AvailabilityZones": [{"ZoneName": zone, "SubnetId": subnet} for subnet in subnets],
+            "SecurityGroups": params.get("SecurityGroups", []),
+            "IpAddressType": "ipv4",
+            "Attributes": attributes.defaults(attributes.LOAD_BALANCER),
+        }
+        tx.insert(Kind.LOAD_BALANCER, arn, doc, name=name, status="active")
+        put_tags(tx, arn, tags)
+    notify_lb(ctx)
+    return {"LoadBalancers": [doc]}
+
+
+def describe_load_balancers(ctx: ApiContext, params: Params) -> Result:
+    arns, names = params.get("LoadBalancerArns"), params.get("Names")
+    if arns and names:
+        raise ValidationError(
+            "Load balancer names and load balancer ARNs cannot be specified at the same time"
+        )
+    page = page_of(params)
+    with ctx.store.read() as tx:
+        if arns:
+            docs = [get_load_balancer(tx, arn) for arn in dict.fromkeys(arns)]
+        elif names:
+            docs = tx.find(Kind.LOAD_BALANCER, {"name": list(set(names))})
+            if len(docs) != len(set(names)):
+                missing = sorted(set(names) - {_name(d) for d in docs})
+                raise LoadBalancerNotFound(f"Load balancers '{', '.join(missing)}' not found")
+        else:
+            rows = tx.find(
+                Kind.LOAD_BALANCER, order_by=["name"], after=page.after, limit=page.fetch
+            )
+            items, marker = page_of_rows(rows, page, _name)
+            return answer("LoadBalancers", [_present(d) for d in items], marker)
+    items, marker = page_in_memory(sorted(docs, key=_name), page, _name)
+    return answer("LoadBalancers", [_present(d) for d in items], marker)
+
+
+def delete_load_balancer(ctx: ApiContext, params: Params) -> Result:
+    arn = params["LoadBalancerArn"]
+    if resource_type(arn) != "loadbalancer":
+        raise ValidationError(f"'{arn}' is not a valid load balancer ARN")
+    with ctx.store.transaction() as tx:
+        doc = tx.get(Kind.LOAD_BALANCER, arn)
+        if doc is None:
+            return {}
+        if attributes.value(doc, "deletion_protection.enabled", attributes.LOAD_BALANCER) == "true":
+            raise OperationNotPermitted(
+                f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled"
+            )
+        for listener in tx.find(Kind.LISTENER, {"load_balancer": arn}):
+            delete_listener_tree(tx, listener["ListenerArn"])
+        tx.delete_all_tags(arn)
+        tx.delete(Kind.LOAD_BALANCER, arn)
+    notify_lb(ctx)
+    return {}
+
+
+def describe_load_balancer_attributes(ctx: ApiContext, params: Params) -> Result:
+    with ctx.store.read() as tx:
+        doc = get_load_balancer(tx, params["LoadBalancerArn"])
+    return {
+        "Attributes": attributes.merged(doc.get("Attributes", []), [], attributes.LOAD_BALANCER)
+    }
+
+
+def modify_load_balancer_attributes(ctx: ApiContext, params: Params) -> Result:
+    with ctx.store.transaction() as tx:
+        doc = get_load_balancer(tx, params["LoadBalancerArn"])
+        doc["Attributes"] = attributes.merged(
+            doc.get("Attributes", []), params["Attributes"], attributes.LOAD_BALANCER
+        )
+        tx.update(Kind.LOAD_BALANCER, doc["LoadBalancerArn"], doc)
+    notify_lb(ctx)
+    return {"Attributes": doc["Attributes"]}
