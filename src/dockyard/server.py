@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,17 @@ from dockyard.api import task_logs
 from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import create_app
 from dockyard.api.context import ApiContext
+from dockyard.api.elbv2 import settings as elbv2_settings
 from dockyard.arns import Identity
 from dockyard.controllers import instances
 from dockyard.controllers.instances import InstanceSettings
 from dockyard.controllers.services import loop as services_loop
+from dockyard.lb import LbController, LbSettings
 from dockyard.store.sql import open_store, sqlite_url
 
 log = logging.getLogger("dockyard.server")
 CONTROLLERS = web.AppKey("controllers", list[asyncio.Task[None]])
+SBIN = "/usr/sbin:/usr/local/sbin"  # where Debian puts haproxy, often off a user's PATH
 
 
 class ConfigError(ValueError):
@@ -47,6 +51,8 @@ class ServerConfig:
     store_url: str | None = None
     agent_grace_s: float = 60.0
     task_retention_s: float = 3600.0
+    lb_bind_address: str = "127.0.0.1"
+    haproxy: str | None = None  # path; None: `haproxy` on PATH, load balancing off without it
 
     def check(self) -> None:
         if not self.account_id.isdigit() or len(self.account_id) != 12:
@@ -89,15 +95,23 @@ def build_app(config: ServerConfig) -> web.Application:
         interval_s=min(2.0, max(config.agent_grace_s / 4, 0.2)),
     )
 
+    lb = lb_controller(config, ctx)
+
     async def start_controllers(app: web.Application) -> None:
         app[CONTROLLERS] = [
             asyncio.create_task(instances.run(ctx, settings)),
             asyncio.create_task(services_loop.run(ctx)),
         ]
+        if lb is not None:
+            app[CONTROLLERS].append(asyncio.create_task(lb.run()))
 
     async def stop(app: web.Application) -> None:
-        for task in app.get(CONTROLLERS, []):
+        tasks = app.get(CONTROLLERS, [])
+        for task in tasks:
             task.cancel()
+        if lb is not None:  # HAProxy ends with the server, once its controller has stopped
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await lb.stop()
         await hub.close()
 
     async def close_store(_app: web.Application) -> None:
@@ -107,6 +121,25 @@ def build_app(config: ServerConfig) -> web.Application:
     app.on_shutdown.append(stop)
     app.on_cleanup.append(close_store)
     return app
+
+
+def lb_controller(config: ServerConfig, ctx: ApiContext) -> LbController | None:
+    """The load-balancer controller, woken by ELBv2 API commits; None without HAProxy."""
+    elbv2_settings.BIND_ADDRESS = config.lb_bind_address  # DNSName of every load balancer
+    haproxy = config.haproxy or shutil.which("haproxy") or shutil.which("haproxy", path=SBIN)
+    if haproxy is None or not Path(haproxy).exists():
+        log.warning("HAProxy not found (--haproxy PATH): load balancers will not serve traffic")
+        return None
+    controller = LbController(
+        ctx,
+        LbSettings(
+            haproxy=haproxy,
+            run_dir=config.data_dir / "haproxy",
+            bind_address=config.lb_bind_address,
+        ),
+    )
+    ctx.on_lb_change = controller.wake
+    return controller
 
 
 async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:

@@ -137,6 +137,32 @@ def up(data_dir: Path, port: int, cluster: str, agents: int, fake_runtime: bool)
     )
 
 
+def _remove_task_containers(data_dir: Path) -> int:
+    """Containers of the agents `up` started (agents leave them running when they stop)."""
+    import json
+
+    instances = set()
+    for state in data_dir.glob("agent*/agent-state.json"):
+        instances.add(json.loads(state.read_text()).get("containerInstanceArn"))
+    if not instances:
+        return 0
+    try:
+        import docker
+
+        client = docker.from_env()
+        containers = client.containers.list(
+            all=True, filters={"label": "com.dockyard.container-instance"}
+        )
+    except Exception:  # no engine: nothing of ours can be running
+        return 0
+    removed = 0
+    for container in containers:
+        if container.labels.get("com.dockyard.container-instance") in instances:
+            container.remove(force=True)
+            removed += 1
+    return removed
+
+
 def _start_agents(
     data_dir: Path, endpoint: str, cluster: str, count: int, fake_runtime: bool
 ) -> None:
@@ -187,6 +213,9 @@ def down(data_dir: Path, purge: bool) -> None:
             stopped += 1
         pid_file.unlink()
     click.echo(f"Stopped {stopped} process(es).")
+    removed = _remove_task_containers(data_dir)
+    if removed:
+        click.echo(f"Removed {removed} task container(s).")
     if purge and data_dir.exists():
         shutil.rmtree(data_dir)
         click.echo(f"Removed {data_dir}.")

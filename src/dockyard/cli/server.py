@@ -44,6 +44,13 @@ from dockyard.server import ConfigError, ServerConfig, run
     help="Seconds STOPPED tasks stay describable.",
 )
 @click.option(
+    "--lb-bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the load balancers' listeners bind (HAProxy).",
+)
+@click.option("--haproxy", help="Path of the haproxy binary (default: haproxy on PATH).")
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -60,6 +67,8 @@ def server(
     store_url: str | None,
     agent_grace: float,
     task_retention: float,
+    lb_bind: str,
+    haproxy: str | None,
     log_level: str,
     ready_file: Path | None,
 ) -> None:
@@ -77,6 +86,8 @@ def server(
         store_url=store_url,
         agent_grace_s=agent_grace,
         task_retention_s=task_retention,
+        lb_bind_address=lb_bind,
+        haproxy=haproxy,
     )
     try:
         run(config, ready_file)

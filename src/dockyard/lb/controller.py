@@ -1,0 +1,221 @@
+"""The load-balancer controller: keeps one HAProxy equal to the ALB model, level-triggered.
+
+Each step (every `interval_s`, or at once after `wake()`):
+
+    load_model(store) -> render_haproxy -> structure (config minus server lines)
+      no listener              -> stop HAProxy
+      HAProxy not running      -> start it (or adopt a master left running)
+      structure changed        -> hitless reload (listeners, rules, group settings)
+    show stat -> plan_runtime -> runtime API (add/drain/remove servers: scaling and
+                                 deployments never reload)
+    show stat -> health_changes -> TargetHealth + state written back to TARGET rows,
+                                   finished deregistrations deleted
+
+Nothing lives only in memory: a restarted server re-derives all of it from the
+store and HAProxy (whose server states persist in the server-state file).
+Neighbours: `model`, `render`, `plan`, `health` (pure); `haproxy`, `runtime_api` (I/O).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from dockyard.api.context import ApiContext
+from dockyard.lb.haproxy import HAProxyError, HAProxyProcess
+from dockyard.lb.health import health_changes
+from dockyard.lb.model import LbModel, Target, load_model
+from dockyard.lb.plan import Plan, ServerOp, plan_runtime
+from dockyard.lb.render import render_haproxy, structure
+from dockyard.lb.runtime_api import RuntimeApiError, Stats
+from dockyard.lb.settings import LbSettings
+from dockyard.store import Kind
+
+log = logging.getLogger("dockyard.lb")
+RETRY_REFUSED_S = 10.0
+
+
+@dataclass
+class LbMetrics:
+    """What the controller did, for logs, tests and benchmarks."""
+
+    starts: int = 0
+    reloads: int = 0
+    runtime_ops: int = 0
+    reload_seconds: list[float] = field(default_factory=list)
+    op_seconds: list[float] = field(default_factory=list)
+
+
+class LbController:
+    def __init__(self, ctx: ApiContext, settings: LbSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.process = HAProxyProcess(settings)
+        self.metrics = LbMetrics()
+        self._structure: str | None = None  # of the config the running worker has
+        self._refused: tuple[str, float] | None = None  # (structure, retry time)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._secret = ""
+
+    def wake(self) -> None:
+        """Nudge the loop (the API calls this after a commit that changed the ALB model)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._secret = await asyncio.to_thread(self.process.prepare)
+        await self.process.adopt()
+        while True:
+            try:
+                await self.step()
+            except (HAProxyError, RuntimeApiError, OSError) as error:
+                log.warning("load balancer step: %s", error)
+            except Exception:
+                log.exception("load balancer step failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.interval_s):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def stop(self) -> None:
+        await self.process.stop()
+        self._structure = None
+
+    async def step(self) -> None:
+        with self.ctx.store.read() as tx:
+            model = load_model(tx)
+        if not model.listeners:
+            if self.process.pid is not None:
+                await self.stop()
+            self._write_back(model, None, Plan())
+            return
+        config = render_haproxy(model, self.settings.render_settings(self._secret))
+        shape = structure(config)
+        if self.process.pid is None or not await self.process.alive():
+            await self._converge(config, shape, model, start=True)
+        elif shape != self._structure:
+            await self._converge(config, shape, model, start=False)
+        stats = await self.process.api.show_stat()
+        plan = plan_runtime(model, stats, self.ctx.now())
+        if plan.ops:
+            failed = await self._apply(plan.ops)
+            plan.delete = [key for key in plan.delete if key not in failed]
+            stats = await self.process.api.show_stat()
+        self._write_back(model, stats, plan)
+
+    async def _converge(self, config: str, shape: str, model: LbModel, *, start: bool) -> None:
+        """Start or reload; a refused config is retried only after a pause."""
+        refused = self._refused
+        if refused is not None and refused[0] == shape and time.monotonic() < refused[1]:
+            return
+        known: set[tuple[str, str]] = set()
+        try:
+            if start:
+                self.process.pid = None
+                await self.process.start(config)
+                self.metrics.starts += 1
+            else:
+                known = set((await self.process.api.show_stat()).by_ref())
+                seconds = await self.process.reload(config)
+                self.metrics.reloads += 1
+                self.metrics.reload_seconds.append(seconds)
+                log.info("HAProxy reloaded in %.0f ms", seconds * 1000)
+        except HAProxyError:
+            self._refused = (shape, time.monotonic() + RETRY_REFUSED_S)
+            raise
+        self._refused = None
+        self._structure = shape
+        await self._hold_new_servers(model, known)
+
+    async def _hold_new_servers(self, model: LbModel, known: set[tuple[str, str]]) -> None:
+        """Servers HAProxy starts without a saved state come up UP; put them DOWN until
+        their checks pass, unless their target was already healthy."""
+        healthy = {t.server for t in model.targets if t.state == "healthy"}
+        stats = await self.process.api.show_stat()
+        hold = [
+            f"set server {s.backend}/{s.server} health down"
+            for ref, s in stats.by_ref().items()
+            if ref not in known and s.server not in healthy and s.check_status in {"", "INI"}
+        ]
+        for start in range(0, len(hold), 100):
+            await self.process.api.execute(*hold[start : start + 100])
+
+    async def _apply(self, ops: list[ServerOp]) -> set[str]:
+        """Run the operations; return the keys of targets whose removal failed."""
+        api = self.process.api
+        failed: set[str] = set()
+        for op in ops:
+            started = time.monotonic()
+            try:
+                if op.kind == "add":
+                    address = f"{op.address}:{op.port}"
+                    await api.add_server(
+                        op.backend, op.server, address, op.options, up=op.up, cookie=op.cookie
+                    )
+                elif op.kind == "address":
+                    await api.set_address(op.backend, op.server, op.address, op.port)
+                elif op.kind == "ready":
+                    await api.set_state(op.backend, op.server, "ready")
+                    if not op.up:
+                        await api.set_health_down(op.backend, op.server)
+                elif op.kind == "drain":
+                    await api.set_state(op.backend, op.server, "drain")
+                elif op.kind == "remove":
+                    await api.remove_server(op.backend, op.server)
+            except RuntimeApiError as error:
+                log.warning("runtime API: %s", error)
+                failed.add(op.key)
+                continue
+            self.metrics.runtime_ops += 1
+            self.metrics.op_seconds.append(time.monotonic() - started)
+            log.debug("%s %s/%s", op.kind, op.backend, op.server)
+        return failed
+
+    def _write_back(self, model: LbModel, stats: Stats | None, plan: Plan) -> None:
+        """Health into TARGET rows (only when changed, only if the row did not move on
+        meanwhile), drainingSince stamps, and finished deregistrations deleted."""
+        changes = health_changes(model, None if stats is None else stats.by_ref())
+        if not (changes or plan.delete or plan.stamp):
+            return
+        targets = {t.key: t for t in model.targets}
+        now = self.ctx.now()
+        with self.ctx.store.transaction() as tx:
+            for key in plan.stamp:
+                row = tx.get_row(Kind.TARGET, key)
+                if row is not None and row["state"] == "draining":
+                    doc = dict(row["doc"])
+                    doc.setdefault("drainingSince", now)
+                    tx.update(Kind.TARGET, key, doc)
+            for key, health in changes.items():
+                row = tx.get_row(Kind.TARGET, key)
+                if row is None or row["state"] != targets[key].state:
+                    continue
+                doc = dict(row["doc"])
+                doc["TargetHealth"] = health
+                tx.update(Kind.TARGET, key, doc, state=health["State"])
+            for key in plan.delete:
+                row = tx.get_row(Kind.TARGET, key)
+                if row is not None and _still_draining(row, targets[key]):
+                    tx.delete(Kind.TARGET, key)
+
+
+def _still_draining(row: dict[str, object], target: Target) -> bool:
+    """The row is the deregistration we planned for (not a re-registration since)."""
+    doc = row["doc"]
+    since = doc.get("drainingSince") if isinstance(doc, dict) else None
+    same = target.draining_since is None or since == target.draining_since
+    return row["state"] == "draining" and same

@@ -1,0 +1,253 @@
+"""Render the ALB model into one HAProxy configuration: a pure function of data.
+
+    global/defaults     sockets, server-state-file, timeouts, maxconn
+    frontend per listener
+        rule matching   ordered `set-var(txn.dy_rule)`: the first matching rule by
+                        priority wins, whatever its action (ALB semantics; plain
+                        `use_backend` would let every `http-request return` win)
+        rule actions    forward -> `set-var(txn.dy_be)` (weighted: rand ranges,
+                        optional group stickiness cookie AWSALBTG); fixed-response
+                        -> `http-request return`; redirect -> `http-request redirect`
+        use_backend %[var(txn.dy_be)]
+    backend per target group in use
+        balance, httpchk, expect, default-server (inter/fall/rise/port/slowstart),
+        dynamic cookie AWSALB for stickiness, one `server` line per live target
+
+Draining targets are not rendered: after a reload the new worker must send them
+nothing, and the old worker finishes what it has in flight. Targets of unused
+groups or without an address are not rendered either. Server lines start with
+"    server " so `structure()` can tell a server-set change (runtime API) from a
+structural one (reload).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.lb.model import Action, LbModel, Listener, Target, TargetGroup, backend_name
+from dockyard.lb.syntax import condition_acls, redirect_component, word
+
+SERVER_PREFIX = "    server "
+RULE_VAR = "txn.dy_rule"
+BACKEND_VAR = "txn.dy_be"
+GROUP_COOKIE = "AWSALBTG"
+TARGET_COOKIE = "AWSALB"
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    bind_address: str = "127.0.0.1"
+    admin_socket: Path = Path("admin.sock")
+    state_file: Path = Path("server-state")
+    cookie_secret: str = "dockyard"
+    maxconn: int = 4096
+    hard_stop_after_s: int = 300
+
+
+def render_haproxy(model: LbModel, settings: RenderSettings) -> str:
+    lines = [*_global(settings)]
+    used_ports: set[int] = set()
+    for listener in model.listeners:
+        if listener.port in used_ports:
+            lines += ["", f"# listener {listener.arn}: port {listener.port} is taken; not served"]
+            continue
+        used_ports.add(listener.port)
+        lines += _frontend(listener, model, settings)
+    for group in model.target_groups:
+        if group.in_use:
+            targets = [t for t in model.targets if t.group == group.arn]
+            lines += _backend(group, targets, settings)
+    return "\n".join(lines) + "\n"
+
+
+def structure(config: str) -> str:
+    """The config without its server lines: what only a reload can change."""
+    return "\n".join(line for line in config.splitlines() if not line.startswith(SERVER_PREFIX))
+
+
+def serves(target: Target, group: TargetGroup | None) -> bool:
+    """Whether the target has a server line (and so a runtime server) at all."""
+    return group is not None and group.in_use and target.address is not None and not target.draining
+
+
+def server_options(group: TargetGroup) -> str:
+    """Check settings of every server of a group: in `default-server` and in `add server`."""
+    options = [
+        "check",
+        f"inter {group.interval_s}s",
+        f"fall {group.unhealthy_threshold}",
+        f"rise {group.healthy_threshold}",
+    ]
+    if group.health_port is not None:
+        options.append(f"port {group.health_port}")
+    if group.slow_start_s > 0:
+        options.append(f"slowstart {group.slow_start_s}s")
+    return " ".join(options)
+
+
+def _global(settings: RenderSettings) -> list[str]:
+    return [
+        "# Rendered by dockyard.lb from the ELBv2 model; do not edit.",
+        "global",
+        f"    stats socket {word(str(settings.admin_socket))} mode 600 level admin"
+        " expose-fd listeners",
+        "    stats timeout 30s",
+        f"    server-state-file {word(str(settings.state_file))}",
+        f"    maxconn {settings.maxconn}",
+        f"    hard-stop-after {settings.hard_stop_after_s}s",
+        "",
+        "defaults",
+        "    mode http",
+        "    option forwardfor",
+        "    option redispatch",
+        "    retries 2",
+        "    timeout connect 5s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "    timeout http-request 10s",
+        "    timeout http-keep-alive 60s",
+        "    timeout queue 30s",
+        "    load-server-state-from-file global",
+    ]
+
+
+def _frontend(listener: Listener, model: LbModel, settings: RenderSettings) -> list[str]:
+    name = f"lb-{listener.lb_name}-{listener.port}"
+    lines = [
+        "",
+        f"frontend {name}",
+        f"    # {listener.arn}",
+        f"    bind {settings.bind_address}:{listener.port}",
+        f"    timeout client {listener.idle_timeout_s}s",
+        f"    timeout http-keep-alive {listener.idle_timeout_s}s",
+        "    http-request set-header X-Forwarded-Proto http",
+        f"    http-request set-header X-Forwarded-Port {listener.port}",
+    ]
+    unmatched = f"!{{ var({RULE_VAR}) -m found }}"
+    actions: list[tuple[str, Action | None]] = []
+    for rule in listener.rules:
+        rid = f"r{rule.priority}"
+        names = []
+        for index, condition in enumerate(rule.conditions):
+            acl = f"{rid}_c{index}"
+            names.append(acl)
+            lines += [f"    acl {acl} {line}" for line in condition_acls(condition)] or [
+                f"    acl {acl} always_false"
+            ]
+        when = " ".join([unmatched, *names])
+        lines.append(f"    http-request set-var({RULE_VAR}) str({rid}) if {when}")
+        actions.append((rid, rule.action))
+    lines.append(f"    http-request set-var({RULE_VAR}) str(default) if {unmatched}")
+    actions.append(("default", listener.default_action))
+    for rid, action in actions:
+        lines += _action(rid, action, listener, model)
+    lines.append(f"    use_backend %[var({BACKEND_VAR})] if {{ var({BACKEND_VAR}) -m found }}")
+    return lines
+
+
+def _action(rid: str, action: Action | None, listener: Listener, model: LbModel) -> list[str]:
+    when = f"{{ var({RULE_VAR}) -m str {rid} }}"
+    if action is None:
+        return [f"    http-request return status 503 if {when}"]
+    if action.type == "fixed-response":
+        body = ""
+        if action.body:
+            body = f" content-type {word(action.content_type or 'text/plain')}"
+            body += f" string {word(action.body)}"
+        return [f"    http-request return status {action.status}{body} if {when}"]
+    if action.type == "redirect" and action.redirect is not None:
+        return _redirect(action, listener, when)
+    return _forward(action, model, when)
+
+
+def _forward(action: Action, model: LbModel, when: str) -> list[str]:
+    groups = [(model.group(arn), weight) for arn, weight in action.groups]
+    live = [(g, w) for g, w in groups if g is not None]
+    if len(live) == 1:
+        return [
+            f"    http-request set-var({BACKEND_VAR}) str({backend_name(live[0][0])}) if {when}"
+        ]
+    weighted = [(g, w) for g, w in live if w > 0]
+    if not weighted:
+        return [f"    http-request return status 503 if {when}"]
+    lines = []
+    unset = f"!{{ var({BACKEND_VAR}) -m found }}"
+    if action.group_stickiness_s is not None:
+        for group, _ in weighted:
+            name = backend_name(group)
+            cookie = f"{{ req.cook({GROUP_COOKIE}) -m str {name} }}"
+            lines.append(f"    http-request set-var({BACKEND_VAR}) str({name}) if {when} {cookie}")
+    total = sum(w for _, w in weighted)
+    lines.append(f"    http-request set-var(txn.dy_rand) rand({total}) if {when} {unset}")
+    bound = 0
+    for group, weight in weighted:
+        bound += weight
+        pick = f"{{ var(txn.dy_rand) -m int lt {bound} }}"
+        name = backend_name(group)
+        lines.append(
+            f"    http-request set-var({BACKEND_VAR}) str({name}) if {when} {unset} {pick}"
+        )
+    if action.group_stickiness_s is not None:
+        cookie = (
+            f"{GROUP_COOKIE}=%[var({BACKEND_VAR})]; Max-Age={action.group_stickiness_s}; Path=/"
+        )
+        lines.append(f"    http-response add-header Set-Cookie {word(cookie)} if {when}")
+    return lines
+
+
+def _redirect(action: Action, listener: Listener, when: str) -> list[str]:
+    spec = action.redirect
+    assert spec is not None
+    protocol = "http" if spec.protocol == "#{protocol}" else spec.protocol.lower()
+    port = str(listener.port) if spec.port == "#{port}" else spec.port
+    values = {
+        "#{protocol}": "http",
+        "#{host}": "%[req.hdr(host),field(1,:)]",
+        "#{port}": str(listener.port),
+        "#{path}": "%[path,bytes(1)]",
+        "#{query}": "%[query]",
+    }
+    host = redirect_component(spec.host, values)
+    default_port = {"http": "80", "https": "443"}.get(protocol)
+    authority = host if port == default_port else f"{host}:{redirect_component(port, values)}"
+    base = f"{protocol}://{authority}{redirect_component(spec.path, values)}"
+    code = f"code {spec.status}"
+    if spec.query == "#{query}":
+        some = "{ query -m len gt 0 }"
+        redirect = "    http-request redirect location"
+        return [
+            f"{redirect} {word(base + '?%[query]')} {code} if {when} {some}",
+            f"{redirect} {word(base)} {code} if {when} !{some}",
+        ]
+    query = redirect_component(spec.query, values)
+    location = f"{base}?{query}" if query else base
+    return [f"    http-request redirect location {word(location)} {code} if {when}"]
+
+
+def _backend(group: TargetGroup, targets: list[Target], settings: RenderSettings) -> list[str]:
+    algorithm = "leastconn" if group.algorithm == "least_outstanding_requests" else "roundrobin"
+    lines = [
+        "",
+        f"backend {backend_name(group)}",
+        f"    # {group.arn}",
+        f"    balance {algorithm}",
+        "    option httpchk",
+        f"    http-check send meth GET uri {word(group.health_path)}"
+        " hdr User-Agent ELB-HealthChecker/2.0",
+        f"    http-check expect status {word(group.matcher.replace(' ', ''))}",
+        f"    timeout check {group.timeout_s}s",
+        f"    default-server {server_options(group)}",
+    ]
+    if group.stickiness_s is not None:
+        secret = hashlib.sha256(f"{settings.cookie_secret}|{group.arn}".encode()).hexdigest()
+        lines += [
+            f"    dynamic-cookie-key {secret[:32]}",
+            f"    cookie {TARGET_COOKIE} insert indirect nocache dynamic"
+            f" maxlife {group.stickiness_s}s attr {word(f'Max-Age={group.stickiness_s}')}",
+        ]
+    for target in sorted(targets, key=lambda t: t.server):
+        if serves(target, group):
+            lines.append(f"{SERVER_PREFIX}{target.server} {target.address}:{target.port}")
+    return lines
