@@ -240,8 +240,11 @@ def step(ctx: ApiContext, service_arn: str) -> set[str]:
         started = _start(ctx, tx, cluster, service, plan, definitions=snapshot.definitions, now=now)
         touched.update(t["containerInstanceArn"] for t in started)
         if service.get("loadBalancers"):
+            # Tasks stopped in this pass were read as RUNNING: never register them again.
+            just_stopped = set(stopped)
+            current = [t for t in snapshot.task_docs if t["taskArn"] not in just_stopped]
             registered, gone = sync_registrations(
-                tx, service, snapshot.task_docs, snapshot.instance_ids, snapshot.targets, now=now
+                tx, service, current, snapshot.instance_ids, snapshot.targets, now=now
             )
             for group, count in gone.items():
                 deregistered[group] = deregistered.get(group, 0) + count
