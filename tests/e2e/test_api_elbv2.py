@@ -260,6 +260,11 @@ def test_exported_target_functions(server: ServerProcess, elbv2: Any, store: Sql
     assert (back["registeredAt"], back["drainingSince"]) == (400.0, None)
 
 
+def other_arn(arn: str) -> str:
+    """An ARN of the same shape that does not exist (its last hex digit changed)."""
+    return arn[:-1] + ("1" if arn.endswith("0") else "0")
+
+
 def snapshot(elbv2: Any) -> dict[str, Any]:
     """Everything a client can see, for "a failed call changed nothing"."""
     lbs = elbv2.describe_load_balancers()["LoadBalancers"]
@@ -277,7 +282,11 @@ def snapshot(elbv2: Any) -> dict[str, Any]:
         arn = group["TargetGroupArn"]
         seen[arn] = (
             elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"],
-            elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"],
+            # Registrations only: TargetHealth is the LB controller's to change at any time.
+            sorted(
+                (d["Target"]["Id"], d["Target"]["Port"], d["HealthCheckPort"])
+                for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+            ),
         )
     arns = [lb["LoadBalancerArn"] for lb in lbs] + [g["TargetGroupArn"] for g in groups]
     seen["tags"] = elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"]
@@ -323,11 +332,11 @@ def test_bad_inputs_get_aws_codes_and_change_nothing(server: ServerProcess, elbv
         ("ValidationError", raw.create_listener, {"LoadBalancerArn": arns["lb"], "Port": 70000, "DefaultActions": forward_auth}),
         ("UnsupportedProtocol", raw.create_listener, {"LoadBalancerArn": arns["lb"], "Protocol": "TCP", "Port": 81, "DefaultActions": forward_auth}),
         ("TargetGroupNotFound", raw.create_listener, {"LoadBalancerArn": arns["lb"], "Port": 81, "DefaultActions": [{"Type": "forward", "TargetGroupArn": missing_tg}]}),
-        ("LoadBalancerNotFound", raw.create_listener, {"LoadBalancerArn": arns["lb"][:-1] + "0", "Port": 81, "DefaultActions": forward_auth}),
+        ("LoadBalancerNotFound", raw.create_listener, {"LoadBalancerArn": other_arn(arns["lb"]), "Port": 81, "DefaultActions": forward_auth}),
         ("InvalidLoadBalancerAction", raw.create_listener, {"LoadBalancerArn": arns["lb"], "Port": 81, "DefaultActions": [{"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_301"}}]}),
         ("ValidationError", raw.create_listener, {"LoadBalancerArn": arns["lb"], "Port": 81, "DefaultActions": [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "302"}}]}),
         ("ValidationError", raw.create_listener, {"LoadBalancerArn": arns["lb"], "Port": 81, "DefaultActions": []}),
-        ("ListenerNotFound", raw.describe_listeners, {"ListenerArns": [arns["listener"][:-1] + "0"]}),
+        ("ListenerNotFound", raw.describe_listeners, {"ListenerArns": [other_arn(arns["listener"])]}),
         ("PriorityInUse", raw.create_rule, {"ListenerArn": arns["listener"], "Priority": 10, "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}], "Actions": forward_auth}),
         ("ValidationError", raw.create_rule, {"ListenerArn": arns["listener"], "Priority": 0, "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}], "Actions": forward_auth}),
         ("ValidationError", raw.create_rule, {"ListenerArn": arns["listener"], "Priority": 50001, "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}], "Actions": forward_auth}),
@@ -335,7 +344,7 @@ def test_bad_inputs_get_aws_codes_and_change_nothing(server: ServerProcess, elbv
         ("ValidationError", raw.create_rule, {"ListenerArn": arns["listener"], "Priority": 11, "Conditions": [{"Field": "http-header", "Values": ["x"]}], "Actions": forward_auth}),
         ("ValidationError", raw.create_rule, {"ListenerArn": arns["listener"], "Priority": 11, "Conditions": [{"Field": "cookie", "Values": ["x"]}], "Actions": forward_auth}),
         ("ValidationError", raw.create_rule, {"ListenerArn": arns["listener"], "Priority": 11, "Conditions": [], "Actions": forward_auth}),
-        ("RuleNotFound", raw.describe_rules, {"RuleArns": [arns["rule"][:-1] + "0"]}),
+        ("RuleNotFound", raw.describe_rules, {"RuleArns": [other_arn(arns["rule"])]}),
         ("OperationNotPermitted", raw.delete_rule, {"RuleArn": default_rule}),
         ("OperationNotPermitted", raw.set_rule_priorities, {"RulePriorities": [{"RuleArn": default_rule, "Priority": 5}]}),
         ("OperationNotPermitted", raw.modify_rule, {"RuleArn": default_rule, "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}]}),

@@ -343,6 +343,9 @@ def test_create_from_a_cli_input_json_file(fleet: Fleet, tmp_path: Path) -> None
 
     # The same file, unchanged, is what `aws ecs create-service --cli-input-json` takes.
     ecs.delete_service(cluster=other, service=name)
+    # ECS refuses the name while the old service is DRAINING; it turns INACTIVE once drained.
+    wait_for(lambda: service_doc(fleet, name, cluster=other)["status"] == "INACTIVE", timeout=30,
+             what="deleted service INACTIVE")
     done = aws_cli(fleet.server.endpoint, "ecs", "create-service", "--cli-input-json", f"file://{path}",
                    "--cluster", other)
     assert done.returncode == 0, done.stderr
