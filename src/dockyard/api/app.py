@@ -119,10 +119,12 @@ def create_app(
     credentials: Mapping[str, str] | None = None,
 ) -> web.Application:
     if services is None:
+        from dockyard.api.autoscaling import APPLICATION_AUTOSCALING
+        from dockyard.api.cloudwatch import CLOUDWATCH, CLOUDWATCH_QUERY
         from dockyard.api.ecs import ECS
         from dockyard.api.elbv2 import ELBV2
 
-        services = [ECS, ELBV2]
+        services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING]
     gateway = Gateway(ctx, services, credentials)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CTX_KEY] = ctx

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.arns import Identity
+from dockyard.metrics import MetricsStore
 from dockyard.store import Store
 
 Params = dict[str, Any]
@@ -23,6 +24,8 @@ class ApiContext:
     identity: Identity = field(default_factory=Identity)
     clock: Callable[[], float] = time.time
     seed: int | None = None
+    # Datapoints (CloudWatch metrics), kept apart from the control store; None: no metrics.
+    metrics: MetricsStore | None = None
     # Called after a commit that changed what some instances should run (their ARNs);
     # the server wires it to the agent hub, which pushes each one its desired tasks.
     on_desired_change: Callable[[set[str]], None] | None = None

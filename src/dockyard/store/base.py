@@ -28,6 +28,12 @@ class Kind(enum.Enum):
     RULE = "rules"
     TARGET_GROUP = "target_groups"
     TARGET = "targets"
+    ALARM = "alarms"
+    ALARM_HISTORY = "alarm_history"
+    SCALABLE_TARGET = "scalable_targets"
+    SCALING_POLICY = "scaling_policies"
+    SCHEDULED_ACTION = "scheduled_actions"
+    SCALING_ACTIVITY = "scaling_activities"
 
 
 class Tx(Protocol):

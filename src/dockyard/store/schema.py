@@ -115,6 +115,87 @@ targets = sa.Table(
     sa.Column("doc", sa.JSON, nullable=False),
 )
 
+# --- CloudWatch alarms and Application Auto Scaling (control-plane configuration) ----------
+# Metric datapoints are NOT here: they live in the metrics store (dockyard.metrics), apart
+# from the control plane's transactions.
+alarms = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("namespace", sa.String(255), nullable=True),
+    sa.Column("metric_name", sa.String(255), nullable=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("owner", sa.String(1600), nullable=True),  # scaling policy ARN owning it
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_alarms_metric", "namespace", "metric_name"),
+    sa.Index("ix_alarms_owner", "owner"),
+)
+
+alarm_history = sa.Table(
+    "alarm_history",
+    metadata,
+    sa.Column("arn", sa.String(64), primary_key=True),  # an id
+    sa.Column("alarm_name", sa.String(255), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_alarm_history_name_time", "alarm_name", "timestamp"),
+    sa.Index("ix_alarm_history_time", "timestamp"),
+)
+
+scalable_targets = sa.Table(
+    "scalable_targets",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("service_namespace", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(1600), nullable=False),
+    sa.Column("dimension", sa.String(128), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.UniqueConstraint(
+        "service_namespace", "resource_id", "dimension", name="uq_scalable_targets_resource"
+    ),
+)
+
+scaling_policies = sa.Table(
+    "scaling_policies",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("service_namespace", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(1600), nullable=False),
+    sa.Column("dimension", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.UniqueConstraint(
+        "service_namespace", "resource_id", "dimension", "name", name="uq_scaling_policies_name"
+    ),
+)
+
+scheduled_actions = sa.Table(
+    "scheduled_actions",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("service_namespace", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(1600), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.UniqueConstraint(
+        "service_namespace", "resource_id", "name", name="uq_scheduled_actions_name"
+    ),
+)
+
+scaling_activities = sa.Table(
+    "scaling_activities",
+    metadata,
+    sa.Column("arn", sa.String(64), primary_key=True),  # the activity id
+    sa.Column("service_namespace", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(1600), nullable=False),
+    sa.Column("start_time", sa.Float, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index(
+        "ix_scaling_activities_resource_time", "service_namespace", "resource_id", "start_time"
+    ),
+)
+
 tags = sa.Table(
     "tags",
     metadata,
@@ -134,4 +215,10 @@ TABLES: dict[str, sa.Table] = {
     "rules": rules,
     "target_groups": target_groups,
     "targets": targets,
+    "alarms": alarms,
+    "alarm_history": alarm_history,
+    "scalable_targets": scalable_targets,
+    "scaling_policies": scaling_policies,
+    "scheduled_actions": scheduled_actions,
+    "scaling_activities": scaling_activities,
 }

@@ -1,0 +1,1 @@
+"""CloudWatch alarms: evaluation (pure) and the actions they invoke."""

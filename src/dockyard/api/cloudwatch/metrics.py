@@ -1,0 +1,7 @@
+"""CloudWatch metrics actions (to be written)."""
+
+from __future__ import annotations
+
+from dockyard.api.context import Handler
+
+HANDLERS: dict[str, Handler] = {}

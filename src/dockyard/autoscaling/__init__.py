@@ -1,0 +1,1 @@
+"""Application Auto Scaling for ECS services: policy math (pure) and its application."""
