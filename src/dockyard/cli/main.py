@@ -30,6 +30,7 @@ LAZY_COMMANDS = {
     "instance": "dockyard.cli.resources:instance",
     "task": "dockyard.cli.tasks:task",
     "service": "dockyard.cli.services:service",
+    "metrics": "dockyard.cli.metrics:metrics",
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from dockyard.cli import scaling as scaling_view
 from dockyard.cli.client import (
     EXIT_API_ERROR,
     ApiError,
@@ -654,16 +655,25 @@ def service_describe(ctx: click.Context, cluster: str, names: tuple[str, ...]) -
         include=["TAGS"],
     )
 
+    autoscaling = client(ctx, "application-autoscaling")
+    scaling = {
+        item["serviceArn"]: scaling_view.read(autoscaling, item) for item in described["services"]
+    }
+
     def render() -> None:
         views: list[Any] = []
         for item in described["services"]:
             views += [service_details(item), deployments_table(item)]
+            autoscaling_state = scaling.get(item["serviceArn"])
+            if autoscaling_state:
+                views += scaling_view.views(autoscaling_state)
             events = item.get("events", [])[:DESCRIBE_EVENTS]
             if events:
                 views.append(events_table(events, "Events (newest first)"))
         show(*views)
 
-    emit(ctx, described, render)
+    autoscaled = {arn: value for arn, value in scaling.items() if value}
+    emit(ctx, {**described, "autoScaling": autoscaled} if autoscaled else described, render)
     report_failures(described["failures"])
 
 
