@@ -98,6 +98,18 @@ aws ecs wait services-stable --cluster stage01 --services auth
 wait_healthy "$tg_auth" 2
 curl -fsS "$url/"
 
+step "8. auto scaling: random keeps ~100 requests per task per minute (2-8 tasks)"
+lb_label=${lb#*:loadbalancer/}; tg_label=${tg_random##*:}
+aws application-autoscaling register-scalable-target --service-namespace ecs \
+  --resource-id service/stage01/random --scalable-dimension ecs:service:DesiredCount \
+  --min-capacity 2 --max-capacity 8
+aws application-autoscaling put-scaling-policy --service-namespace ecs \
+  --resource-id service/stage01/random --scalable-dimension ecs:service:DesiredCount \
+  --policy-name random-requests --policy-type TargetTrackingScaling \
+  --target-tracking-scaling-policy-configuration \
+  "{\"TargetValue\":100,\"PredefinedMetricSpecification\":{\"PredefinedMetricType\":\"ALBRequestCountPerTarget\",\"ResourceLabel\":\"$lb_label/$tg_label\"},\"ScaleOutCooldown\":60,\"ScaleInCooldown\":120}" \
+  --query 'Alarms[].AlarmName' --output text
+
 step "done"
 cat <<EOT
 Load balancer: $url   (/ -> auth, /random/ -> random)
@@ -105,6 +117,9 @@ Look around:
   export DOCKYARD_ENDPOINT=$DOCKYARD_ENDPOINT
   dockyard service ls --cluster stage01
   dockyard task ls --cluster stage01
+  dockyard service describe --cluster stage01 random     # scaling policy and activities
+  dockyard metrics --cluster stage01 random               # CPU, memory, requests (last hour)
+  curl -s $DOCKYARD_ENDPOINT/metrics | grep dockyard_     # Prometheus
   aws elbv2 describe-target-health --target-group-arn $tg_auth --endpoint-url $DOCKYARD_ENDPOINT
   dockyard down        # stop everything
 EOT

@@ -19,16 +19,22 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard.agent.protocol import WS_PATH
-from dockyard.api import task_logs
+from dockyard.alarms.actions import ActionRouter
+from dockyard.api import prometheus, task_logs
 from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import create_app
+from dockyard.api.autoscaling import settings as autoscaling_settings
 from dockyard.api.context import ApiContext
 from dockyard.api.elbv2 import settings as elbv2_settings
 from dockyard.arns import Identity
+from dockyard.controllers import alarms as alarms_controller
 from dockyard.controllers import instances
 from dockyard.controllers.instances import InstanceSettings
+from dockyard.controllers.scaling import ScalingController
 from dockyard.controllers.services import loop as services_loop
 from dockyard.lb import LbController, LbSettings
+from dockyard.metrics import MetricsStore
+from dockyard.metrics.latest import LatestMetrics, MetricsSink
 from dockyard.store.sql import open_store, sqlite_url
 
 log = logging.getLogger("dockyard.server")
@@ -51,8 +57,10 @@ class ServerConfig:
     store_url: str | None = None
     agent_grace_s: float = 60.0
     task_retention_s: float = 3600.0
+    metrics_retention_s: float = 15 * 86400.0
     lb_bind_address: str = "127.0.0.1"
     haproxy: str | None = None  # path; None: `haproxy` on PATH, load balancing off without it
+    target_tracking_period_s: int = 60  # Period of target-tracking alarms (AWS: 60)
 
     def check(self) -> None:
         if not self.account_id.isdigit() or len(self.account_id) != 12:
@@ -83,24 +91,37 @@ def build_app(config: ServerConfig) -> web.Application:
         credentials = load_credentials(str(config.credentials_file))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(config.store_url or sqlite_url(config.data_dir))
-    ctx = ApiContext(store=store, identity=Identity(config.region, config.account_id))
+    metrics = MetricsStore(config.data_dir / "metrics.db", retention_s=config.metrics_retention_s)
+    ctx = ApiContext(
+        store=store, identity=Identity(config.region, config.account_id), metrics=metrics
+    )
+    ctx.alarm_actions = ActionRouter()  # Application Auto Scaling registers its sink here
+    autoscaling_settings.TARGET_TRACKING_PERIOD_S = config.target_tracking_period_s
+    scaling = ScalingController(ctx)
+    scaling.register()  # before the alarm controller's first pass
     app = create_app(ctx, credentials=credentials)
-    hub = AgentHub(ctx, credentials)
+    latest = LatestMetrics()
+    sink = MetricsSink(ctx.metrics, latest)  # agents' and HAProxy's metrics go here
+    hub = AgentHub(ctx, credentials, sink)
     hub.mark_all_disconnected()
     app.router.add_get(WS_PATH, hub.handle)
     app.router.add_get(task_logs.PATH, task_logs.make_handler(ctx, hub, credentials))
+    app.router.add_get(prometheus.PATH, prometheus.make_handler(ctx, hub.connection_count, latest))
     settings = InstanceSettings(
         grace_s=config.agent_grace_s,
         task_retention_s=config.task_retention_s,
         interval_s=min(2.0, max(config.agent_grace_s / 4, 0.2)),
     )
 
-    lb = lb_controller(config, ctx)
+    lb = lb_controller(config, ctx, sink)
 
     async def start_controllers(app: web.Application) -> None:
+        await asyncio.to_thread(prometheus.seed_task_counts, store)
         app[CONTROLLERS] = [
             asyncio.create_task(instances.run(ctx, settings)),
             asyncio.create_task(services_loop.run(ctx)),
+            asyncio.create_task(alarms_controller.run(ctx)),
+            asyncio.create_task(scaling.run()),
         ]
         if lb is not None:
             app[CONTROLLERS].append(asyncio.create_task(lb.run()))
@@ -115,6 +136,7 @@ def build_app(config: ServerConfig) -> web.Application:
         await hub.close()
 
     async def close_store(_app: web.Application) -> None:
+        metrics.close()
         store.close()
 
     app.on_startup.append(start_controllers)
@@ -123,7 +145,9 @@ def build_app(config: ServerConfig) -> web.Application:
     return app
 
 
-def lb_controller(config: ServerConfig, ctx: ApiContext) -> LbController | None:
+def lb_controller(
+    config: ServerConfig, ctx: ApiContext, sink: MetricsSink | None = None
+) -> LbController | None:
     """The load-balancer controller, woken by ELBv2 API commits; None without HAProxy."""
     elbv2_settings.BIND_ADDRESS = config.lb_bind_address  # DNSName of every load balancer
     haproxy = config.haproxy or shutil.which("haproxy") or shutil.which("haproxy", path=SBIN)
@@ -137,6 +161,7 @@ def lb_controller(config: ServerConfig, ctx: ApiContext) -> LbController | None:
             run_dir=config.data_dir / "haproxy",
             bind_address=config.lb_bind_address,
         ),
+        sink,
     )
     ctx.on_lb_change = controller.wake
     return controller

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -54,6 +54,7 @@ class Channel:
         self.credentials = credentials
         self.region = region
         self.connected = asyncio.Event()
+        self._live_send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     async def run(self) -> None:
         backoff = BACKOFF_MIN_S
@@ -87,6 +88,7 @@ class Channel:
 
             current = self.manager.attach(outbox.put_nowait)
             self.connected.set()
+            self._live_send = send
             await send({"type": "state", "tasks": current})
             sender = asyncio.create_task(self._drain(send, outbox))
             logs = LogRelay(self.manager, send)
@@ -104,9 +106,17 @@ class Channel:
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
             finally:
+                self._live_send = None
                 sender.cancel()
                 logs.cancel_all()
             log.warning("server closed the connection")
+
+    async def send_metrics(self, message: Mapping[str, Any]) -> None:
+        """Send a metrics message now, or drop it: metrics are not worth a backlog."""
+        send = self._live_send
+        if send is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+                await send(dict(message))
 
     @staticmethod
     async def _drain(

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,13 @@ from dockyard import __version__
 from dockyard.agent.channel import Channel
 from dockyard.agent.config import AgentConfig
 from dockyard.agent.manager import TaskManager
+from dockyard.agent.metrics import (
+    DEFAULT_INTERVAL_S,
+    CgroupReader,
+    MetricsSampler,
+    SyntheticReader,
+    UsageReader,
+)
 from dockyard.agent.runtime import ContainerRuntime
 from dockyard.agent.runtime_ports import DynamicPortPicker
 from dockyard.agent.task_worker import WorkerContext
@@ -136,6 +144,28 @@ async def _runtime(config: AgentConfig) -> tuple[ContainerRuntime, str]:
     return runtime, f"DockerVersion: {version}"
 
 
+def metrics_sampler(config: AgentConfig, manager: TaskManager, cluster: str) -> MetricsSampler:
+    """cgroup files for Docker; synthetic usage for the fake runtime. Environment:
+    DOCKYARD_METRICS_INTERVAL (s, default 10), and for --fake-runtime
+    DOCKYARD_FAKE_CPU_CORES (default 0.25) and DOCKYARD_FAKE_MEMORY_MIB (default 64)."""
+    reader: UsageReader
+    if config.fake_runtime:
+        reader = SyntheticReader(
+            float(os.environ.get("DOCKYARD_FAKE_CPU_CORES", "0.25")),
+            float(os.environ.get("DOCKYARD_FAKE_MEMORY_MIB", "64")),
+        )
+    else:
+        reader = CgroupReader()
+    return MetricsSampler(
+        reader,
+        manager.running_tasks,
+        cluster,
+        instance_cpu=config.cpu,
+        instance_memory=config.memory,
+        interval_s=float(os.environ.get("DOCKYARD_METRICS_INTERVAL", DEFAULT_INTERVAL_S)),
+    )
+
+
 def cluster_arn_of(instance_arn: str) -> str:
     arn = parse_arn(instance_arn)
     assert arn is not None
@@ -176,6 +206,8 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         region=config.region,
     )
 
+    sampler = metrics_sampler(config, manager, ctx.cluster_arn.rsplit("/", 1)[-1])
+
     async def follow_events() -> None:
         async for event in events:
             manager.on_event(event)
@@ -184,7 +216,11 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(follow_events()), asyncio.create_task(channel.run())]
+    tasks = [
+        asyncio.create_task(follow_events()),
+        asyncio.create_task(channel.run()),
+        asyncio.create_task(sampler.run(channel.send_metrics)),
+    ]
     if ready_file is not None:
         await asyncio.to_thread(ready_file.write_text, instance_arn)
     try:

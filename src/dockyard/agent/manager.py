@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from dockyard.agent.metrics import RunningTask, reservation, service_of
 from dockyard.agent.protocol import DesiredTask, TaskReport
 from dockyard.agent.runtime import (
     LABEL_CONTAINER_INSTANCE,
@@ -44,6 +45,7 @@ class TaskManager:
         # even if a desired set that still lists it arrives late.
         self.finished: dict[str, TaskReport] = {}
         self.synced = asyncio.Event()  # set once the first desired set was applied
+        self.desired: dict[str, DesiredTask] = {}  # latest desired entry per task (metrics)
         self._send: Callable[[TaskReport], None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._cleaning: set[str] = set()
@@ -87,6 +89,7 @@ class TaskManager:
         for desired in tasks:
             arn = desired["taskArn"]
             listed.add(arn)
+            self.desired[arn] = desired
             worker = self.workers.get(arn)
             if worker is None and arn in self.finished:
                 if self._send is not None:
@@ -122,6 +125,29 @@ class TaskManager:
         record = next((r for r in records if container in (None, r.name)), None)
         return record.runtime_id if record else None
 
+    def running_tasks(self) -> list[RunningTask]:
+        """Tasks with running containers, for the metrics sampler."""
+        out = []
+        for arn, worker in self.workers.items():
+            ids = tuple(
+                c.runtime_id
+                for c in worker.containers.values()
+                if c.status == "RUNNING" and c.runtime_id
+            )
+            if ids:
+                desired = self.desired.get(arn)
+                out.append(
+                    RunningTask(
+                        arn,
+                        service_of(desired.get("group") if desired else None),
+                        reservation(
+                            worker.definition, desired.get("overrides") if desired else None
+                        ),
+                        ids,
+                    )
+                )
+        return out
+
     # -- cleanup --------------------------------------------------------------------------
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -154,6 +180,7 @@ class TaskManager:
                     await worker.cleanup()
                 self.finished[arn] = worker.state()
                 self.workers.pop(arn, None)
+            self.desired.pop(arn, None)
             self._cleaning.discard(arn)
             while len(self.finished) > MAX_FINISHED:
                 self.finished.pop(next(iter(self.finished)))

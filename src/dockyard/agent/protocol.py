@@ -9,6 +9,9 @@
     agent -> server  {"type": "state", "tasks": [TaskReport...]}
                      task and container state changes; on (re)connect the agent
                      sends the state of every task it knows, so nothing is lost
+    agent -> server  {"type": "metrics", "timestamp": T, "groups": [MetricsGroup...]}
+                     every interval (10 s): utilisation pre-aggregated per service and
+                     for the instance (agent/metrics.py); dropped while disconnected
     both             websocket ping/pong heartbeats (aiohttp `heartbeat=`)
 
 A desired task carries its task definition, so an agent needs no other call.
@@ -30,6 +33,7 @@ class DesiredTask(TypedDict):
     overrides: dict[str, Any]
     containers: list[dict[str, Any]]  # name, containerArn
     stopTimeout: NotRequired[int]
+    group: NotRequired[str]  # "service:NAME" for a service's tasks (metrics per service)
 
 
 class ContainerReport(TypedDict, total=False):
@@ -52,3 +56,19 @@ class TaskReport(TypedDict, total=False):
     pullStoppedAt: float
     startedAt: float
     containers: list[ContainerReport]
+
+
+class MetricsGroup(TypedDict):
+    """Utilisation percents as [sampleCount, sum, minimum, maximum]: per-task figures of one
+    service (with `service`), or this instance's figure for the cluster (without)."""
+
+    cluster: str  # cluster name
+    service: NotRequired[str]
+    cpu: NotRequired[list[float]]
+    memory: NotRequired[list[float]]
+
+
+class MetricsMessage(TypedDict):
+    type: str  # "metrics"
+    timestamp: float
+    groups: list[MetricsGroup]

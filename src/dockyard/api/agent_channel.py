@@ -26,6 +26,8 @@ from dockyard.api.app import authenticate
 from dockyard.api.context import ApiContext
 from dockyard.errors import AwsError, ClientException
 from dockyard.lifecycle import LIVE_STATUSES
+from dockyard.metrics.ecs import ecs_samples
+from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
 from dockyard.tasks.reports import apply_report
 
@@ -43,12 +45,21 @@ class Connection:
 
 
 class AgentHub:
-    def __init__(self, ctx: ApiContext, credentials: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: ApiContext,
+        credentials: Mapping[str, str] | None = None,
+        sink: MetricsSink | None = None,
+    ) -> None:
         self.ctx = ctx
         self.credentials = credentials
+        self.sink = sink if sink is not None else MetricsSink(ctx.metrics)
         self.connections: dict[str, Connection] = {}
         self._version = time.time_ns()
         ctx.on_desired_change = self.notify
+
+    def connection_count(self) -> int:
+        return len(self.connections)
 
     def notify(self, instance_arns: set[str]) -> None:
         for arn in instance_arns:
@@ -77,19 +88,20 @@ class AgentHub:
                 arn = task["taskDefinitionArn"]
                 if arn not in definitions:
                     definitions[arn] = tx.get(Kind.TASK_DEFINITION, arn) or {}
-                tasks.append(
-                    {
-                        "taskArn": task["taskArn"],
-                        "desiredStatus": task["desiredStatus"],
-                        "lastStatus": task["lastStatus"],
-                        "taskDefinition": definitions[arn],
-                        "overrides": task.get("overrides", {}),
-                        "containers": [
-                            {"name": c["name"], "containerArn": c["containerArn"]}
-                            for c in task["containers"]
-                        ],
-                    }
-                )
+                entry: DesiredTask = {
+                    "taskArn": task["taskArn"],
+                    "desiredStatus": task["desiredStatus"],
+                    "lastStatus": task["lastStatus"],
+                    "taskDefinition": definitions[arn],
+                    "overrides": task.get("overrides", {}),
+                    "containers": [
+                        {"name": c["name"], "containerArn": c["containerArn"]}
+                        for c in task["containers"]
+                    ],
+                }
+                if task.get("group"):
+                    entry["group"] = task["group"]
+                tasks.append(entry)
         self._version += 1
         return {"type": "desired", "version": self._version, "tasks": tasks}
 
@@ -174,6 +186,10 @@ class AgentHub:
                     if message.get("error"):
                         queue.put_nowait(f"[dockyard] {message['error']}\n")
                     queue.put_nowait(None)
+            return
+        if message.get("type") == "metrics":
+            # Pre-aggregated per service on the agent: one sample per instance x service.
+            self.sink.put(ecs_samples(message, self.ctx.now()))
             return
         if message.get("type") != "state":
             return

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from dockyard.api.json_protocol import JsonService, dispatch, error_response
 from dockyard.api.query_protocol import FORM_CONTENT_TYPE, QueryService
 from dockyard.api.query_protocol import respond as query_respond
 from dockyard.errors import AwsError, ProtocolError, ServerException
+from dockyard.metrics.instruments import API_REQUESTS, API_SECONDS
 
 log = logging.getLogger("dockyard.api")
 
@@ -67,9 +69,31 @@ class Gateway:
         authenticate(request, body, self.credentials)
 
     async def handle(self, request: web.Request) -> web.Response:
-        request_id = str(uuid.uuid4())
         started = time.perf_counter()
         body = await request.read()
+        response = await self._handle(request, body, started)
+        service, action = self._labels(request, body)
+        API_REQUESTS.labels(service, action, str(response.status)).inc()
+        API_SECONDS.labels(service, action).observe(time.perf_counter() - started)
+        return response
+
+    def _labels(self, request: web.Request, body: bytes) -> tuple[str, str]:
+        """Service and action of a request, for /metrics (unknown ones collapse to "-")."""
+        if "X-Amz-Target" in request.headers:
+            prefix, _, action = request.headers["X-Amz-Target"].rpartition(".")
+            json_service = self.json_services.get(prefix)
+            if json_service is not None and action in json_service.handlers:
+                return json_service.model_name, action
+            return "-", "-"
+        fields = dict(parse_qsl(body[:4096].decode("utf-8", errors="replace")))
+        query_service = self.query_services.get(fields.get("Version", ""))
+        action = fields.get("Action", "")
+        if query_service is not None and action in query_service.handlers:
+            return query_service.model_name, action
+        return "-", "-"
+
+    async def _handle(self, request: web.Request, body: bytes, started: float) -> web.Response:
+        request_id = str(uuid.uuid4())
         if request.content_type == FORM_CONTENT_TYPE and "X-Amz-Target" not in request.headers:
             return query_respond(
                 self.query_services,
@@ -92,7 +116,8 @@ class Gateway:
             status, payload = dispatch(service, action, body, self.ctx)
         except AwsError as error:
             log.info("%s -> %s %s", target or "-", error.status, error.code)
-            return error_response(error, content_type, request_id)
+            compatible = service is not None and service.query_compatible
+            return error_response(error, content_type, request_id, query_compatible=compatible)
         except Exception:
             log.exception("%s failed (request %s)", target, request_id)
             return error_response(

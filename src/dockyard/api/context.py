@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.alarms.actions import ActionRouter
 from dockyard.arns import Identity
 from dockyard.metrics import MetricsStore
 from dockyard.store import Store
@@ -26,6 +27,8 @@ class ApiContext:
     seed: int | None = None
     # Datapoints (CloudWatch metrics), kept apart from the control store; None: no metrics.
     metrics: MetricsStore | None = None
+    # Where alarms send their actions (Application Auto Scaling registers its prefix).
+    alarm_actions: ActionRouter | None = None
     # Called after a commit that changed what some instances should run (their ARNs);
     # the server wires it to the agent hub, which pushes each one its desired tasks.
     on_desired_change: Callable[[set[str]], None] | None = None

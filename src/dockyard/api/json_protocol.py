@@ -34,34 +34,74 @@ class JsonService:
         return str(service_model(self.model_name).metadata["targetPrefix"])
 
     @property
+    def query_compatible(self) -> bool:
+        """A former query service (CloudWatch): clients read error codes from a header."""
+        return "awsQueryCompatible" in service_model(self.model_name).metadata
+
+    @property
     def content_type(self) -> str:
         version = service_model(self.model_name).metadata.get("jsonVersion", "1.1")
         return f"application/x-amz-json-{version}"
 
 
-def error_response(error: AwsError, content_type: str, request_id: str) -> web.Response:
+def error_response(
+    error: AwsError, content_type: str, request_id: str, *, query_compatible: bool = False
+) -> web.Response:
+    """The JSON error; for awsQueryCompatible services also `x-amzn-query-error:
+    Code;Sender`, from which botocore takes the query-protocol code it models."""
     body = json.dumps({"__type": error.code, "message": error.message})
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code}
+    if query_compatible:
+        fault = "Sender" if error.sender_fault else "Receiver"
+        headers["x-amzn-query-error"] = f"{error.code};{fault}"
     return web.Response(
-        status=error.status,
-        body=body.encode(),
-        content_type=content_type,
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
+        status=error.status, body=body.encode(), content_type=content_type, headers=headers
     )
 
 
+# Deeper than any AWS input shape; a limit keeps recursive code (the validator, the
+# store's JSON encoder) away from Python's recursion limit.
+MAX_NESTING = 64
+
+
+def _nesting(value: Any) -> int:
+    """How deeply lists and objects nest in a decoded JSON value (iteratively)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_NESTING:
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _serialization_error(message: str) -> ProtocolError:
+    return ProtocolError(message, code="SerializationException")
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
+    """The request's parameters; anything that is not a sane JSON object is refused."""
     if not body.strip():
         return {}
     try:
         params = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(
-            f"Could not parse the request body as JSON: {exc}", code="SerializationException"
-        ) from None
+        raise _serialization_error(f"Could not parse the request body as JSON: {exc}") from None
+    except RecursionError:
+        raise _serialization_error("The request body nests too deeply.") from None
     if not isinstance(params, dict):
-        raise ProtocolError(
-            "The request body must be a JSON object.", code="SerializationException"
-        )
+        raise _serialization_error("The request body must be a JSON object.")
+    if _nesting(params) > MAX_NESTING:
+        raise _serialization_error("The request body nests too deeply.")
+    if b"\\u" in body:  # only an escape can smuggle a lone surrogate past UTF-8 decoding
+        try:
+            json.dumps(params, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _serialization_error(
+                "The request body contains an unpaired surrogate (\\uD800-\\uDFFF)."
+            ) from None
     return params
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -215,7 +216,21 @@ def iso8601(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+# Characters XML 1.0 cannot carry (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/F):
+# a message echoing a client's "\x1f" must not make the whole answer unparseable.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` with every character XML 1.0 forbids replaced by U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def _text(shape: Shape, value: Any) -> str:
+    return xml_safe(_raw_text(shape, value))
+
+
+def _raw_text(shape: Shape, value: Any) -> str:
     kind = shape.type_name
     if kind == "boolean":
         return "true" if value else "false"
@@ -294,8 +309,8 @@ def serialize_error(error: AwsError, namespace: str, request_id: str) -> bytes:
     root = ET.Element("ErrorResponse", xmlns=namespace)
     body = ET.SubElement(root, "Error")
     ET.SubElement(body, "Type").text = "Sender" if error.sender_fault else "Receiver"
-    ET.SubElement(body, "Code").text = _QUERY_CODES.get(error.code, error.code)
-    ET.SubElement(body, "Message").text = error.message
+    ET.SubElement(body, "Code").text = xml_safe(_QUERY_CODES.get(error.code, error.code))
+    ET.SubElement(body, "Message").text = xml_safe(error.message)
     ET.SubElement(root, "RequestId").text = request_id
     return _bytes(root)
 

@@ -44,6 +44,20 @@ from dockyard.server import ConfigError, ServerConfig, run
     help="Seconds STOPPED tasks stay describable.",
 )
 @click.option(
+    "--metrics-retention",
+    default=15 * 86400.0,
+    show_default=True,
+    type=float,
+    help="Seconds minute-resolution metrics are kept (10-second ones: 3 hours).",
+)
+@click.option(
+    "--target-tracking-period",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Period (seconds) of the alarms target-tracking policies create (AWS: 60).",
+)
+@click.option(
     "--lb-bind",
     default="127.0.0.1",
     show_default=True,
@@ -67,6 +81,8 @@ def server(
     store_url: str | None,
     agent_grace: float,
     task_retention: float,
+    metrics_retention: float,
+    target_tracking_period: int,
     lb_bind: str,
     haproxy: str | None,
     log_level: str,
@@ -86,6 +102,8 @@ def server(
         store_url=store_url,
         agent_grace_s=agent_grace,
         task_retention_s=task_retention,
+        metrics_retention_s=metrics_retention,
+        target_tracking_period_s=target_tracking_period,
         lb_bind_address=lb_bind,
         haproxy=haproxy,
     )

@@ -10,6 +10,7 @@ Each step (every `interval_s`, or at once after `wake()`):
                                  deployments never reload)
     show stat -> health_changes -> TargetHealth + state written back to TARGET rows,
                                    finished deregistrations deleted
+    every metrics_interval_s: show info + show stat -> metrics/alb.py -> AWS/ApplicationELB
 
 Nothing lives only in memory: a restarted server re-derives all of it from the
 store and HAProxy (whose server states persist in the server-state file).
@@ -32,6 +33,8 @@ from dockyard.lb.plan import Plan, ServerOp, plan_runtime
 from dockyard.lb.render import render_haproxy, structure
 from dockyard.lb.runtime_api import RuntimeApiError, Stats
 from dockyard.lb.settings import LbSettings
+from dockyard.metrics import alb as alb_metrics  # a module: alb imports lb.model (a cycle)
+from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
 
 log = logging.getLogger("dockyard.lb")
@@ -50,9 +53,19 @@ class LbMetrics:
 
 
 class LbController:
-    def __init__(self, ctx: ApiContext, settings: LbSettings) -> None:
+    def __init__(
+        self,
+        ctx: ApiContext,
+        settings: LbSettings,
+        sink: MetricsSink | None = None,
+        metrics_interval_s: float = 10.0,
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
+        self.sink = sink if sink is not None else MetricsSink(ctx.metrics)
+        self.metrics_interval_s = metrics_interval_s
+        self._counters = alb_metrics.CounterTracker()
+        self._sampled_at = float("-inf")
         self.process = HAProxyProcess(settings)
         self.metrics = LbMetrics()
         self._structure: str | None = None  # of the config the running worker has
@@ -116,6 +129,22 @@ class LbController:
             plan.delete = [key for key in plan.delete if key not in failed]
             stats = await self.process.api.show_stat()
         self._write_back(model, stats, plan)
+        if time.monotonic() - self._sampled_at >= self.metrics_interval_s:
+            await self._sample_metrics(model)
+
+    async def _sample_metrics(self, model: LbModel) -> None:
+        """HAProxy's counters -> per-interval AWS/ApplicationELB samples (metrics/alb.py)."""
+        self._sampled_at = time.monotonic()
+        try:
+            text = await self.process.api.execute("show info", "show stat -1 7 -1")
+        except RuntimeApiError as error:
+            log.debug("metrics: %s", error)
+            return
+        rows = alb_metrics.parse_counters(text)
+        deltas = self._counters.advance(rows, alb_metrics.worker_pid(text))
+        if deltas is not None:
+            names = alb_metrics.alb_names(model)
+            self.sink.put(alb_metrics.alb_samples(names, rows, deltas, self.ctx.now()))
 
     async def _converge(self, config: str, shape: str, model: LbModel, *, start: bool) -> None:
         """Start or reload; a refused config is retried only after a pause."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from dockyard.api.context import ApiContext
 from dockyard.arns import new_id
+from dockyard.metrics.instruments import PLACEMENT_SECONDS, TASK_COUNTS
 from dockyard.scheduler import ClusterState, InstanceView, PlacementResult, TaskRequest, place
 from dockyard.scheduler.taskdef import task_request_from_definition
 from dockyard.store import Kind, Tx
@@ -84,6 +85,7 @@ def request_for(spec: TaskSpec) -> TaskRequest:
     return task_request_from_definition(spec.task_definition, spec.overrides, spec.group)
 
 
+@PLACEMENT_SECONDS.time()
 def place_tasks(
     ctx: ApiContext,
     tx: Tx,
@@ -112,6 +114,7 @@ def place_tasks(
         task, reservation = new_task(ctx, cluster, instance, spec, request)
         reserve(instance, reservation)
         count_transition(instance, None, task["lastStatus"])
+        TASK_COUNTS.moved(cluster["clusterArn"], task["group"], None, task["lastStatus"])
         tx.insert(
             Kind.TASK,
             task["taskArn"],

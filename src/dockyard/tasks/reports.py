@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.lifecycle import TaskStatus, advance
+from dockyard.metrics.instruments import TASK_COUNTS
 from dockyard.store import Kind, Tx
 from dockyard.tasks.accounting import bind_dynamic, count_transition, release
 
@@ -53,6 +54,7 @@ def transition(
     if after == before:
         return False
     task["lastStatus"] = after
+    TASK_COUNTS.moved(task.get("clusterArn", ""), task.get("group"), before, after)
     for name, field in TIMESTAMPS.items():
         if TaskStatus.parse(after) >= TaskStatus.parse(name) and field not in task:
             if name == "RUNNING" and after != "RUNNING":

@@ -13,6 +13,7 @@ from dockyard.api.ecs import (
     services,
     tags,
     task_definitions,
+    task_protection,
     tasks,
 )
 from dockyard.api.json_protocol import JsonService
@@ -51,6 +52,8 @@ HANDLERS: dict[str, Handler] = {
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,
+    "UpdateTaskProtection": task_protection.update_task_protection,
+    "GetTaskProtection": task_protection.get_task_protection,
 }
 
 ECS = JsonService(model_name="ecs", handlers=HANDLERS)

@@ -52,10 +52,12 @@ def resolve_cluster(tx: Tx, ref: str | None) -> dict[str, Any]:
 
 def _check_settings(settings: list[dict[str, str]]) -> None:
     for setting in settings:
-        allowed = VALID_SETTINGS.get(setting["name"])
-        if allowed is None or setting["value"] not in allowed:
+        # name and value are optional in the model; a setting lacking either is invalid
+        name, value = setting.get("name", ""), setting.get("value", "")
+        allowed = VALID_SETTINGS.get(name)
+        if allowed is None or value not in allowed:
             raise InvalidParameterException(
-                f"Invalid cluster setting {setting['name']}={setting['value']}: "
+                f"Invalid cluster setting {name}={value}: "
                 "containerInsights must be enabled, disabled or enhanced."
             )
 

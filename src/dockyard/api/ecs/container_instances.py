@@ -8,6 +8,7 @@ in the identity document.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from dockyard.api.context import ApiContext, Params, Result
@@ -53,7 +54,21 @@ def _identity_instance_id(params: Params) -> str | None:
     return str(instance_id) if instance_id else None
 
 
+def _check_total_resources(total: list[dict[str, Any]]) -> None:
+    """What the model leaves optional but a resource cannot lack: a name, finite numbers."""
+    for resource in total:
+        if not resource.get("name"):
+            raise InvalidParameterException("Every resource in totalResources needs a name.")
+        for field in ("doubleValue", "longValue", "integerValue"):
+            value = resource.get(field)
+            if value is not None and not math.isfinite(value):
+                raise InvalidParameterException(
+                    f"Resource {resource['name']} has an invalid {field}: {value}."
+                )
+
+
 def register_container_instance(ctx: ApiContext, params: Params) -> Result:
+    _check_total_resources(params.get("totalResources", []))
     registered = normalize_registered(params.get("totalResources", []))
     tags = params.get("tags", [])
     check_tags(tags)

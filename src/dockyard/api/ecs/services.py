@@ -19,6 +19,7 @@ from dockyard.api.ecs.tags import check_tags
 from dockyard.api.ecs.task_definitions import find_task_definition
 from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
+from dockyard.controllers.services.desired import set_desired_count
 from dockyard.errors import (
     ClientException,
     InvalidParameterException,
@@ -264,13 +265,7 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
         daemon = service["schedulingStrategy"] == "DAEMON"
         now = ctx.now()
         if "desiredCount" in params:
-            if daemon:
-                raise InvalidParameterException(
-                    "desiredCount is not supported for DAEMON services."
-                )
-            if params["desiredCount"] < 0:
-                raise InvalidParameterException("desiredCount must be 0 or more.")
-            service["desiredCount"] = params["desiredCount"]
+            set_desired_count(service, params["desiredCount"], now)
         if "deploymentConfiguration" in params:
             service["deploymentConfiguration"] = _deployment_configuration(
                 params, daemon, service["deploymentConfiguration"]

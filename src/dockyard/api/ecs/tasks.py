@@ -136,6 +136,7 @@ def stop_task(ctx: ApiContext, params: Params) -> Result:
             raise InvalidParameterException("The referenced task was not found.")
     if task.get("containerInstanceArn"):
         ctx.desired_changed({task["containerInstanceArn"]})
+    task.pop("_scaleInProtection", None)  # internal (task_protection.PROTECTION_FIELD)
     return {"task": task}
 
 
@@ -154,6 +155,7 @@ def describe_tasks(ctx: ApiContext, params: Params) -> Result:
                 failures.append({"arn": arn, "reason": "MISSING"})
                 continue
             task.pop("tags", None)
+            task.pop("_scaleInProtection", None)  # internal (task_protection.PROTECTION_FIELD)
             if include_tags:
                 task["tags"] = tx.get_tags(arn)
             tasks.append(task)

@@ -1,14 +1,14 @@
 """The service controller: keeps desiredCount tasks running and rolls out deployments.
 
-    loop.py             reads the store, calls reconcile, applies the plan (placement
-                        through the scheduler, stops, deployments, events)
-      targets.py        services behind load balancers: register / drain / health
-    reconcile.py        reconcile(service, deployments, tasks, instances, now) -> Plan (pure)
-      context.py        the state of one step, event and stop-reason texts, stop order
-      rolling.py        REPLICA: starts and stops within minimumHealthy/maximum percent
-      daemon.py         DAEMON: one task per eligible instance
-      circuit_breaker.py failures, threshold, rollback
-    model.py            the views reconcile reads and the Plan it returns
+loop.py             reads the store, calls reconcile, applies the plan (placement
+                    through the scheduler, stops, deployments, events)
+  targets.py        services behind load balancers: register / drain / health
+reconcile.py        reconcile(service, deployments, tasks, instances, now) -> Plan (pure)
+  context.py        the state of one step, event and stop-reason texts, stop order
+  rolling.py        REPLICA: starts and stops within minimumHealthy/maximum percent
+  daemon.py         DAEMON: one task per eligible instance
+  circuit_breaker.py failures, threshold, rollback
+model.py            the views reconcile reads and the Plan it returns
 
-    store --read--> views --reconcile--> Plan --apply--> store (+ agents told)
+store --read--> views --reconcile--> Plan --apply--> store (+ agents told)
 """

@@ -18,7 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dockyard.controllers.services.model import DeploymentView, ServiceView, TaskView
+from dockyard.controllers.services.model import (
+    DeploymentView,
+    InstanceView,
+    ServiceView,
+    TaskView,
+)
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -35,6 +40,11 @@ class Context:
     doomed: frozenset[str]  # task ARNs stopped for failed health checks this step
     desired: int  # the count to keep: desiredCount, eligible instances (DAEMON), 0 if DRAINING
     can_start: bool  # False while the primary deployment is FAILED (circuit breaker)
+    instances: tuple[InstanceView, ...] = ()  # the cluster's, for the scale-in order
+
+    @property
+    def instances_by_arn(self) -> dict[str, InstanceView]:
+        return {i.arn: i for i in self.instances}
 
     def leaving(self, task: TaskView) -> bool:
         return task.instance_arn not in self.home

@@ -19,6 +19,7 @@ from typing import Any
 
 from dockyard.api.context import ApiContext
 from dockyard.api.ecs.services import add_event, new_deployment
+from dockyard.api.ecs.task_protection import protected_until
 from dockyard.controllers.services.model import (
     DeploymentView,
     InstanceView,
@@ -34,7 +35,9 @@ from dockyard.controllers.services.targets import (
     targets_by_task,
 )
 from dockyard.lifecycle import StopCode
+from dockyard.metrics.instruments import RECONCILE_SECONDS
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
+from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx
 from dockyard.tasks.placement import TaskSpec, place_tasks
 from dockyard.tasks.reports import request_stop
@@ -60,7 +63,7 @@ class Snapshot:
 
 
 def _views(
-    tx: Tx, service: dict[str, Any]
+    tx: Tx, service: dict[str, Any], ctx_now: float
 ) -> tuple[ServiceView, list[DeploymentView], list[TaskView], list[InstanceView], Snapshot]:
     config = service["deploymentConfiguration"]
     breaker = config.get("deploymentCircuitBreaker", {})
@@ -76,6 +79,9 @@ def _views(
         health_check_grace_s=float(service.get("healthCheckGracePeriodSeconds", 0)),
         status=service["status"],
         last_event=events[0]["message"] if events else None,
+        placement_strategy=parse_strategy(
+            service.get("placementStrategy") or SERVICE_DEFAULT_STRATEGY
+        ),
     )
     deployments = [
         DeploymentView(
@@ -119,6 +125,7 @@ def _views(
                 health=_health(task, targets.get(task["taskArn"]), health_known),
                 health_known=health_known or balanced,
                 stop_code=task.get("stopCode"),
+                protected=protected_until(task, ctx_now) is not None,
             )
         )
     queries = [
@@ -140,6 +147,9 @@ def _views(
                 status=doc["status"],
                 eligible=all(q.matches(subject) for q in queries),
                 agent_connected=bool(doc.get("agentConnected")),
+                attributes=tuple(sorted((k, str(v)) for k, v in subject.attributes.items())),
+                remaining_cpu=subject.remaining_cpu,
+                remaining_memory=subject.remaining_memory,
             )
         )
     return view, deployments, tasks, instances, Snapshot(definitions, rows, instance_ids, targets)
@@ -193,6 +203,7 @@ def _apply_deployments(service: dict[str, Any], plan: Plan, now: float) -> None:
         )
 
 
+@RECONCILE_SECONDS.time()
 def step(ctx: ApiContext, service_arn: str) -> set[str]:
     """One reconcile step for one service; returns the instances whose tasks changed."""
     touched: set[str] = set()
@@ -204,7 +215,7 @@ def step(ctx: ApiContext, service_arn: str) -> set[str]:
         if cluster is None:
             return touched
         now = ctx.now()
-        view, deployments, tasks, instances, snapshot = _views(tx, service)
+        view, deployments, tasks, instances, snapshot = _views(tx, service, now)
         plan = reconcile(view, deployments, tasks, instances, now)
         before = repr(service)
         _apply_deployments(service, plan, now)

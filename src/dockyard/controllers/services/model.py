@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dockyard.scheduler.rank import Stage
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceView:
@@ -21,6 +23,8 @@ class ServiceView:
     health_check_grace_s: float = 0.0
     status: str = "ACTIVE"  # ACTIVE | DRAINING (being deleted: scale to 0)
     last_event: str | None = None  # newest event message, to avoid repeating it
+    # The placement strategy's ranking stages; scale-in follows them (scale_in.py).
+    placement_strategy: tuple[Stage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class TaskView:
     health: str = "UNKNOWN"
     health_known: bool = False
     stop_code: str | None = None  # ECS stopCode once stopping/stopped
+    protected: bool = False  # scale-in protection enabled and unexpired (UpdateTaskProtection)
 
     @property
     def live(self) -> bool:
@@ -80,6 +85,9 @@ class InstanceView:
     status: str  # ACTIVE | DRAINING
     eligible: bool = True  # meets the service's placement constraints (DAEMON)
     agent_connected: bool = True
+    attributes: tuple[tuple[str, str], ...] = ()  # (name, value), for spread on scale-in
+    remaining_cpu: int = 0  # for binpack on scale-in
+    remaining_memory: int = 0
 
 
 @dataclass(frozen=True, slots=True)

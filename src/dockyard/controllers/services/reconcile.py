@@ -93,6 +93,7 @@ def reconcile(
         doomed=doomed,
         desired=desired,
         can_start=not verdict.failed,
+        instances=tuple(instances),
     )
     moves = plan_daemon(ctx, instances) if daemon else plan_replica(ctx)
     plan.start = moves.starts

@@ -27,6 +27,7 @@ from dockyard.controllers.services.context import (
     within_budget,
 )
 from dockyard.controllers.services.model import ServiceView, Start, Stop, TaskView
+from dockyard.controllers.services.scale_in import pick_for_scale_in
 
 
 @dataclass
@@ -82,13 +83,25 @@ def plan_replica(ctx: Context) -> Moves:
             moves.starts.append(Start(ctx.primary.id, count))
 
     # 3. Scale-in (desiredCount lowered, or the service DRAINING): exempt from
-    #    min_healthy, but the least useful go first so the D kept are the healthiest.
-    extras = least_useful_first(primary_home)[: max(0, len(primary_home) - ctx.desired)]
+    #    min_healthy; the least useful go first, then the placement strategy's order
+    #    (scale_in.py). Protected tasks are never stopped to scale in (deleting the
+    #    service, DRAINING, is not a scale-in and stops them).
+    excess = max(0, len(primary_home) - ctx.desired)
+    deleting = ctx.service.status == "DRAINING"
+    extras = pick_for_scale_in(
+        [t for t in primary_home if deleting or not t.protected],
+        primary_home,
+        excess,
+        ctx.service.placement_strategy,
+        ctx.instances_by_arn,
+    )
     moves.stops += [Stop(t.arn, ctx.scaling_reason) for t in extras]
 
     # 4. Replace: everything kept that is not a primary task at home.
+    #    A deployment waits for protected tasks' protection to expire (as ECS does),
+    #    except on leaving instances.
     home_arns = {t.arn for t in primary_home}
-    others = [t for t in kept if t.arn not in home_arns]
+    others = [t for t in kept if t.arn not in home_arns and (ctx.leaving(t) or not t.protected)]
     if not ctx.can_start:
         others = _failed_primary_candidates(ctx, others, len(primary_home) - len(extras))
     budget = sum(t.healthy for t in kept) - sum(t.healthy for t in extras) - min_healthy
