@@ -41,6 +41,8 @@ def test_walkthrough(tmp_path: Path, docker_images: dict[str, str]) -> None:
         assert len(auth_tasks) == 2, output[-4000:]
         assert len(random_tasks) == 4, output[-4000:]
         assert "auth v2" in output
+        # step 8: the random service scales on requests per target, through its own alarms
+        assert "TargetTracking-service/stage01/random-AlarmHigh-" in output, output[-4000:]
         assert f"http://127.0.0.1:{lb_port}" in output
     finally:
         subprocess.run([sys.executable, "-m", "dockyard", "down"], cwd=tmp_path, env=env,
