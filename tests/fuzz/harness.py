@@ -29,7 +29,9 @@ from botocore.serialize import create_serializer
 
 from dockyard.api.app import create_app
 from dockyard.api.context import ApiContext, Handler
+from dockyard.api.json_protocol import JsonService
 from dockyard.api.models import service_model
+from dockyard.metrics import MetricsStore
 from dockyard.store import open_store
 from dockyard.store.schema import TABLES, tags
 from dockyard.store.sql import SqlStore, sqlite_url
@@ -52,15 +54,23 @@ class Endpoint:
 
 
 def endpoints() -> list[Endpoint]:
-    """Every service the app serves, with its handler table as it is *now*."""
-    from dockyard.api import autoscaling, cloudwatch, ecs, elbv2
+    """Every service the app serves (create_app's default list), with its handler table
+    as it is *now*: handlers registered by other modules are fuzzed as soon as they exist."""
+    from dockyard.api.autoscaling import APPLICATION_AUTOSCALING
+    from dockyard.api.cloudwatch import CLOUDWATCH, CLOUDWATCH_QUERY
+    from dockyard.api.ecs import ECS
+    from dockyard.api.elbv2 import ELBV2
 
+    labels = ["ecs", "elbv2", "cloudwatch-json", "cloudwatch-query", "autoscaling"]
+    services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING]
     return [
-        Endpoint("ecs", "ecs", "json", ecs.HANDLERS),
-        Endpoint("elbv2", "elbv2", "query", elbv2.HANDLERS),
-        Endpoint("cloudwatch-json", "cloudwatch", "json", cloudwatch.HANDLERS),
-        Endpoint("cloudwatch-query", "cloudwatch", "query", cloudwatch.HANDLERS),
-        Endpoint("autoscaling", "application-autoscaling", "json", autoscaling.HANDLERS),
+        Endpoint(
+            label,
+            service.model_name,
+            "json" if isinstance(service, JsonService) else "query",
+            service.handlers,
+        )
+        for label, service in zip(labels, services, strict=True)
     ]
 
 
@@ -101,19 +111,9 @@ def parse(endpoint: Endpoint, name: str, answer: Answer) -> dict[str, Any]:
     )
 
 
-def _open_metrics(path: Path) -> Any:
-    """The MetricsStore when it is implemented (the METRICS part may still be writing it)."""
-    from dockyard.metrics import MetricsStore
-
-    try:
-        return MetricsStore(path, clock=NOW.timestamp, flush_interval_s=None)  # type: ignore[call-arg]
-    except TypeError:
-        try:
-            return MetricsStore(path)
-        except NotImplementedError:
-            return None
-    except NotImplementedError:
-        return None
+def _open_metrics(path: Path) -> MetricsStore:
+    """Datapoints apart from the control store, flushed on demand (no thread)."""
+    return MetricsStore(path, clock=NOW.timestamp, flush_interval_s=None)
 
 
 class Wire:
@@ -132,7 +132,11 @@ class Wire:
             return client
 
         self.client = self.loop.run_until_complete(start())
-        self.mark_baseline()
+        try:
+            self.mark_baseline()
+        except Exception:  # e.g. a table without its migration: fail, but leak nothing
+            self.close()
+            raise
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> Answer:
         async def send() -> Answer:
@@ -178,8 +182,7 @@ class Wire:
     def close(self) -> None:
         self.loop.run_until_complete(self.client.close())
         self.loop.close()
-        if self.metrics is not None:
-            self.metrics.close()
+        self.metrics.close()
         self.store.close()
 
 

@@ -177,7 +177,10 @@ def test_operation_never_fails_the_server(
         extra = data.draw(raw_form_fields(shape.members if shape else []), label="form fields")
         body, headers = encoded(endpoint, action, base)
         body = body + b"&" + urlencode(extra).encode()
-    send_and_check(wire, endpoint, action, body, headers)
+    answer = send_and_check(wire, endpoint, action, body, headers)
+    if answer.status >= 300:  # a served action is routed: the fuzz cannot pass vacuously
+        code = parse(endpoint, action, answer)["Error"]["Code"]
+        assert code not in {"UnknownOperationException", "InvalidAction"}, answer.text()
 
 
 # --- garbage per protocol ------------------------------------------------------------------
@@ -194,9 +197,7 @@ def test_json_garbage_is_refused_politely(wire: Wire, label: str, data: st.DataO
     actions = sorted(endpoint.handlers) or ["ListClusters"]
     action = data.draw(st.sampled_from([*actions, "NoSuchAction", ""]), label="action")
     headers = encode(ENDPOINTS["ecs"], "ListClusters", {})[1]
-    prefix = headers["X-Amz-Target"].rpartition(".")[0]
-    if endpoint.handlers:
-        prefix = encode(endpoint, actions[0], {})[1]["X-Amz-Target"].rpartition(".")[0]
+    prefix = service_model(endpoint.model_name).metadata["targetPrefix"]
     headers["X-Amz-Target"] = f"{prefix}.{action}"
     body = data.draw(raw_json_bodies(), label="body")
     send_and_check(wire, endpoint, action, body, headers)
@@ -252,11 +253,3 @@ def test_requests_without_a_service_are_refused_politely(
     form = headers.get("Content-Type", "").startswith("application/x-www-form")
     endpoint = ENDPOINTS["elbv2" if form else "ecs"]
     send_and_check(wire, endpoint, "", body, headers)
-
-
-def test_fuzzing_covers_every_served_operation() -> None:
-    """The parametrization follows the handler tables, so nothing served escapes the fuzz."""
-    served = {(label, name) for label, e in ENDPOINTS.items() for name in e.handlers}
-    fuzzed = {tuple(p.values) for p in OPERATIONS}
-    assert served == fuzzed
-    assert len({label for label, _ in served}) >= 2

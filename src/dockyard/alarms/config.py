@@ -53,7 +53,15 @@ def _check_supported(params: dict[str, Any]) -> None:
     for member, message in UNSUPPORTED.items():
         if params.get(member):
             raise InvalidParameterValue(message)
-    operator = params["ComparisonOperator"]
+    operator = params.get("ComparisonOperator")
+    if not operator:
+        raise MissingParameter("The parameter ComparisonOperator is required.")
+    if operator not in STATIC_OPERATORS + BAND_OPERATORS:
+        raise ValidationError(
+            f"1 validation error detected: Value '{operator}' at 'comparisonOperator' failed "
+            "to satisfy constraint: Member must satisfy enum value set: "
+            f"[{', '.join(STATIC_OPERATORS + BAND_OPERATORS)}]"
+        )
     if operator in BAND_OPERATORS:
         raise ValidationError(
             f"Comparison operator {operator} is only valid for anomaly detection alarms "

@@ -31,7 +31,12 @@ def validate(operation: OperationModel, params: dict[str, Any], error_code: str)
         if params:
             raise AwsError(f"{operation.name} takes no parameters.", code=error_code)
         return
-    report = _validator.validate(params, shape)
+    try:
+        report = _validator.validate(params, shape)
+    except (RuntimeError, OverflowError, ValueError) as error:
+        # botocore's timestamp check raises on values it cannot place in time
+        # (e.g. an epoch of 10**21): that is the client's input, not our failure.
+        raise AwsError(f"Invalid parameter value: {error}", code=error_code) from None
     if report.has_errors():
         lines = report.generate_report().splitlines()
         message = "; ".join(line.strip() for line in lines if line.strip())

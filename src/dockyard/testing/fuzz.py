@@ -110,7 +110,7 @@ _ODD_TEXT = [
     "*",
     "<x/>",
     "service/",
-    "service/stage01/",
+    "service/default/",
 ]
 
 
@@ -118,33 +118,35 @@ _TAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
 def strings(shape: Shape, plausible: Plausible, hint: str, wild: bool) -> Strategy:
-    """Plausible names, enum members, text; when `wild`, odd text and broken bounds too."""
+    """Enum members or plausible names first, then text; when `wild`, odd text and
+    broken length bounds as well."""
     low, high = _bounds(shape)
     enum = list(getattr(shape, "enum", None) or [])
+    known = plausible.lookup(hint)
     cap = min(high if high is not None else 40, 40)
     floor = min(low or 0, cap)
-    known = plausible.lookup(hint)
     if enum:  # members the seed used (ServiceNamespace "ecs", Protocol "HTTP") come first
         used = [value for value in known if value in enum]
-        members = _weighted((3, st.sampled_from(used)), (1, st.sampled_from(enum)))
-        enum_values = members if used else st.sampled_from(enum)
+        members = st.sampled_from(enum)
+        if used:
+            members = _weighted((3, st.sampled_from(used)), (1, members))
     if not wild:
-        tame = st.text(_TAME, min_size=max(floor, 1), max_size=max(min(cap, 16), floor, 1))
         if enum:
-            return enum_values
-        return _weighted((3, st.sampled_from(known)), (1, tame)) if known else tame
-    text = st.text(min_size=floor, max_size=cap)
-    odd: list[str] = list(_ODD_TEXT)
+            return members
+        fitting = [v for v in known if floor <= len(v) <= (high if high is not None else 1 << 20)]
+        tame = st.text(_TAME, min_size=max(floor, 1), max_size=max(min(cap, 16), floor, 1))
+        return _weighted((3, st.sampled_from(fitting)), (1, tame)) if fitting else tame
+    odd = list(_ODD_TEXT)
     if high is not None and high < 4096:
         odd.append("x" * (high + 1))
     if low:
         odd.append("x" * (low - 1))
+    text = st.text(min_size=floor, max_size=cap)
     if enum:
-        return _weighted((12, enum_values), (1, st.sampled_from(odd)), (1, text))
-    choices: list[tuple[int, Strategy]] = [(4, text), (2, st.sampled_from(odd))]
+        return _weighted((12, members), (1, st.sampled_from(odd)), (1, text))
     if known:
-        choices.insert(0, (10, st.sampled_from(known)))
-    return _weighted(*choices)
+        return _weighted((10, st.sampled_from(known)), (4, text), (2, st.sampled_from(odd)))
+    return _weighted((4, text), (2, st.sampled_from(odd)))
 
 
 def integers(shape: Shape, wild: bool) -> Strategy:
@@ -284,13 +286,19 @@ class _Builder:
         return _weighted((15, complete), (1, missing))
 
 
-def params_for(operation: OperationModel, plausible: Plausible) -> Strategy:
-    """The parameters of one call to `operation` (a dict botocore's serializers accept):
-    half of them keep every rule of the model (to reach the handler's own checks and its
-    happy path), half break some (to reach the validator and the handler's edges)."""
+def params_for(
+    operation: OperationModel, plausible: Plausible, wild: bool | None = None
+) -> Strategy:
+    """The parameters of one call to `operation` (a dict botocore's serializers accept).
+
+    Tame ones (`wild=False`) keep every rule botocore's validator checks, to reach the
+    handler's own checks and its happy path; wild ones break some, to reach the
+    validator and the handler's edges; by default, half and half."""
     shape = operation.input_shape
     if shape is None:
         return st.just({})
+    if wild is not None:
+        return _Builder(plausible, wild).value(shape, "", 0)
     tame = _Builder(plausible, wild=False).value(shape, "", 0)
     return st.one_of(tame, _Builder(plausible, wild=True).value(shape, "", 0))
 

@@ -120,6 +120,12 @@ def _set_actions(enabled: bool) -> Handler:
 
 def set_alarm_state(ctx: ApiContext, params: Params) -> Result:
     """Set the state until the next evaluation says otherwise; a change fires its actions."""
+    if params["StateValue"] not in firing.STATE_ACTIONS:
+        raise ValidationError(
+            f"1 validation error detected: Value '{params['StateValue']}' at 'stateValue' "
+            "failed to satisfy constraint: Member must satisfy enum value set: "
+            "[INSUFFICIENT_DATA, ALARM, OK]"
+        )
     reason_data = params.get("StateReasonData")
     if reason_data is not None:
         try:
@@ -266,7 +272,9 @@ def _alarm_by_arn(tx: Tx, arn: str) -> dict[str, Any]:
 def tag_resource(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         _alarm_by_arn(tx, params["ResourceARN"])
-        tags = [{"key": t["Key"], "value": t["Value"]} for t in params["Tags"]]
+        # A key given twice keeps its last value (one row per key).
+        by_key = {t["Key"]: t["Value"] for t in params["Tags"]}
+        tags = [{"key": key, "value": value} for key, value in by_key.items()]
         tx.put_tags(params["ResourceARN"], tags)
     return {}
 

@@ -63,7 +63,10 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
         raise InvalidConfigurationRequest("Only the ipv4 IP address type is supported")
     tags = params.get("Tags", [])
     check_tags(tags)
-    subnets = params.get("Subnets") or [m["SubnetId"] for m in params.get("SubnetMappings", [])]
+    mappings = params.get("SubnetMappings", [])
+    if any(not mapping.get("SubnetId") for mapping in mappings):
+        raise ValidationError("A subnet ID must be specified in each subnet mapping")
+    subnets = params.get("Subnets") or [mapping["SubnetId"] for mapping in mappings]
     with ctx.store.transaction() as tx:
         existing = tx.find(Kind.LOAD_BALANCER, {"name": name})
         if existing:
