@@ -39,6 +39,7 @@ class InstanceView:
     registered_at: float = 0.0
     agent_version: str = ""
     running_tasks_count: int = 0
+    pending_tasks_count: int = 0  # placed, not yet RUNNING (a commit counts here)
     task_groups: Mapping[str, int] = field(default_factory=dict)
     reserved_ports_tcp: frozenset[int] = frozenset()
     reserved_ports_udp: frozenset[int] = frozenset()

@@ -28,7 +28,8 @@ class Node:
 
     __slots__ = (
         "agent_connected", "agent_version", "arn", "attributes", "blocked_tcp", "blocked_udp",
-        "cpu", "idx", "instance_id", "memory", "pending_tcp", "pending_udp", "registered_at",
+        "cpu", "idx", "instance_id", "memory", "pending_tasks_count", "pending_tcp", "pending_udp",
+        "registered_at",
         "registered_cpu", "registered_memory", "reserved_tcp", "reserved_udp",
         "running_tasks_count", "schedulable", "status", "task_groups",
     )  # fmt: skip
@@ -44,6 +45,7 @@ class Node:
         self.registered_at = view.registered_at
         self.agent_version = view.agent_version
         self.running_tasks_count = view.running_tasks_count
+        self.pending_tasks_count = view.pending_tasks_count
         self.task_groups: dict[str, int] = {g: n for g, n in view.task_groups.items() if n > 0}
         self.registered_cpu = view.registered_cpu
         self.registered_memory = view.registered_memory
@@ -70,6 +72,7 @@ class Node:
             registered_at=self.registered_at,
             agent_version=self.agent_version,
             running_tasks_count=self.running_tasks_count,
+            pending_tasks_count=self.pending_tasks_count,
             task_groups=dict(self.task_groups),
             reserved_ports_tcp=self.reserved_tcp,
             reserved_ports_udp=self.reserved_udp,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from .model import InstanceView, Placement, TaskRequest
 from .node import Node
@@ -131,13 +132,32 @@ class ClusterState:
             node.task_groups[request.group] = count
         else:
             node.task_groups.pop(request.group, None)
-        node.running_tasks_count = max(0, node.running_tasks_count + sign)
+        node.pending_tasks_count = max(0, node.pending_tasks_count + sign)  # PROVISIONING
         if node.schedulable and self._sorted:
             old = {"cpu": old_cpu, "memory": old_memory}
             for field, entries in self._sorted.items():
                 _move(entries, old[field], _amount(node, field), node)
         for index in self._indexes.values():
             index.refresh(node, request.group, sign)
+
+    @contextmanager
+    def changing(self, arn: str) -> Iterator[Node]:
+        """Change a node's bookkeeping in place (a task's status, ports bound, a stop):
+        the node leaves the indexes, the caller edits it, it re-enters them."""
+        node = self._nodes[arn]
+        if node.schedulable:
+            for field, entries in self._sorted.items():
+                _discard(entries, _amount(node, field), node)
+        for index in self._indexes.values():
+            index.remove(node)
+        try:
+            yield node
+        finally:
+            if node.schedulable:
+                for field, entries in self._sorted.items():
+                    insort(entries, (_amount(node, field), node.idx, node))
+            for index in self._indexes.values():
+                index.add(node)
 
     # -- derived lookups ----------------------------------------------------------
     def spread_index(self, group: str, attribute: str | None, cpu: int, memory: int) -> SpreadIndex:

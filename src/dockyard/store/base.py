@@ -8,7 +8,7 @@ transaction per API call, so a request that fails half-way writes nothing.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -34,10 +34,45 @@ class Kind(enum.Enum):
     SCALING_POLICY = "scaling_policies"
     SCHEDULED_ACTION = "scheduled_actions"
     SCALING_ACTIVITY = "scaling_activities"
+    # Per container instance: remaining cpu/memory/ports, task counts and groups (the
+    # capacity bookkeeping kept apart from the AWS-shaped instance document).
+    INSTANCE_CAPACITY = "instance_capacity"
+
+
+# Called inside the transaction after each insert/update (doc) or delete (None) of a
+# kind: process-memory mirrors of the store (tasks.memory) follow writes through it.
+Observer = Callable[["Tx", str, "Doc | None", Mapping[str, Any]], None]
 
 
 class Tx(Protocol):
     """One transaction. Every method runs inside it; nothing is visible until commit."""
+
+    @property
+    def store(self) -> Store:
+        """The store this transaction belongs to."""
+        ...
+
+    def after_commit(self, callback: Callable[[], None], key: Hashable | None = None) -> None:
+        """Run `callback` once the transaction has committed (dropped on rollback);
+        with a `key`, only the first callback registered under it."""
+        ...
+
+    def after_rollback(self, callback: Callable[[], None], key: Hashable | None = None) -> None:
+        """Run `callback` if the transaction rolls back (dropped on commit)."""
+        ...
+
+    def find_keys(
+        self,
+        kind: Kind,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after: Sequence[Any] | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        """Primary keys of matching rows in key order, without reading documents."""
+        ...
+
+    def sum(self, kind: Kind, column: str, where: Mapping[str, Any] | None = None) -> int: ...
 
     def get(self, kind: Kind, key: str) -> Doc | None: ...
 
@@ -96,6 +131,10 @@ class Tx(Protocol):
 
 class Store(Protocol):
     """A backend: opens transactions and migrates its schema."""
+
+    def observe(self, kind: Kind, observer: Observer) -> None:
+        """Call `observer` on every write of `kind` from now on."""
+        ...
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
 

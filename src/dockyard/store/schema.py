@@ -59,6 +59,22 @@ tasks = sa.Table(
     sa.Index("ix_tasks_cluster_group", "cluster", "task_group"),
 )
 
+# Capacity bookkeeping of each container instance, kept apart from its AWS-shaped document
+# so a task's state change writes this small row, never the document. `doc` holds the
+# sets: {"usedTcp": [...], "usedUdp": [...], "pendingTcp": n, "pendingUdp": n,
+# "taskGroups": {group: count}}; remaining cpu/memory and task counts are columns.
+instance_capacity = sa.Table(
+    "instance_capacity",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("cluster", sa.String(1600), nullable=False, index=True),
+    sa.Column("remaining_cpu", sa.Integer, nullable=False),
+    sa.Column("remaining_memory", sa.Integer, nullable=False),
+    sa.Column("running_count", sa.Integer, nullable=False),
+    sa.Column("pending_count", sa.Integer, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
 services = sa.Table(
     "services",
     metadata,
@@ -209,6 +225,7 @@ TABLES: dict[str, sa.Table] = {
     "task_definitions": task_definitions,
     "container_instances": container_instances,
     "tasks": tasks,
+    "instance_capacity": instance_capacity,
     "services": services,
     "load_balancers": load_balancers,
     "listeners": listeners,
@@ -222,3 +239,20 @@ TABLES: dict[str, sa.Table] = {
     "scheduled_actions": scheduled_actions,
     "scaling_activities": scaling_activities,
 }
+
+# --- Service controller (migration 0007) ---------------------------------------------------
+# tasks.stopped_at: when the task STOPPED (0 while it runs, and for rows stopped before 0007
+# until the expiry pass stamps them), so expiry is an indexed range delete. The group index
+# covers DescribeServices' counts and serves a service's live-task read and its primary's
+# newest STOPPED tasks (equality on the first five columns, ordered by stopped_at).
+tasks.append_column(sa.Column("stopped_at", sa.Float, nullable=False, server_default="0"))
+sa.Index(
+    "ix_tasks_group_status",
+    tasks.c.cluster,
+    tasks.c.task_group,
+    tasks.c.last_status,
+    tasks.c.started_by,
+    tasks.c.desired_status,
+    tasks.c.stopped_at,
+)
+sa.Index("ix_tasks_stopped", tasks.c.last_status, tasks.c.stopped_at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dockyard.store import schema
-from dockyard.store.base import Doc, Kind
+from dockyard.store.base import Doc, Kind, Observer
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -80,14 +80,53 @@ def _find_statement(  # noqa: PLR0917 - positional so functools.cache keys on it
     return query
 
 
+@functools.cache
+def _count_statement(kind: Kind, shape: tuple[tuple[str, bool], ...]) -> sa.Select[Any]:
+    """COUNT(*) over indexed columns, built once per shape like `_find_statement`
+    (DescribeServices counts per deployment: building each one cost ~2 ms)."""
+    table = schema.TABLES[kind.value]
+    query = sa.select(sa.func.count()).select_from(table)
+    for name, is_list in shape:
+        column = table.c[name]
+        if is_list:
+            query = query.where(column.in_(sa.bindparam(f"w_{name}", expanding=True)))
+        else:
+            query = query.where(column == sa.bindparam(f"w_{name}"))
+    return query
+
+
 LIST_TYPES = (list, tuple, set, frozenset)
 
 
 class SqlTx:
     """One transaction on one connection; implements `dockyard.store.base.Tx`."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, store: SqlStore) -> None:
         self._conn = conn
+        self._store = store
+        self._observers = store.observers
+        self._on_commit: dict[Hashable, Callable[[], None]] = {}
+        self._on_rollback: dict[Hashable, Callable[[], None]] = {}
+
+    @property
+    def store(self) -> SqlStore:
+        return self._store
+
+    def after_commit(self, callback: Callable[[], None], key: Hashable | None = None) -> None:
+        self._on_commit.setdefault(object() if key is None else key, callback)
+
+    def after_rollback(self, callback: Callable[[], None], key: Hashable | None = None) -> None:
+        self._on_rollback.setdefault(object() if key is None else key, callback)
+
+    def _finished(self, committed: bool) -> None:
+        callbacks = self._on_commit if committed else self._on_rollback
+        self._on_commit, self._on_rollback = {}, {}
+        for callback in callbacks.values():
+            callback()
+
+    def _observe(self, kind: Kind, key: str, doc: Doc | None, columns: Mapping[str, Any]) -> None:
+        for observer in self._observers.get(kind, ()):
+            observer(self, key, doc, columns)
 
     @staticmethod
     def _table(kind: Kind) -> sa.Table:
@@ -152,9 +191,13 @@ class SqlTx:
         return [dict(row[0]) for row in self._conn.execute(statement, params)]
 
     def count(self, kind: Kind, where: Mapping[str, Any] | None = None) -> int:
-        table = self._table(kind)
-        query = sa.select(sa.func.count()).select_from(table).where(*self._where(table, where))
-        return int(self._conn.execute(query).scalar_one())
+        where = where or {}
+        shape = tuple((name, isinstance(value, LIST_TYPES)) for name, value in where.items())
+        params = {
+            f"w_{name}": list(value) if is_list else value
+            for (name, is_list), value in zip(shape, where.values(), strict=True)
+        }
+        return int(self._conn.execute(_count_statement(kind, shape), params).scalar_one())
 
     def distinct(
         self,
@@ -180,14 +223,44 @@ class SqlTx:
     def insert(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None:
         table = self._table(kind)
         self._conn.execute(sa.insert(table).values(arn=key, doc=doc, **columns))
+        if kind in self._observers:
+            self._observe(kind, key, doc, columns)
 
     def update(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None:
         table = self._table(kind)
         self._conn.execute(sa.update(table).where(table.c.arn == key).values(doc=doc, **columns))
+        if kind in self._observers:
+            self._observe(kind, key, doc, columns)
 
     def delete(self, kind: Kind, key: str) -> None:
         table = self._table(kind)
         self._conn.execute(sa.delete(table).where(table.c.arn == key))
+        if kind in self._observers:
+            self._observe(kind, key, None, {})
+
+    def find_keys(
+        self,
+        kind: Kind,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after: Sequence[Any] | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        table = self._table(kind)
+        query = sa.select(table.c.arn).where(*self._where(table, where))
+        if after:
+            query = query.where(table.c.arn > after[0])
+        query = query.order_by(table.c.arn)
+        if limit is not None:
+            query = query.limit(limit)
+        return [row[0] for row in self._conn.execute(query)]
+
+    def sum(self, kind: Kind, column: str, where: Mapping[str, Any] | None = None) -> int:
+        table = self._table(kind)
+        query = sa.select(sa.func.coalesce(sa.func.sum(table.c[column]), 0)).where(
+            *self._where(table, where)
+        )
+        return int(self._conn.execute(query).scalar_one())
 
     def find_raw(self, kind: Kind, where: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """(key, document as stored) pairs: JSON text on SQLite, left undecoded so callers
@@ -246,21 +319,36 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        self.observers: dict[Kind, list[Observer]] = {}
+
+    def observe(self, kind: Kind, observer: Observer) -> None:
+        self.observers.setdefault(kind, []).append(observer)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
+        """Commit on success, roll back on any exception (a failed COMMIT included);
+        then run the transaction's after_commit or after_rollback callbacks."""
         with self.engine.connect() as conn:
             if self._sqlite:
                 _sqlite_begin(conn)
+                tx = SqlTx(conn, self)
                 try:
-                    yield SqlTx(conn)
+                    yield tx
+                    conn.exec_driver_sql("COMMIT")
                 except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
+                    if _in_transaction(conn):  # a failed COMMIT may have ended it
+                        conn.exec_driver_sql("ROLLBACK")
+                    tx._finished(committed=False)
                     raise
-                conn.exec_driver_sql("COMMIT")
             else:
-                with conn.begin():
-                    yield SqlTx(conn)
+                tx = SqlTx(conn, self)
+                try:
+                    with conn.begin():
+                        yield tx
+                except BaseException:
+                    tx._finished(committed=False)
+                    raise
+        tx._finished(committed=True)
 
     @contextmanager
     def read(self) -> Iterator[SqlTx]:
@@ -268,12 +356,12 @@ class SqlStore:
             if self._sqlite:
                 conn.exec_driver_sql("BEGIN")
                 try:
-                    yield SqlTx(conn)
+                    yield SqlTx(conn, self)
                 finally:
                     conn.exec_driver_sql("ROLLBACK")
             else:
                 with conn.begin():
-                    yield SqlTx(conn)
+                    yield SqlTx(conn, self)
 
     def migrate(self) -> None:
         from dockyard.store.migrate import upgrade
@@ -282,6 +370,12 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _in_transaction(conn: Connection) -> bool:
+    """Whether the SQLite connection still holds a transaction open."""
+    dbapi = conn.connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", True))
 
 
 def sqlite_url(data_dir: str | os.PathLike[str]) -> str:

@@ -1,25 +1,35 @@
-"""Incremental resource accounting on container instance documents.
+"""Incremental resource accounting on an instance's live node.
 
-A task *reserves* cpu, memory and its static host ports when placed and its
-dynamic host ports when the agent reports the bindings; it releases all of it
-when it reaches STOPPED. `remainingResources` therefore always equals the
-registered resources minus the live tasks', without scanning tasks.
-The reservation is kept with the task (column `reservation`) so a release gives
-back exactly what was taken.
+A task *reserves* cpu, memory and its static host ports when placed (the
+scheduler's `ClusterState.commit`) and its dynamic host ports when the agent
+reports the bindings (`bind_dynamic`); it gives all of it back when it reaches
+STOPPED (`release`). `count_transition` keeps the running/pending counters in
+step with each status change. So what is left always equals the registered
+resources minus the live tasks', without scanning tasks. The reservation is kept
+with the task (column `reservation`) so a release gives back exactly what was taken.
+
+Neighbours: `reports` calls these inside `ClusterState.changing(arn)` (indexes kept);
+`memory` writes the node's `capacity` row afterwards.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dockyard.lifecycle import PENDING_STATUSES
-from dockyard.resources import ports_resource
 from dockyard.scheduler.model import TaskRequest
+from dockyard.scheduler.node import Node
+from dockyard.tasks.capacity import INTERNAL_FIELDS, status_bucket
+
+__all__ = [
+    "INTERNAL_FIELDS",
+    "Reservation",
+    "bind_dynamic",
+    "count_transition",
+    "release",
+    "reservation_for",
+]
 
 Reservation = dict[str, Any]
-
-# Fields of an instance document the API never shows (control-plane bookkeeping).
-INTERNAL_FIELDS = frozenset({"taskGroups", "pendingDynamicPorts", "disconnectedAt", "lastSeenAt"})
 
 
 def reservation_for(request: TaskRequest) -> Reservation:
@@ -36,61 +46,7 @@ def reservation_for(request: TaskRequest) -> Reservation:
     }
 
 
-def _resource(doc: dict[str, Any], name: str) -> dict[str, Any]:
-    for resource in doc["remainingResources"]:
-        if resource["name"] == name:
-            return dict(resource)
-    raise KeyError(name)
-
-
-def _replace(doc: dict[str, Any], resource: dict[str, Any]) -> None:
-    doc["remainingResources"] = [
-        resource if r["name"] == resource["name"] else r for r in doc["remainingResources"]
-    ]
-
-
-def _shift_ports(doc: dict[str, Any], name: str, ports: list[int], add: bool) -> None:
-    if not ports:
-        return
-    current = {int(p) for p in _resource(doc, name).get("stringSetValue", [])}
-    registered = {
-        int(p)
-        for r in doc["registeredResources"]
-        if r["name"] == name
-        for p in r.get("stringSetValue", [])
-    }
-    current = current | set(ports) if add else (current - set(ports)) | registered
-    _replace(doc, ports_resource(name, current))
-
-
-def _shift_number(doc: dict[str, Any], name: str, delta: int) -> None:
-    resource = _resource(doc, name)
-    resource["integerValue"] = int(resource.get("integerValue", 0)) + delta
-    _replace(doc, resource)
-
-
-def _pending(doc: dict[str, Any]) -> dict[str, int]:
-    return dict(doc.get("pendingDynamicPorts") or {"tcp": 0, "udp": 0})
-
-
-def reserve(doc: dict[str, Any], reservation: Reservation) -> None:
-    """Take a newly placed task's resources from its instance."""
-    _shift_number(doc, "CPU", -reservation["cpu"])
-    _shift_number(doc, "MEMORY", -reservation["memory"])
-    _shift_ports(doc, "PORTS", reservation["tcp"], add=True)
-    _shift_ports(doc, "PORTS_UDP", reservation["udp"], add=True)
-    pending = _pending(doc)
-    pending["tcp"] += reservation["dynamicTcp"]
-    pending["udp"] += reservation["dynamicUdp"]
-    doc["pendingDynamicPorts"] = pending
-    groups = dict(doc.get("taskGroups") or {})
-    groups[reservation["group"]] = groups.get(reservation["group"], 0) + 1
-    doc["taskGroups"] = groups
-
-
-def bind_dynamic(
-    doc: dict[str, Any], reservation: Reservation, bindings: list[dict[str, Any]]
-) -> bool:
+def bind_dynamic(node: Node, reservation: Reservation, bindings: list[dict[str, Any]]) -> bool:
     """Record the dynamic host ports the agent bound; True when something changed."""
     static = {("tcp", p) for p in reservation["tcp"]} | {("udp", p) for p in reservation["udp"]}
     bound = {("tcp", p) for p in reservation["boundTcp"]} | {
@@ -103,58 +59,54 @@ def bind_dynamic(
     )
     if not fresh:
         return False
-    pending = _pending(doc)
     for protocol in ("tcp", "udp"):
         ports = sorted(p for proto, p in fresh if proto == protocol)
-        key = "boundTcp" if protocol == "tcp" else "boundUdp"
-        want = "dynamicTcp" if protocol == "tcp" else "dynamicUdp"
         if not ports:
             continue
+        key, want = ("boundTcp", "dynamicTcp") if protocol == "tcp" else ("boundUdp", "dynamicUdp")
         settled = min(len(ports), max(reservation[want] - len(reservation[key]), 0))
-        pending[protocol] = max(pending[protocol] - settled, 0)
         reservation[key] = sorted(set(reservation[key]) | set(ports))
-        _shift_ports(doc, "PORTS" if protocol == "tcp" else "PORTS_UDP", ports, add=True)
-    doc["pendingDynamicPorts"] = pending
+        if protocol == "tcp":
+            node.pending_tcp = max(node.pending_tcp - settled, 0)
+            node.blocked_tcp.update(ports)
+        else:
+            node.pending_udp = max(node.pending_udp - settled, 0)
+            node.blocked_udp.update(ports)
     return True
 
 
-def release(doc: dict[str, Any], reservation: Reservation) -> None:
+def release(node: Node, reservation: Reservation) -> None:
     """Give a stopped task's resources back to its instance."""
-    _shift_number(doc, "CPU", reservation["cpu"])
-    _shift_number(doc, "MEMORY", reservation["memory"])
-    _shift_ports(doc, "PORTS", reservation["tcp"] + reservation["boundTcp"], add=False)
-    _shift_ports(doc, "PORTS_UDP", reservation["udp"] + reservation["boundUdp"], add=False)
-    pending = _pending(doc)
-    pending["tcp"] = max(
-        pending["tcp"] - (reservation["dynamicTcp"] - len(reservation["boundTcp"])), 0
+    node.cpu += reservation["cpu"]
+    node.memory += reservation["memory"]
+    node.blocked_tcp.difference_update(
+        (set(reservation["tcp"]) | set(reservation["boundTcp"])) - node.reserved_tcp
     )
-    pending["udp"] = max(
-        pending["udp"] - (reservation["dynamicUdp"] - len(reservation["boundUdp"])), 0
+    node.blocked_udp.difference_update(
+        (set(reservation["udp"]) | set(reservation["boundUdp"])) - node.reserved_udp
     )
-    doc["pendingDynamicPorts"] = pending
-    groups = dict(doc.get("taskGroups") or {})
-    left = groups.get(reservation["group"], 0) - 1
+    # Only the promises still open: a task may have bound more ports than it promised.
+    unbound_tcp = max(reservation["dynamicTcp"] - len(reservation["boundTcp"]), 0)
+    unbound_udp = max(reservation["dynamicUdp"] - len(reservation["boundUdp"]), 0)
+    node.pending_tcp = max(node.pending_tcp - unbound_tcp, 0)
+    node.pending_udp = max(node.pending_udp - unbound_udp, 0)
+    left = node.task_groups.get(reservation["group"], 0) - 1
     if left > 0:
-        groups[reservation["group"]] = left
+        node.task_groups[reservation["group"]] = left
     else:
-        groups.pop(reservation["group"], None)
-    doc["taskGroups"] = groups
+        node.task_groups.pop(reservation["group"], None)
 
 
-def count_transition(doc: dict[str, Any], before: str | None, after: str) -> None:
-    """Keep runningTasksCount / pendingTasksCount in step with one task's status change."""
-
-    def bucket(status: str | None) -> str | None:
-        if status == "RUNNING":
-            return "runningTasksCount"
-        if status in PENDING_STATUSES:
-            return "pendingTasksCount"
-        return None
-
-    old, new = bucket(before), bucket(after)
+def count_transition(node: Node, before: str | None, after: str) -> None:
+    """Keep the running / pending counters in step with one task's status change."""
+    old, new = status_bucket(before), status_bucket(after)
     if old == new:
         return
-    if old:
-        doc[old] = max(int(doc.get(old, 0)) - 1, 0)
-    if new:
-        doc[new] = int(doc.get(new, 0)) + 1
+    if old == "running":
+        node.running_tasks_count = max(node.running_tasks_count - 1, 0)
+    elif old == "pending":
+        node.pending_tasks_count = max(node.pending_tasks_count - 1, 0)
+    if new == "running":
+        node.running_tasks_count += 1
+    elif new == "pending":
+        node.pending_tasks_count += 1

@@ -1,14 +1,17 @@
-"""Placing tasks: store documents -> scheduler -> new task documents, in one transaction.
+"""Placing tasks: in-memory cluster state -> scheduler -> new task documents, in one
+transaction.
 
-The scheduler plans on a snapshot of the cluster's instances read in the same
-transaction that writes the tasks and their reservations, so two placements can
-never over-commit an instance (transactions are serialized by the store).
+The scheduler plans on the cluster's live `ClusterState` (`tasks.memory`): no store
+read, no instance document decoded. `place` commits each placement into that state
+as it goes, so the next task (and the next call in the same transaction) sees it;
+this module then writes the task rows and, once per touched instance, its capacity
+row, in the caller's transaction. Transactions are serialized by the store and run
+one at a time, so a plan cannot be overtaken before it commits; a rollback drops the
+cluster's state (it reloads from the store).
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import random
 import uuid
 from collections.abc import Sequence
@@ -18,13 +21,13 @@ from typing import Any
 from dockyard.api.context import ApiContext
 from dockyard.arns import new_id
 from dockyard.metrics.instruments import PLACEMENT_SECONDS, TASK_COUNTS
-from dockyard.scheduler import ClusterState, InstanceView, PlacementResult, TaskRequest, place
+from dockyard.scheduler import ClusterState, PlacementResult, TaskRequest, place
 from dockyard.scheduler.taskdef import task_request_from_definition
 from dockyard.store import Kind, Tx
-from dockyard.tasks.accounting import count_transition, reservation_for, reserve
-from dockyard.tasks.views import instance_view
+from dockyard.tasks.accounting import reservation_for
+from dockyard.tasks.memory import memory_of
 
-LIVE_INSTANCE = ["ACTIVE", "DRAINING"]
+AZ_ATTRIBUTE = "ecs.availability-zone"
 
 
 @dataclass
@@ -42,45 +45,6 @@ class TaskSpec:
     extra: dict[str, Any] | None = None
 
 
-def cluster_state(
-    tx: Tx, cluster_arn: str, only: Sequence[str] | None = None
-) -> tuple[ClusterState, dict[str, dict[str, Any]]]:
-    """The scheduler's view of a cluster (or of `only` these instances of it), and the
-    instance documents by ARN - read-only (shared with a cache): copy before changing."""
-    where: dict[str, Any] = {"cluster": cluster_arn, "status": LIVE_INSTANCE}
-    if only is not None:
-        where["arn"] = list(only)
-    docs: dict[str, dict[str, Any]] = {}
-    views = []
-    for arn, raw in tx.find_raw(Kind.CONTAINER_INSTANCE, where):
-        doc, view = _decoded(arn, raw)
-        docs[arn] = doc  # shared with the cache: read-only, copy before changing
-        views.append(view)
-    return ClusterState(views), docs
-
-
-# Decoded instance documents and their scheduler views, keyed by the stored JSON text:
-# an unchanged instance is not decoded again (at hundreds of instances per RunTask,
-# decoding was most of the server's time).
-_DECODED: dict[str, tuple[str, dict[str, Any], InstanceView]] = {}
-_DECODED_MAX = 20_000
-
-
-def _decoded(arn: str, raw: Any) -> tuple[dict[str, Any], InstanceView]:
-    if not isinstance(raw, str):  # a backend that hands back decoded JSON
-        doc = dict(raw)
-        return doc, instance_view(doc)
-    cached = _DECODED.get(arn)
-    if cached is not None and cached[0] == raw:
-        return cached[1], cached[2]
-    doc = json.loads(raw)
-    view = instance_view(doc)
-    if len(_DECODED) >= _DECODED_MAX:
-        _DECODED.clear()
-    _DECODED[arn] = (raw, doc, view)
-    return doc, view
-
-
 def request_for(spec: TaskSpec) -> TaskRequest:
     return task_request_from_definition(spec.task_definition, spec.overrides, spec.group)
 
@@ -95,32 +59,42 @@ def place_tasks(
     rng: random.Random | None = None,
     only_instances: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], PlacementResult]:
-    """Place `spec.count` tasks; write them (PROVISIONING) and their reservations."""
-    state, docs = cluster_state(tx, cluster["clusterArn"], only_instances)
+    """Place `spec.count` tasks; write them (PROVISIONING) and their instances' capacity.
+
+    `only_instances` restricts the choice (StartTask, DAEMON services): those are
+    planned on a small copy, and the placements then committed to the live state.
+    """
+    memory = memory_of(tx)
+    cluster_arn = cluster["clusterArn"]
+    state = memory.state(tx, cluster_arn)
+    plan = state
+    if only_instances is not None:
+        plan = ClusterState(state.view(arn) for arn in only_instances if arn in state)
     request = request_for(spec)
     constraints = list(spec.task_definition.get("placementConstraints", [])) + list(
         spec.constraints
     )
     result = place(
-        state, request, spec.count, list(spec.strategy), constraints, rng or random.Random()
+        plan, request, spec.count, list(spec.strategy), constraints, rng or random.Random()
     )
+    memory.guard(tx, cluster_arn)
+    if plan is not state:
+        for placement in result.placements:
+            state.commit(placement.instance_arn, placement.request)
     tasks = []
-    touched: dict[str, dict[str, Any]] = {}
+    touched: set[str] = set()
     for placement in result.placements:
         arn = placement.instance_arn
-        if arn not in touched:
-            touched[arn] = copy.deepcopy(docs[arn])
-        instance = touched[arn]
-        task, reservation = new_task(ctx, cluster, instance, spec, request)
-        reserve(instance, reservation)
-        count_transition(instance, None, task["lastStatus"])
-        TASK_COUNTS.moved(cluster["clusterArn"], task["group"], None, task["lastStatus"])
+        touched.add(arn)
+        zone = state.node(arn).attributes.get(AZ_ATTRIBUTE)
+        task, reservation = new_task(ctx, cluster, arn, spec, request, zone=zone)
+        TASK_COUNTS.moved(cluster_arn, task["group"], None, task["lastStatus"])
         tx.insert(
             Kind.TASK,
             task["taskArn"],
             task,
-            cluster=cluster["clusterArn"],
-            instance=instance["containerInstanceArn"],
+            cluster=cluster_arn,
+            instance=arn,
             family=spec.task_definition["family"],
             started_by=spec.started_by,
             task_group=task["group"],
@@ -130,17 +104,19 @@ def place_tasks(
         )
         tx.put_tags(task["taskArn"], list(spec.tags))
         tasks.append(task)
-    for arn, instance in touched.items():
-        tx.update(Kind.CONTAINER_INSTANCE, arn, instance)
+    for arn in sorted(touched):
+        memory.write(tx, cluster_arn, arn)
     return tasks, result
 
 
 def new_task(
     ctx: ApiContext,
     cluster: dict[str, Any],
-    instance: dict[str, Any],
+    instance_arn: str,
     spec: TaskSpec,
     request: TaskRequest,
+    *,
+    zone: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     task_id = new_id()
     cluster_name = cluster["clusterName"]
@@ -168,20 +144,12 @@ def new_task(
         if reservation is not None:
             entry["memoryReservation"] = str(reservation)
         containers.append(entry)
-    zone = next(
-        (
-            a.get("value")
-            for a in instance.get("attributes", [])
-            if a["name"] == "ecs.availability-zone"
-        ),
-        None,
-    )
     now = ctx.now()
     task: dict[str, Any] = {
         "taskArn": task_arn,
         "clusterArn": cluster["clusterArn"],
         "taskDefinitionArn": definition["taskDefinitionArn"],
-        "containerInstanceArn": instance["containerInstanceArn"],
+        "containerInstanceArn": instance_arn,
         "overrides": {
             "containerOverrides": list((spec.overrides or {}).get("containerOverrides", [])),
             "inferenceAcceleratorOverrides": [],

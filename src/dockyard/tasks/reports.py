@@ -1,7 +1,9 @@
 """Task state changes: agent reports, stop requests, and tasks given up for lost hosts.
 
 Every change of a task's lastStatus goes through `transition`, which keeps the
-instance's counts and resources in step (released exactly once, at STOPPED).
+instance's counts and resources in step (released exactly once, at STOPPED): on
+its live node in memory and in its capacity row (`memory.changing`), never in the
+instance document.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from typing import Any
 
 from dockyard.lifecycle import TaskStatus, advance
 from dockyard.metrics.instruments import TASK_COUNTS
+from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Tx
 from dockyard.tasks.accounting import bind_dynamic, count_transition, release
+from dockyard.tasks.memory import memory_of
 
 TIMESTAMPS = {
     "RUNNING": "startedAt",
@@ -36,6 +40,7 @@ def _save(tx: Tx, task: dict[str, Any], reservation: dict[str, Any]) -> None:
         desired_status=task["desiredStatus"],
         last_status=task["lastStatus"],
         reservation=reservation,
+        stopped_at=float(task.get("stoppedAt") or 0),  # indexed expiry (migration 0007)
     )
 
 
@@ -46,9 +51,10 @@ def transition(
     status: str,
     now: float,
     *,
-    instance: dict[str, Any] | None = None,
+    node: Node | None = None,
 ) -> bool:
-    """Move lastStatus forward to `status`; update the instance. True when it moved."""
+    """Move lastStatus forward to `status`; update the instance's capacity (on `node`
+    when the caller already holds it from `memory.changing`). True when it moved."""
     before = task["lastStatus"]
     after = advance(before, status)
     if after == before:
@@ -67,15 +73,18 @@ def transition(
             if container["lastStatus"] != "STOPPED":
                 container["lastStatus"] = "STOPPED"
     arn = task.get("containerInstanceArn")
-    if arn:
-        doc = instance or tx.get(Kind.CONTAINER_INSTANCE, arn)
-        if doc is not None:
-            count_transition(doc, before, after)
-            if after == "STOPPED":
-                release(doc, reservation)
-            if instance is None:
-                tx.update(Kind.CONTAINER_INSTANCE, arn, doc)
+    if node is not None:
+        _account(node, reservation, before, after)
+    elif arn:
+        with memory_of(tx).changing(tx, arn) as held:
+            _account(held, reservation, before, after)
     return True
+
+
+def _account(node: Node, reservation: dict[str, Any], before: str, after: str) -> None:
+    count_transition(node, before, after)
+    if after == "STOPPED":
+        release(node, reservation)
 
 
 def request_stop(
@@ -99,14 +108,26 @@ def request_stop(
 
 
 def _agent_connected(tx: Tx, task: dict[str, Any]) -> bool:
-    doc = tx.get(Kind.CONTAINER_INSTANCE, task.get("containerInstanceArn") or "")
-    return bool(doc and doc.get("agentConnected"))
+    arn = task.get("containerInstanceArn")
+    node = memory_of(tx).node(tx, arn) if arn else None
+    return bool(node is not None and node.agent_connected)
 
 
 def give_up(
-    tx: Tx, task_arn: str, reason: str, *, stop_code: str, now: float, instance: dict[str, Any]
+    tx: Tx,
+    task_arn: str,
+    reason: str,
+    *,
+    stop_code: str,
+    now: float,
+    instance: dict[str, Any] | None = None,
 ) -> bool:
-    """Mark a task STOPPED without its agent (its host is lost)."""
+    """Mark a task STOPPED without its agent (its host is lost).
+
+    `instance` (the host's document) is accepted for older callers and not needed:
+    the capacity lives in its own row, not in the document.
+    """
+    del instance
     loaded = _load(tx, task_arn)
     if loaded is None:
         return False
@@ -117,7 +138,7 @@ def give_up(
     task.setdefault("stopCode", stop_code)
     for container in task["containers"]:
         container.setdefault("reason", reason)
-    transition(tx, task, reservation, "STOPPED", now, instance=instance)
+    transition(tx, task, reservation, "STOPPED", now)
     _save(tx, task, reservation)
     return True
 
@@ -135,8 +156,19 @@ def apply_report(
     task, reservation = loaded
     if task.get("containerInstanceArn") != instance_arn or task["lastStatus"] == "STOPPED":
         return None
+    with memory_of(tx).changing(tx, instance_arn) as node:
+        changed = _apply_containers(task, reservation, report, node)
+        changed |= _apply_task(tx, task, reservation, report, now, node)
+    if not changed:
+        return None
+    _save(tx, task, reservation)
+    return task
+
+
+def _apply_containers(
+    task: dict[str, Any], reservation: dict[str, Any], report: dict[str, Any], node: Node
+) -> bool:
     changed = False
-    instance = tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
     by_name = {c["name"]: c for c in task["containers"]}
     for state in report.get("containers", []):
         container = by_name.get(state.get("name", ""))
@@ -151,8 +183,20 @@ def apply_report(
             if status != container["lastStatus"]:
                 container["lastStatus"] = status
                 changed = True
-        if instance is not None and state.get("networkBindings"):
-            changed |= bind_dynamic(instance, reservation, state["networkBindings"])
+        if state.get("networkBindings"):
+            changed |= bind_dynamic(node, reservation, state["networkBindings"])
+    return changed
+
+
+def _apply_task(  # noqa: PLR0917 - private step of apply_report
+    tx: Tx,
+    task: dict[str, Any],
+    reservation: dict[str, Any],
+    report: dict[str, Any],
+    now: float,
+    node: Node,
+) -> bool:
+    changed = False
     for field in ("pullStartedAt", "pullStoppedAt", "healthStatus"):
         if field in report and task.get(field) != report[field]:
             task[field] = report[field]
@@ -162,12 +206,7 @@ def apply_report(
         if report.get("stopCode"):
             task.setdefault("stopCode", report["stopCode"])
     if "lastStatus" in report:
-        changed |= transition(tx, task, reservation, report["lastStatus"], now, instance=instance)
+        changed |= transition(tx, task, reservation, report["lastStatus"], now, node=node)
         if report["lastStatus"] == "RUNNING" and report.get("startedAt"):
             task["startedAt"] = report["startedAt"]
-    if not changed:
-        return None
-    _save(tx, task, reservation)
-    if instance is not None:
-        tx.update(Kind.CONTAINER_INSTANCE, instance_arn, instance)
-    return task
+    return changed

@@ -26,7 +26,7 @@ from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.resources import normalize_registered
 from dockyard.store import Kind, Tx
-from dockyard.tasks.accounting import INTERNAL_FIELDS
+from dockyard.tasks import capacity
 from dockyard.tasks.reports import give_up
 
 LIVE = ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING"]
@@ -34,7 +34,9 @@ STATUSES = {"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_
 
 
 def present_instance(tx: Tx, doc: dict[str, Any], include: set[str]) -> dict[str, Any]:
-    out = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
+    """The AWS shape: the document plus remainingResources and task counts from its
+    capacity row (`tasks.capacity`), without control-plane bookkeeping fields."""
+    out = capacity.compose(doc, capacity.read(tx, doc["containerInstanceArn"]))
     if "TAGS" in include:
         out["tags"] = tx.get_tags(doc["containerInstanceArn"])
     if "CONTAINER_INSTANCE_HEALTH" not in include:
@@ -106,8 +108,6 @@ def register_container_instance(ctx: ApiContext, params: Params) -> Result:
                 "version": 1,
                 "status": "ACTIVE",
                 "agentConnected": False,
-                "runningTasksCount": 0,
-                "pendingTasksCount": 0,
                 "attributes": attributes,
                 "registeredAt": now,
                 "attachments": [],
@@ -115,8 +115,14 @@ def register_container_instance(ctx: ApiContext, params: Params) -> Result:
             }
         doc["versionInfo"] = params.get("versionInfo", {})
         doc["registeredResources"] = registered
-        doc.setdefault("remainingResources", [dict(r) for r in registered])
         if existing is None:
+            # Capacity first: the instance's insert puts it in the in-memory state.
+            capacity.write(
+                tx,
+                doc["containerInstanceArn"],
+                capacity.from_document(doc),
+                cluster=cluster["clusterArn"],
+            )
             tx.insert(
                 Kind.CONTAINER_INSTANCE,
                 doc["containerInstanceArn"],
@@ -128,6 +134,7 @@ def register_container_instance(ctx: ApiContext, params: Params) -> Result:
         else:
             tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status="ACTIVE")
         tx.put_tags(doc["containerInstanceArn"], tags)
+        ctx.instances_changed({doc["containerInstanceArn"]})  # service controller's queue
         return {"containerInstance": present_instance(tx, doc, {"TAGS"})}
 
 
@@ -183,9 +190,8 @@ def deregister_container_instance(ctx: ApiContext, params: Params) -> Result:
         doc = find_instance(ctx, tx, cluster, params["containerInstance"])
         if doc is None or doc["status"] == "INACTIVE":
             raise InvalidParameterException("The referenced container instance was not found.")
-        if doc.get("runningTasksCount", 0) + doc.get("pendingTasksCount", 0) and not params.get(
-            "force"
-        ):
+        record = capacity.read(tx, doc["containerInstanceArn"]) or capacity.from_document(doc)
+        if record.running + record.pending and not params.get("force"):
             raise InvalidParameterException(
                 "Found running tasks on the instance. Stop them or use --force."
             )
@@ -201,12 +207,12 @@ def deregister_container_instance(ctx: ApiContext, params: Params) -> Result:
                 "Container instance deregistered.",
                 stop_code=StopCode.USER_INITIATED.value,
                 now=now,
-                instance=doc,
             )
         doc["status"] = "INACTIVE"
         tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status="INACTIVE")
         result = {"containerInstance": present_instance(tx, doc, set())}
     ctx.desired_changed({doc["containerInstanceArn"]})
+    ctx.instances_changed({doc["containerInstanceArn"]})
     return result
 
 
@@ -231,4 +237,5 @@ def update_container_instances_state(ctx: ApiContext, params: Params) -> Result:
                 doc["status"] = status
                 tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status=status)
             instances.append(present_instance(tx, doc, set()))
+    ctx.instances_changed(i["containerInstanceArn"] for i in instances)
     return {"containerInstances": instances, "failures": failures}

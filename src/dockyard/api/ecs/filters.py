@@ -7,14 +7,14 @@ from typing import Any
 
 from dockyard.scheduler.query import compile_query
 from dockyard.store import Tx
-from dockyard.tasks.views import instance_view
+from dockyard.tasks.memory import memory_of
 
 
 def instance_filter(expression: str) -> Callable[[Tx, dict[str, Any]], bool]:
     """Compile once (syntax errors raise InvalidParameterException), then match each doc."""
     query = compile_query(expression)
 
-    def matches(_tx: Tx, doc: dict[str, Any]) -> bool:
-        return query.matches(instance_view(doc))
+    def matches(tx: Tx, doc: dict[str, Any]) -> bool:
+        return query.matches(memory_of(tx).view(tx, doc))
 
     return matches

@@ -19,6 +19,7 @@ from dockyard.arns import parse_arn
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.lifecycle import StopCode
 from dockyard.store import Kind, Tx
+from dockyard.tasks.memory import memory_of
 from dockyard.tasks.placement import TaskSpec, place_tasks
 from dockyard.tasks.reports import request_stop
 
@@ -90,10 +91,7 @@ def run_task(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
         spec = _spec(tx, params, count)
-        if not tx.count(
-            Kind.CONTAINER_INSTANCE,
-            {"cluster": cluster["clusterArn"], "status": ["ACTIVE", "DRAINING"]},
-        ):
+        if not len(memory_of(tx).state(tx, cluster["clusterArn"])):
             raise InvalidParameterException("No Container Instances were found in your cluster.")
         tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng())
     ctx.desired_changed({t["containerInstanceArn"] for t in tasks})
@@ -187,9 +185,10 @@ def list_tasks(ctx: ApiContext, params: Params) -> Result:
             where["task_group"] = "service:" + (
                 parsed.resource.rsplit("/", 1)[-1] if parsed else name
             )
-        rows = tx.find(Kind.TASK, where, after=page.after, limit=page.fetch)
-    items, token = finish(rows, page, lambda t: [t["taskArn"]])
-    result: Result = {"taskArns": [t["taskArn"] for t in items]}
+        # ARNs only, from the indexed columns: no task document is read.
+        keys = tx.find_keys(Kind.TASK, where, after=page.after, limit=page.fetch)
+    items, token = finish(keys, page, lambda arn: [arn])
+    result: Result = {"taskArns": list(items)}
     if token:
         result["nextToken"] = token
     return result

@@ -1,0 +1,178 @@
+"""`ClusterMemory`: the scheduler's `ClusterState` of every cluster, held for the life
+of the process and kept in step with the store, so placement never reads the store.
+
+Role: the in-memory cluster state of issue 9. A cluster's state is loaded from the
+store on first use (instance documents + `instance_capacity` rows, decoded once);
+afterwards every change goes through the code path that writes it:
+
+* placements: `tasks.placement` plans on the live state (`place` commits into it)
+  and writes the touched instances' capacity rows in the same transaction;
+* task state changes (`tasks.reports`): `changing(tx, arn)` hands out the live node
+  (indexes maintained), then writes its capacity row when it changed;
+* instance documents (register, deregister, drain, attributes, agent connected):
+  the store calls `_on_instance` on every write of one (an observer), and the
+  node is replaced or removed - no writer of instance documents has to know.
+
+Consistency: transactions run one at a time on the server's event loop (SQLite
+has one writer; handlers are synchronous), so between a change and its commit no
+one else reads the state. The state is therefore the transaction's own view while
+it runs; if the transaction rolls back, every cluster it touched is dropped and
+reloads from the store on next use (`tx.after_rollback`). The property test
+tests/unit/test_cluster_state_property.py checks memory == a state rebuilt from
+the store after random operation sequences, rollbacks and restarts included.
+
+Neighbours: `scheduler.state.ClusterState` (the structure), `capacity` (the row),
+`views` (document + record -> InstanceView), `accounting` (node arithmetic).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from dockyard.scheduler import ClusterState, InstanceView
+from dockyard.scheduler.node import Node
+from dockyard.store import Kind, Store, Tx
+from dockyard.tasks import capacity
+from dockyard.tasks.capacity import Capacity, of_node
+from dockyard.tasks.views import instance_view
+
+LIVE = ("ACTIVE", "DRAINING")  # instances the scheduler knows; the others are gone
+
+
+def cluster_of(instance_arn: str) -> str:
+    """The cluster ARN of a container instance ARN (.../container-instance/<cluster>/<id>)."""
+    prefix, _, path = instance_arn.partition(":container-instance/")
+    return f"{prefix}:cluster/{path.rsplit('/', 1)[0]}"
+
+
+class ClusterMemory:
+    """Per-cluster `ClusterState`s of one store, loaded lazily, updated on every write."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, ClusterState] = {}
+
+    # -- reading ---------------------------------------------------------------------
+    def state(self, tx: Tx, cluster_arn: str) -> ClusterState:
+        """The live state of a cluster (loaded from `tx` on first use)."""
+        state = self._states.get(cluster_arn)
+        if state is None:
+            state = load(tx, cluster_arn)
+            self._states[cluster_arn] = state
+            self.guard(tx, cluster_arn)  # loaded from this transaction's view
+        return state
+
+    def node(self, tx: Tx, instance_arn: str) -> Node | None:
+        """The live node of an ACTIVE/DRAINING instance, else None."""
+        state = self.state(tx, cluster_of(instance_arn))
+        return state.node(instance_arn) if instance_arn in state else None
+
+    def view(self, tx: Tx, doc: Mapping[str, Any]) -> InstanceView:
+        """An instance document as the scheduler sees it now (capacity from memory,
+        or from its row for instances that are no longer live)."""
+        arn = doc["containerInstanceArn"]
+        node = self.node(tx, arn)
+        if node is not None:
+            return node.view()
+        return instance_view(dict(doc), capacity.read(tx, arn))
+
+    def loaded(self) -> list[str]:
+        return list(self._states)
+
+    # -- changing --------------------------------------------------------------------
+    def guard(self, tx: Tx, cluster_arn: str) -> None:
+        """Drop the cluster's state if `tx` rolls back (it holds this tx's changes)."""
+        tx.after_rollback(lambda: self.drop(cluster_arn), key=(id(self), cluster_arn))
+
+    def drop(self, cluster_arn: str | None = None) -> None:
+        """Forget one cluster's state (or all): it reloads from the store when used."""
+        if cluster_arn is None:
+            self._states.clear()
+        else:
+            self._states.pop(cluster_arn, None)
+
+    @contextmanager
+    def changing(self, tx: Tx, instance_arn: str) -> Iterator[Node]:
+        """A node to change in place; its capacity row is written when it changed.
+
+        Live instances change in the cluster state (indexes kept); an instance that
+        is no longer live gets a detached node read from the store.
+        """
+        cluster_arn = cluster_of(instance_arn)
+        state = self.state(tx, cluster_arn)
+        if instance_arn in state:
+            before = of_node(state.node(instance_arn))
+            self.guard(tx, cluster_arn)
+            with state.changing(instance_arn) as node:
+                yield node
+            after = of_node(node)
+        else:
+            doc = tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
+            if doc is None:
+                yield Node(-1, _EMPTY)  # unknown instance: changes go nowhere
+                return
+            before = capacity.read(tx, instance_arn) or capacity.from_document(doc)
+            node = Node(-1, instance_view(doc, before))
+            yield node
+            after = of_node(node)
+        if after != before:
+            capacity.write(tx, instance_arn, after)
+
+    def write(self, tx: Tx, cluster_arn: str, instance_arn: str) -> None:
+        """Write a live node's capacity row (after placements committed into it)."""
+        self.guard(tx, cluster_arn)
+        capacity.write(tx, instance_arn, of_node(self._states[cluster_arn].node(instance_arn)))
+
+    def _on_instance(
+        self, tx: Tx, arn: str, doc: dict[str, Any] | None, columns: Mapping[str, Any]
+    ) -> None:
+        """Store observer: an instance document was written (or deleted)."""
+        cluster_arn = str(columns.get("cluster") or cluster_of(arn))
+        state = self._states.get(cluster_arn)
+        if state is None:
+            return  # not loaded: it will load what the store holds
+        self.guard(tx, cluster_arn)
+        if doc is None or doc["status"] not in LIVE:
+            if arn in state:
+                state.remove(arn)
+            return
+        if arn in state:
+            record: Capacity | None = of_node(state.node(arn))
+        else:
+            record = capacity.read(tx, arn)
+        view = instance_view(doc, record)
+        if arn not in state or state.view(arn) != view:
+            state.add(view)
+
+
+_EMPTY = InstanceView(arn="", instance_id="", registered_cpu=0, registered_memory=0,
+                      remaining_cpu=0, remaining_memory=0)  # fmt: skip
+
+
+def load(tx: Tx, cluster_arn: str) -> ClusterState:
+    """A cluster's state rebuilt from the store (what a restart sees)."""
+    records = {
+        row["arn"]: capacity.from_row(row)
+        for row in tx.find_rows(Kind.INSTANCE_CAPACITY, {"cluster": cluster_arn})
+    }
+    docs = tx.find(Kind.CONTAINER_INSTANCE, {"cluster": cluster_arn, "status": list(LIVE)})
+    return ClusterState(
+        instance_view(doc, records.get(doc["containerInstanceArn"])) for doc in docs
+    )
+
+
+_MEMORIES: weakref.WeakKeyDictionary[Store, ClusterMemory] = weakref.WeakKeyDictionary()
+
+
+def memory_of(tx: Tx) -> ClusterMemory:
+    """The `ClusterMemory` of the transaction's store (created, and subscribed to
+    instance-document writes, on first use)."""
+    store = tx.store
+    memory = _MEMORIES.get(store)
+    if memory is None:
+        memory = ClusterMemory()
+        store.observe(Kind.CONTAINER_INSTANCE, memory._on_instance)
+        _MEMORIES[store] = memory
+    return memory

@@ -1,0 +1,252 @@
+"""The in-memory cluster state never drifts from the store (issue 9, item 1).
+
+A Hypothesis state machine drives the real domain functions on a real SQLite store
+in a temp dir: register instances, run tasks, agents report RUNNING with dynamic host
+ports, stop, drain, deregister (forced), agents (dis)connect, a transaction that rolls
+back after placing, and server restarts (a fresh memory). After every step, each
+cluster state held in memory must equal one rebuilt from the store, its capacity rows
+must say what its nodes say, and its binpack index must be sorted and complete.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from dockyard.api.context import ApiContext
+from dockyard.api.ecs.clusters import create_cluster
+from dockyard.api.ecs.container_instances import (
+    deregister_container_instance,
+    register_container_instance,
+    update_container_instances_state,
+)
+from dockyard.store import Kind
+from dockyard.store.sql import SqlStore, open_store, sqlite_url
+from dockyard.tasks import capacity
+from dockyard.tasks.memory import load, memory_of
+from dockyard.tasks.placement import TaskSpec, place_tasks
+from dockyard.tasks.reports import apply_report, request_stop
+
+STRATEGIES: list[list[dict[str, str]]] = [
+    [{"type": "random"}],
+    [{"type": "binpack", "field": "memory"}],
+    [
+        {"type": "spread", "field": "attribute:ecs.availability-zone"},
+        {"type": "spread", "field": "instanceId"},
+    ],
+]
+
+
+def definition(dynamic: int, static: int | None) -> dict[str, Any]:
+    mappings = [{"containerPort": 80 + i, "hostPort": 0, "protocol": "tcp"} for i in range(dynamic)]
+    if static is not None:
+        mappings.append({"containerPort": 9000, "hostPort": static, "protocol": "tcp"})
+    return {
+        "family": "web",
+        "taskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1",
+        "containerDefinitions": [
+            {"name": "app", "image": "busybox", "cpu": 256, "memory": 300, "portMappings": mappings}
+        ],
+    }
+
+
+class Rollback(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+class ClusterStateMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.TemporaryDirectory()
+        self.store: SqlStore = open_store(sqlite_url(Path(self.dir.name)))
+        self.ctx = ApiContext(store=self.store, seed=7)
+        self.cluster = create_cluster(self.ctx, {"clusterName": "prop"})["cluster"]
+        self.instances: list[str] = []
+        self.tasks: list[str] = []
+        self.ports = 50000
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.dir.cleanup()
+
+    def _memory(self) -> Any:
+        with self.store.read() as tx:
+            return memory_of(tx)
+
+    # -- operations ---------------------------------------------------------------
+    @rule(memory=st.sampled_from([1024, 2048]), zone=st.sampled_from(["a", "b"]))
+    def register(self, memory: int, zone: str) -> None:
+        out = register_container_instance(
+            self.ctx,
+            {
+                "cluster": "prop",
+                "totalResources": [
+                    {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                    {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+                ],
+                "attributes": [{"name": "ecs.availability-zone", "value": zone}],
+            },
+        )
+        arn = out["containerInstance"]["containerInstanceArn"]
+        self.instances.append(arn)
+        self.set_connected(arn, True)  # the `connect` rule disconnects some
+
+    def set_connected(self, arn: str, connected: bool) -> None:
+        with self.store.transaction() as tx:
+            doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
+            assert doc is not None
+            doc["agentConnected"] = connected
+            tx.update(Kind.CONTAINER_INSTANCE, arn, doc)
+
+    @precondition(lambda self: self.instances)
+    @rule(data=st.data(), connected=st.booleans())
+    def connect(self, data: st.DataObject, connected: bool) -> None:
+        self.set_connected(data.draw(st.sampled_from(self.instances)), connected)
+
+    @rule(
+        count=st.integers(1, 10),
+        strategy=st.sampled_from(STRATEGIES),
+        dynamic=st.integers(0, 2),
+        static=st.sampled_from([None, 8080]),
+        roll_back=st.booleans(),
+    )
+    def run_tasks(
+        self,
+        count: int,
+        strategy: list[dict[str, str]],
+        dynamic: int,
+        static: int | None,
+        roll_back: bool,
+    ) -> None:
+        spec = TaskSpec(definition(dynamic, static), count=count, strategy=strategy)
+        try:
+            with self.store.transaction() as tx:
+                tasks, _ = place_tasks(self.ctx, tx, self.cluster, spec, rng=random.Random(count))
+                if roll_back:
+                    raise Rollback
+        except Rollback:
+            return
+        self.tasks.extend(t["taskArn"] for t in tasks)
+
+    def _task(self, arn: str) -> dict[str, Any]:
+        with self.store.read() as tx:
+            task = tx.get(Kind.TASK, arn)
+        assert task is not None
+        return task
+
+    @precondition(lambda self: self.tasks)
+    @rule(data=st.data())
+    def report_running(self, data: st.DataObject) -> None:
+        task = self._task(data.draw(st.sampled_from(self.tasks)))
+        bindings = [
+            {"hostPort": self.ports + i, "containerPort": 80 + i, "protocol": "tcp"}
+            for i in range(2)
+        ]
+        self.ports += 2
+        report = {
+            "taskArn": task["taskArn"],
+            "lastStatus": "RUNNING",
+            "containers": [{"name": "app", "lastStatus": "RUNNING", "networkBindings": bindings}],
+        }
+        with self.store.transaction() as tx:
+            apply_report(tx, report, task["containerInstanceArn"], 1.0)
+
+    @precondition(lambda self: self.tasks)
+    @rule(data=st.data(), by_agent=st.booleans())
+    def stop(self, data: st.DataObject, by_agent: bool) -> None:
+        task = self._task(data.draw(st.sampled_from(self.tasks)))
+        with self.store.transaction() as tx:
+            request_stop(tx, task["taskArn"], "stop", "UserInitiated", 2.0)
+            if by_agent:
+                report = {"taskArn": task["taskArn"], "lastStatus": "STOPPED", "containers": []}
+                apply_report(tx, report, task["containerInstanceArn"], 2.0)
+        if by_agent:
+            self.tasks.remove(task["taskArn"])  # later draws favour live tasks
+
+    @precondition(lambda self: self.instances)
+    @rule(data=st.data(), status=st.sampled_from(["ACTIVE", "DRAINING"]))
+    def drain(self, data: st.DataObject, status: str) -> None:
+        arn = data.draw(st.sampled_from(self.instances))
+        update_container_instances_state(
+            self.ctx, {"cluster": "prop", "containerInstances": [arn], "status": status}
+        )
+
+    @precondition(lambda self: self.instances)
+    @rule(data=st.data())
+    def deregister(self, data: st.DataObject) -> None:
+        arn = data.draw(st.sampled_from(self.instances))
+        deregister_container_instance(
+            self.ctx, {"cluster": "prop", "containerInstance": arn, "force": True}
+        )
+        self.instances.remove(arn)
+
+    @rule()
+    def restart(self) -> None:
+        self._memory().drop()
+
+    # -- the property ------------------------------------------------------------------
+    @invariant()
+    def memory_equals_store(self) -> None:
+        memory = self._memory()
+        with self.store.read() as tx:
+            for cluster_arn in memory.loaded():
+                live = memory.state(tx, cluster_arn)
+                rebuilt = load(tx, cluster_arn)
+                assert sorted(live.views(), key=lambda v: v.arn) == sorted(
+                    rebuilt.views(), key=lambda v: v.arn
+                )
+                for node in live.nodes():
+                    assert capacity.read(tx, node.arn) == capacity.of_node(node)
+                for field in ("memory", "cpu"):
+                    entries = live.sorted_by(field)
+                    assert entries == sorted(entries)
+                    want = {n.arn for n in live.nodes() if n.schedulable}
+                    assert {n.arn for _, _, n in entries} == want
+                    assert all(
+                        amount == (n.cpu if field == "cpu" else n.memory)
+                        for amount, _, n in entries
+                    )
+
+    @invariant()
+    def capacity_equals_live_tasks(self) -> None:
+        """An oracle: each row equals registered resources minus the live tasks'."""
+        with self.store.read() as tx:
+            for arn in self.instances:
+                record = capacity.read(tx, arn)
+                assert record is not None
+                rows = [
+                    r
+                    for r in tx.find_rows(Kind.TASK, {"instance": arn})
+                    if r["last_status"] != "STOPPED"
+                ]
+                reservations = [r["reservation"] for r in rows]
+                groups: dict[str, int] = {}
+                for r in reservations:
+                    groups[r["group"]] = groups.get(r["group"], 0) + 1
+                used = set().union(*(set(r["tcp"]) | set(r["boundTcp"]) for r in reservations)) - {
+                    22,
+                    2375,
+                    2376,
+                    51678,
+                    51679,
+                }
+                assert record.remaining_cpu == 1024 - sum(r["cpu"] for r in reservations)
+                assert record.used_tcp == used
+                assert record.pending_tcp == sum(
+                    max(r["dynamicTcp"] - len(r["boundTcp"]), 0) for r in reservations
+                )
+                assert record.running == sum(1 for r in rows if r["last_status"] == "RUNNING")
+                assert record.pending == len(rows) - record.running
+                assert dict(record.task_groups) == groups
+
+
+ClusterStateMachine.TestCase.settings = settings(
+    max_examples=50, stateful_step_count=30, deadline=None
+)
+TestClusterState = ClusterStateMachine.TestCase
