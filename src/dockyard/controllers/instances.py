@@ -4,12 +4,16 @@ Pure part: `plan_lost_hosts(instances, now, grace)` picks the instances whose ag
 has been disconnected for longer than `grace`. The loop marks their live tasks
 STOPPED (stoppedReason says the host was lost); when such an agent comes back, its
 desired set no longer holds those tasks and it stops their containers itself.
-The loop also forgets STOPPED tasks after the retention period, as ECS does.
+The loop also forgets STOPPED tasks after the retention period, as ECS does: an
+indexed range delete on (last_status, stopped_at), in batches of EXPIRY_BATCH tasks per
+transaction, yielding between batches, so no pass holds the write lock or the event
+loop for long at any number of tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +21,7 @@ from typing import Any
 
 from dockyard.api.context import ApiContext
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
-from dockyard.store import Kind
+from dockyard.store import Kind, Tx
 from dockyard.tasks.reports import give_up
 
 log = logging.getLogger("dockyard.controllers.instances")
@@ -49,12 +53,83 @@ def lost_reason(doc: dict[str, Any], grace_s: float) -> str:
     )
 
 
+def plan_expiry(
+    tasks: Iterable[dict[str, Any]], now: float, retention_s: float
+) -> tuple[list[str], dict[str, float]]:
+    """(ARNs to delete, {ARN: stoppedAt to stamp}) for STOPPED tasks read by the expiry
+    query: those past the retention go; unexpired ones were read because their row had
+    no stamp yet (stopped before migration 0007): stamped from the document (or now)."""
+    delete, stamp = [], {}
+    for task in tasks:
+        stopped = float(task.get("stoppedAt") or task.get("executionStoppedAt") or 0) or now
+        if now - stopped > retention_s:
+            delete.append(task["taskArn"])
+        else:
+            stamp[task["taskArn"]] = stopped
+    return delete, stamp
+
+
+EXPIRY_BATCH = 200  # tasks per transaction: a batch holds the write lock a few ms
+EXPIRY_MAX_BATCHES = 50  # per pass; the rest waits for the next pass
+
+
+def expire_batch(ctx: ApiContext, retention_s: float, batch: int = EXPIRY_BATCH) -> bool:
+    """Delete one batch of STOPPED tasks past the retention (an indexed range on
+    (last_status, stopped_at)); True when there may be more."""
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        rows = tx.find(
+            Kind.TASK,
+            {"last_status": "STOPPED"},
+            order_by=("stopped_at",),
+            descending=True,
+            after=(now - retention_s,),
+            limit=batch,
+        )
+        delete, stamp = plan_expiry(rows, now, retention_s)
+        by_arn = {t["taskArn"]: t for t in rows}
+        for arn in delete:
+            tx.delete(Kind.TASK, arn)
+            tx.delete_all_tags(arn)
+        for arn, stopped in stamp.items():
+            tx.update(Kind.TASK, arn, by_arn[arn], stopped_at=stopped)
+    return len(rows) == batch
+
+
+CONNECTED = '"agentConnected": true'  # skips decoding connected instances (a hint only)
+
+
+def disconnected_instances(tx: Tx) -> list[dict[str, Any]]:
+    """ACTIVE/DRAINING instances whose agent is not connected, decoding only those."""
+    out = []
+    for _arn, raw in tx.find_raw(Kind.CONTAINER_INSTANCE, {"status": ["ACTIVE", "DRAINING"]}):
+        if isinstance(raw, str):
+            if CONNECTED in raw:
+                continue
+            doc = json.loads(raw)
+        else:
+            doc = dict(raw)
+        if not doc.get("agentConnected"):
+            out.append(doc)
+    return out
+
+
 def step(ctx: ApiContext, settings: InstanceSettings, *, prune: bool = True) -> set[str]:
     """One pass; returns the instances whose tasks were given up."""
+    touched = give_up_lost_hosts(ctx, settings)
+    if prune:
+        for _ in range(EXPIRY_MAX_BATCHES):
+            if not expire_batch(ctx, settings.task_retention_s):
+                break
+    return touched
+
+
+def give_up_lost_hosts(ctx: ApiContext, settings: InstanceSettings) -> set[str]:
     now = ctx.now()
     touched: set[str] = set()
+    groups: set[tuple[str, str | None]] = set()
     with ctx.store.transaction() as tx:
-        instances = tx.find(Kind.CONTAINER_INSTANCE, {"status": ["ACTIVE", "DRAINING"]})
+        instances = disconnected_instances(tx)
         by_arn = {d["containerInstanceArn"]: d for d in instances}
         for arn in plan_lost_hosts(instances, now, settings.grace_s):
             doc = by_arn[arn]
@@ -71,17 +146,16 @@ def step(ctx: ApiContext, settings: InstanceSettings, *, prune: bool = True) -> 
                     now=now,
                     instance=doc,
                 )
+                groups.add((task.get("clusterArn", ""), task.get("group")))
             tx.update(Kind.CONTAINER_INSTANCE, arn, doc)
             touched.add(arn)
             log.warning("%s: %d task(s) stopped", reason, len(rows))
-        for task in tx.find(Kind.TASK, {"last_status": "STOPPED"}) if prune else []:
-            if now - float(task.get("stoppedAt", now)) > settings.task_retention_s:
-                tx.delete(Kind.TASK, task["taskArn"])
-                tx.delete_all_tags(task["taskArn"])
+    if groups:
+        ctx.tasks_changed(groups)
     return touched
 
 
-PRUNE_EVERY = 30  # steps between scans for expired STOPPED tasks
+PRUNE_EVERY = 30  # steps between expiry passes
 
 
 async def run(ctx: ApiContext, settings: InstanceSettings) -> None:
@@ -89,7 +163,12 @@ async def run(ctx: ApiContext, settings: InstanceSettings) -> None:
     while True:
         ticks += 1
         try:
-            step(ctx, settings, prune=ticks % PRUNE_EVERY == 1)
+            give_up_lost_hosts(ctx, settings)
+            if ticks % PRUNE_EVERY == 1:
+                for _ in range(EXPIRY_MAX_BATCHES):
+                    if not expire_batch(ctx, settings.task_retention_s):
+                        break
+                    await asyncio.sleep(0)  # a batch at a time: let requests through
         except Exception:
             log.exception("instance controller step failed; retrying")
         await asyncio.sleep(settings.interval_s)

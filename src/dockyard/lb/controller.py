@@ -240,6 +240,8 @@ class LbController:
                 row = tx.get_row(Kind.TARGET, key)
                 if row is not None and _still_draining(row, targets[key]):
                     tx.delete(Kind.TARGET, key)
+        # Services behind these target groups react (health, drained targets).
+        self.ctx.targets_changed(key.split("|", 1)[0] for key in [*changes, *plan.delete])
 
 
 def _still_draining(row: dict[str, object], target: Target) -> bool:

@@ -2,8 +2,10 @@
 
 The API only writes desired state (the service document with its deployments);
 the service controller (`controllers/services`) starts and stops the tasks.
-Counts (running/pending per service and deployment) are computed from the tasks
-when described, so they are never stale.
+Counts (running/pending per service and deployment) are counted from the tasks'
+indexed columns when described (no task document is read), so they are never stale.
+Every change of a service's desired state queues it for the controller
+(`ctx.services_changed`).
 """
 
 from __future__ import annotations
@@ -216,30 +218,37 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
             tx.update(Kind.SERVICE, arn, service, status="ACTIVE")
             tx.delete_all_tags(arn)
         tx.put_tags(arn, tags)
-        return {"service": present(tx, service, set())}
+        result = {"service": present(tx, service, set())}
+    ctx.services_changed({arn})
+    return result
+
+
+RUNNING_BUCKETS = (("running", ["RUNNING"]), ("pending", sorted(PENDING_STATUSES)))
 
 
 def _counts(tx: Tx, service: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """running/pending per deployment id (startedBy), from the live tasks."""
-    rows = tx.find(
-        Kind.TASK,
-        {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"},
-    )
+    """running/pending per deployment id (startedBy) and for the whole service ("*"):
+    wanted tasks (desiredStatus RUNNING) counted on indexed columns, never decoded."""
+    where = {
+        "cluster": service["clusterArn"],
+        "task_group": f"service:{service['serviceName']}",
+        "desired_status": "RUNNING",
+    }
     counts: dict[str, dict[str, int]] = {}
-    for task in rows:
-        if task["lastStatus"] == "STOPPED" or task["desiredStatus"] != "RUNNING":
-            continue
-        bucket = counts.setdefault(task.get("startedBy", ""), {"running": 0, "pending": 0})
-        if task["lastStatus"] == "RUNNING":
-            bucket["running"] += 1
-        elif task["lastStatus"] in PENDING_STATUSES:
-            bucket["pending"] += 1
+    keys = ["*"] + [d["id"] for d in service.get("deployments", [])]
+    for key in keys:
+        scope = where if key == "*" else {**where, "started_by": key}
+        counts[key] = {
+            bucket: tx.count(Kind.TASK, {**scope, "last_status": statuses})
+            for bucket, statuses in RUNNING_BUCKETS
+        }
     return counts
 
 
 def present(tx: Tx, service: dict[str, Any], include: set[str]) -> dict[str, Any]:
     out = dict(service)
     counts = _counts(tx, service)
+    total = counts.pop("*")
     deployments = []
     for deployment in service.get("deployments", []):
         d = dict(deployment)
@@ -247,8 +256,8 @@ def present(tx: Tx, service: dict[str, Any], include: set[str]) -> dict[str, Any
         d["runningCount"], d["pendingCount"] = c["running"], c["pending"]
         deployments.append(d)
     out["deployments"] = deployments
-    out["runningCount"] = sum(c["running"] for c in counts.values())
-    out["pendingCount"] = sum(c["pending"] for c in counts.values())
+    out["runningCount"] = total["running"]
+    out["pendingCount"] = total["pending"]
     if "TAGS" in include:
         out["tags"] = tx.get_tags(service["serviceArn"])
     return out
@@ -294,7 +303,9 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
         primary["desiredCount"] = service["desiredCount"]
         primary["updatedAt"] = now
         tx.update(Kind.SERVICE, service["serviceArn"], service)
-        return {"service": present(tx, service, set())}
+        result = {"service": present(tx, service, set())}
+    ctx.services_changed({service["serviceArn"]})
+    return result
 
 
 def describe_services(ctx: ApiContext, params: Params) -> Result:
@@ -354,4 +365,6 @@ def delete_service(ctx: ApiContext, params: Params) -> Result:
         service["status"] = "DRAINING"
         service["desiredCount"] = 0
         tx.update(Kind.SERVICE, service["serviceArn"], service, status="DRAINING")
-        return {"service": present(tx, service, set())}
+        result = {"service": present(tx, service, set())}
+    ctx.services_changed({service["serviceArn"]})
+    return result

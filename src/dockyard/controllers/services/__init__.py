@@ -1,7 +1,12 @@
 """The service controller: keeps desiredCount tasks running and rolls out deployments.
 
-loop.py             reads the store, calls reconcile, applies the plan (placement
+runner.py           event-driven: queues a service when its tasks, deployments, target
+                    health or its cluster's instances change; paced 30 s safety pass
+  queue.py          dedup work queue with delays and backoff, SafetyPass (pure)
+loop.py             one step: reads, calls reconcile, applies the plan (placement
                     through the scheduler, stops, deployments, events)
+  reads.py          what a step reads: live tasks, the primary's newest STOPPED ones,
+                    the instances its tasks are on (bounded by the service)
   targets.py        services behind load balancers: register / drain / health
 reconcile.py        reconcile(service, deployments, tasks, instances, now) -> Plan (pure)
   context.py        the state of one step, event and stop-reason texts, stop order

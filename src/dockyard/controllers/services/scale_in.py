@@ -46,6 +46,8 @@ def pick_for_scale_in(
 ) -> list[TaskView]:
     """`count` of `candidates` to stop; `placed` are all the service's tasks being kept
     (candidates and protected ones) whose spread is to stay balanced."""
+    if count <= 0 or not candidates:
+        return []  # the usual case: counting the spread of every task would be wasted
     spreads = [stage.field for stage in strategy if stage.kind == "spread"]
     counts = {
         field or INSTANCE: Counter(_value(t, field, instances) for t in placed) for field in spreads

@@ -1,0 +1,229 @@
+"""What one service step reads from the store, bounded by the service, not the cluster.
+
+tasks       the service's live tasks (an index on cluster, task_group, last_status),
+            plus, while the primary deployment is IN_PROGRESS, the primary's newest
+            STOPPED tasks (at most STOPPED_READ_LIMIT): all the circuit breaker needs.
+            STOPPED tasks of other deployments are never read.
+instances   REPLICA: only the instances the live tasks are on (a task elsewhere is
+            leaving; scale-in ranks by its own tasks' instances). DAEMON: every
+            ACTIVE/DRAINING instance of the cluster (one task per instance).
+            Instance documents are decoded once per stored text (`_INSTANCES`).
+targets     the service's target groups' rows (services behind load balancers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.api.ecs.task_protection import protected_until
+from dockyard.controllers.services.model import (
+    DeploymentView,
+    InstanceView,
+    ServiceView,
+    TaskView,
+)
+from dockyard.controllers.services.targets import TaskTargets
+from dockyard.lifecycle import LIVE_STATUSES
+from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
+from dockyard.scheduler.rank import parse_strategy
+from dockyard.store import Kind, Tx
+from dockyard.tasks.memory import memory_of
+from dockyard.tasks.views import instance_view
+
+# ECS's breaker threshold is at most 200 failures; the newest 1,000 STOPPED tasks of the
+# primary are ample to find them (the stored count never decreases, see circuit_breaker).
+STOPPED_READ_LIMIT = 1000
+ARN_CHUNK = 500  # instance ARNs per IN (...) query
+LIVE = sorted(LIVE_STATUSES)
+
+
+@dataclass
+class Snapshot:
+    """What one step read, beyond the reconcile's views."""
+
+    definitions: dict[str, Any]
+    task_docs: list[dict[str, Any]]  # live tasks only
+    instance_ids: dict[str, str]
+    targets: dict[str, TaskTargets]
+
+
+def service_view(service: dict[str, Any]) -> ServiceView:
+    config = service["deploymentConfiguration"]
+    breaker = config.get("deploymentCircuitBreaker", {})
+    events = service.get("events", [])
+    return ServiceView(
+        name=service["serviceName"],
+        desired_count=int(service["desiredCount"]),
+        scheduling_strategy=service["schedulingStrategy"],
+        maximum_percent=int(config["maximumPercent"]),
+        minimum_healthy_percent=int(config["minimumHealthyPercent"]),
+        circuit_breaker_enable=bool(breaker.get("enable")),
+        circuit_breaker_rollback=bool(breaker.get("rollback")),
+        health_check_grace_s=float(service.get("healthCheckGracePeriodSeconds", 0)),
+        status=service["status"],
+        last_event=events[0]["message"] if events else None,
+        placement_strategy=parse_strategy(
+            service.get("placementStrategy") or SERVICE_DEFAULT_STRATEGY
+        ),
+    )
+
+
+def deployment_views(service: dict[str, Any]) -> list[DeploymentView]:
+    return [
+        DeploymentView(
+            id=d["id"],
+            status=d["status"],
+            task_definition=d["taskDefinition"],
+            rollout_state=d.get("rolloutState", "IN_PROGRESS"),
+            created_at=float(d.get("createdAt", 0.0)),
+            failed_tasks=int(d.get("failedTasks", 0)),
+        )
+        for d in service["deployments"]
+    ]
+
+
+def task_rows(
+    tx: Tx, service: dict[str, Any], deployments: list[DeploymentView]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(live tasks, the primary's newest STOPPED tasks when its breaker may still count)."""
+    where = {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"}
+    live = tx.find(Kind.TASK, {**where, "last_status": LIVE})
+    primary = [d for d in deployments if d.status == "PRIMARY"]
+    if service["status"] != "ACTIVE" or not primary or primary[-1].rollout_state != "IN_PROGRESS":
+        return live, []
+    newest = max(primary, key=lambda d: (d.created_at, d.id))
+    stopped = tx.find(
+        Kind.TASK,
+        # desiredStatus is STOPPED once lastStatus is: equality on the index's 5 columns.
+        {**where, "last_status": "STOPPED", "started_by": newest.id, "desired_status": "STOPPED"},
+        order_by=("stopped_at",),
+        descending=True,
+        limit=STOPPED_READ_LIMIT,
+    )
+    return live, stopped
+
+
+def _health(task: dict[str, Any], targets: TaskTargets | None, container_checks: bool) -> str:
+    """Load balancer health when the service has one, combined with container health."""
+    container = task.get("healthStatus", "UNKNOWN") if container_checks else "HEALTHY"
+    if targets is None:
+        return container if container_checks else "UNKNOWN"
+    if targets.draining:
+        return "UNKNOWN"  # leaving its target groups: no longer counts as healthy
+    lb = targets.health
+    if "UNHEALTHY" in (lb, container):
+        return "UNHEALTHY"
+    return "HEALTHY" if lb == container == "HEALTHY" else "UNKNOWN"
+
+
+def task_views(
+    tx: Tx,
+    rows: list[dict[str, Any]],
+    definitions: dict[str, Any],
+    targets: dict[str, TaskTargets],
+    *,
+    balanced: bool,
+    now: float,
+) -> list[TaskView]:
+    out = []
+    checks: dict[str, bool] = {}
+    for task in rows:
+        arn = task["taskDefinitionArn"]
+        if arn not in definitions:
+            definitions[arn] = tx.get(Kind.TASK_DEFINITION, arn) or {}
+        if arn not in checks:
+            checks[arn] = any(
+                c.get("essential", True) and "healthCheck" in c
+                for c in definitions[arn].get("containerDefinitions", [])
+            )
+        health_known = checks[arn]
+        out.append(
+            TaskView(
+                arn=task["taskArn"],
+                deployment_id=task.get("startedBy", ""),
+                last_status=task["lastStatus"],
+                desired_status=task["desiredStatus"],
+                instance_arn=task.get("containerInstanceArn", ""),
+                created_at=float(task.get("createdAt", 0.0)),
+                started_at=task.get("startedAt"),
+                health=_health(task, targets.get(task["taskArn"]), health_known),
+                health_known=health_known or balanced,
+                stop_code=task.get("stopCode"),
+                protected=protected_until(task, now) is not None,
+            )
+        )
+    return out
+
+
+# arn -> (stored JSON text, ec2 instance id, status, attributes, remaining cpu, memory)
+_Decoded = tuple[str, str, str, tuple[tuple[str, str], ...], int, int]
+_INSTANCES: dict[str, _Decoded] = {}
+_INSTANCES_MAX = 20_000
+
+
+def _decode(arn: str, raw: Any) -> _Decoded:
+    cached = _INSTANCES.get(arn)
+    if isinstance(raw, str) and cached is not None and cached[0] == raw:
+        return cached
+    doc = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    view = instance_view(doc)
+    decoded = (
+        raw if isinstance(raw, str) else "",
+        view.instance_id,
+        view.status,
+        tuple(sorted((k, str(v)) for k, v in view.attributes.items())),
+        view.remaining_cpu,
+        view.remaining_memory,
+    )
+    if isinstance(raw, str):
+        if len(_INSTANCES) >= _INSTANCES_MAX:
+            _INSTANCES.clear()
+        _INSTANCES[arn] = decoded
+    return decoded
+
+
+def instance_views(
+    tx: Tx, service: dict[str, Any], live: list[dict[str, Any]]
+) -> tuple[list[InstanceView], dict[str, str]]:
+    """The instances this step needs (see the module docstring) and their EC2 ids."""
+    where: dict[str, Any] = {"cluster": service["clusterArn"], "status": ["ACTIVE", "DRAINING"]}
+    daemon = service["schedulingStrategy"] == "DAEMON"
+    if daemon:
+        raw_rows = tx.find_raw(Kind.CONTAINER_INSTANCE, where)
+    else:
+        wanted = sorted({t.get("containerInstanceArn") or "" for t in live} - {""})
+        raw_rows = []
+        for i in range(0, len(wanted), ARN_CHUNK):
+            chunk = {**where, "arn": wanted[i : i + ARN_CHUNK]}
+            raw_rows += tx.find_raw(Kind.CONTAINER_INSTANCE, chunk)
+    queries = [
+        compile_query(c["expression"])
+        for c in service.get("placementConstraints", [])
+        if daemon and c.get("type") == "memberOf" and c.get("expression")
+    ]
+    instances, ids = [], {}
+    for arn, raw in sorted(raw_rows):
+        if queries:
+            doc = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            subject = memory_of(tx).view(tx, doc)  # capacity: in memory, not in the doc
+            eligible = all(q.matches(subject) for q in queries)
+        else:
+            eligible = True
+        _, instance_id, status, attributes, cpu, memory = _decode(arn, raw)
+        live_node = memory_of(tx).node(tx, arn)  # remaining cpu/memory live in tasks.memory
+        if live_node is not None:
+            cpu, memory = live_node.cpu, live_node.memory
+        ids[arn] = instance_id
+        instances.append(
+            InstanceView(
+                arn=arn,
+                status=status,
+                eligible=eligible,
+                attributes=attributes,
+                remaining_cpu=cpu,
+                remaining_memory=memory,
+            )
+        )
+    return instances, ids

@@ -1,0 +1,181 @@
+"""The event-driven service controller: a service is reconciled when something it
+depends on changed, never on a fixed tick over every service.
+
+    what changed (ctx.on_change)              -> which services are queued
+    tasks of (cluster, "service:NAME")           that service (ARN built, no read)
+    a service (Create/Update/DeleteService,      that service
+      scaling's desiredCount)
+    target groups (LB health write-back)         the services behind them (an index
+                                                 this runner keeps from its steps)
+    instances (join, drain, leave, agent         their clusters' services (one indexed
+      connects or disconnects)                     read of service ARNs)
+    unknown (`ctx.tasks_changed()`)              every service
+
+Each queued key runs `loop.reconcile_service` (one transaction, one service); the
+runner yields to the event loop between services. A service not settled after its
+step (still converging, or waiting for time to pass: grace periods, draining targets,
+protection expiry) is looked at again after INTERVAL_S, doubling while its steps
+change nothing, up to RECHECK_MAX_S. A failing step is retried with backoff.
+The safety pass (`queue.SafetyPass`) queues every service once per SAFETY_PERIOD_S,
+spread over the period, for whatever no event announced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import defaultdict
+
+from dockyard.api.context import ApiContext, Changed
+from dockyard.controllers.services.loop import INTERVAL_S, Outcome, reconcile_service
+from dockyard.controllers.services.queue import SafetyPass, WorkQueue
+from dockyard.store import Kind
+
+log = logging.getLogger("dockyard.controllers.services")
+SAFETY_PERIOD_S = 30.0
+RECHECK_MAX_S = 5.0
+WAKE_DEBOUNCE_S = 0.02  # let a burst of reports land together
+LIVE_SERVICE = ["ACTIVE", "DRAINING"]
+
+
+def service_arn_of_group(cluster_arn: str, group: str) -> str | None:
+    """arn:...:cluster/C + "service:S" -> arn:...:service/C/S (the service's ARN)."""
+    prefix, sep, cluster_name = cluster_arn.rpartition(":cluster/")
+    if not sep or not group.startswith("service:"):
+        return None
+    return f"{prefix}:service/{cluster_name}/{group.removeprefix('service:')}"
+
+
+def cluster_of_instance(instance_arn: str) -> str | None:
+    """arn:...:container-instance/C/ID -> arn:...:cluster/C."""
+    prefix, sep, path = instance_arn.rpartition(":container-instance/")
+    cluster_name = path.split("/", 1)[0]
+    return f"{prefix}:cluster/{cluster_name}" if sep and "/" in path else None
+
+
+class ServiceRunner:
+    """Owns the queue; `notify` is the context's `on_change` hook (any thread)."""
+
+    def __init__(self, ctx: ApiContext, *, recheck_s: float = INTERVAL_S) -> None:
+        self.ctx = ctx
+        self.recheck_s = recheck_s
+        self.queue = WorkQueue(base_delay_s=0.1, max_delay_s=30.0)
+        self.safety = SafetyPass(SAFETY_PERIOD_S)
+        self._lock = threading.Lock()
+        self._pending: list[Changed] = [Changed(everything=True)]  # everything once at start
+        self._by_target_group: dict[str, set[str]] = defaultdict(set)
+        self._idle_steps: dict[str, int] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.steps = 0
+
+    def notify(self, changed: Changed) -> None:
+        with self._lock:
+            self._pending.append(changed)
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
+    # -- changes -> keys ----------------------------------------------------------------
+
+    def resolve(self) -> None:
+        """Queue the services the pending changes concern."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        everything = any(c.everything for c in pending)
+        clusters: set[str] = set()
+        for change in pending:
+            for cluster_arn, group in change.task_groups:
+                arn = service_arn_of_group(cluster_arn, group)
+                if arn is not None:
+                    self.queue.add(arn)
+            self.queue.add_all(change.services)
+            for group_arn in change.target_groups:
+                self.queue.add_all(self._by_target_group.get(group_arn, ()))
+            clusters |= {c for c in map(cluster_of_instance, change.instances) if c}
+        if everything or clusters:
+            where: dict[str, object] = {"status": LIVE_SERVICE}
+            if not everything:
+                where["cluster"] = sorted(clusters)
+            with self.ctx.store.read() as tx:
+                self.queue.add_all(tx.distinct(Kind.SERVICE, "arn", where))
+
+    def _remember(self, arn: str, outcome: Outcome) -> None:
+        for group_arn in outcome.target_groups:
+            self._by_target_group[group_arn].add(arn)
+        for group_arn, arns in list(self._by_target_group.items()):
+            if arn in arns and group_arn not in outcome.target_groups:
+                arns.discard(arn)
+
+    # -- one key ------------------------------------------------------------------------
+
+    def process(self, arn: str, now: float) -> set[str]:
+        """Run one step for `arn` (popped from the queue) and schedule what follows."""
+        try:
+            outcome = reconcile_service(self.ctx, arn)
+        except Exception:
+            delay = self.queue.retry(arn, now)
+            log.exception("service %s: reconcile step failed; retrying in %.1fs", arn, delay)
+            return set()
+        finally:
+            self.queue.done(arn)
+            self.steps += 1
+        self.queue.forget(arn)
+        self._remember(arn, outcome)
+        if outcome.settled:
+            self._idle_steps.pop(arn, None)
+        else:
+            idle = 0 if outcome.progressed else self._idle_steps.get(arn, 0) + 1
+            self._idle_steps[arn] = idle
+            delay = min(self.recheck_s * 2**idle, RECHECK_MAX_S)
+            self.queue.add_after(arn, delay, now)
+        return outcome.touched
+
+    def safety_pass(self, now: float) -> None:
+        if self.safety.due(now):
+            with self.ctx.store.read() as tx:
+                arns = tx.distinct(Kind.SERVICE, "arn", {"status": LIVE_SERVICE})
+            self.safety.start(arns, now)
+        self.queue.add_all(self.safety.take(now))
+
+    def wait_s(self, now: float) -> float:
+        """How long the loop may sleep: until the next delayed key or safety release."""
+        deadlines = [
+            d for d in (self.queue.next_due(), self.safety.next_release()) if d is not None
+        ]
+        return max(0.0, min(deadlines, default=now + SAFETY_PERIOD_S) - now)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.ctx.on_change = self.notify
+        clock = self._loop.time
+        while True:
+            self._wake.clear()
+            try:
+                self.resolve()
+                self.safety_pass(clock())
+            except Exception:
+                log.exception("service controller: reading what changed failed; retrying")
+            arn = self.queue.pop(clock())
+            if arn is not None:
+                touched = self.process(arn, clock())
+                self.ctx.desired_changed(touched)
+                await asyncio.sleep(0)  # one service at a time: let requests through
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.wait_s(clock()))
+            if self._wake.is_set():
+                await asyncio.sleep(WAKE_DEBOUNCE_S)
