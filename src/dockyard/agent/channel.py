@@ -1,7 +1,12 @@
 """The agent's websocket to the server: connect, resync, receive desired sets, report.
 
-Reconnects forever with capped exponential backoff; every (re)connection starts
-with the full state of every task this agent knows, so a lost report heals.
+Reconnects forever with capped exponential backoff, giving the server the
+generation of the desired set it holds (agent/protocol.py); every (re)connection
+starts with the full state of every task this agent knows, so a lost report heals.
+Desired messages go through `AgentView` (agent/generations.py): applied and
+acknowledged, or answered with a resync request. Task reports are coalesced per
+task for `REPORT_WINDOW_S` after each send (the first one goes at once), so a
+burst becomes one message and one server transaction.
 The upgrade request is SigV4-signed when the agent has credentials.
 """
 
@@ -19,11 +24,14 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from dockyard.agent.generations import AgentView, Applied, Resync
 from dockyard.agent.manager import TaskManager
-from dockyard.agent.protocol import HEARTBEAT_S, WS_PATH, TaskReport
+from dockyard.agent.protocol import HEARTBEAT_S, WS_PATH, DesiredMessage, TaskReport
 
 log = logging.getLogger("dockyard.agent.channel")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
+REPORT_WINDOW_S = 0.05  # reports arriving within this long after a send share a message
+REPORT_BATCH_MAX = 1000  # tasks per state message
 
 
 def signed_headers(url: str, access_key: str, secret_key: str, region: str) -> dict[str, str]:
@@ -48,12 +56,15 @@ class Channel:
         credentials: tuple[str, str] | None = None,
         region: str = "us-east-1",
     ) -> None:
-        query = urlencode({"cluster": cluster_arn, "containerInstance": instance_arn})
-        self.url = f"{endpoint}{WS_PATH}?{query}"
+        self.base_url = f"{endpoint}{WS_PATH}"
+        self.cluster_arn = cluster_arn
+        self.instance_arn = instance_arn
         self.manager = manager
+        self.view = AgentView()
         self.credentials = credentials
         self.region = region
         self.connected = asyncio.Event()
+        self.on_log_ack: Callable[[dict[str, Any]], None] | None = None  # logs_shipper
         self._live_send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     async def run(self) -> None:
@@ -71,14 +82,26 @@ class Channel:
                 await asyncio.sleep(backoff * (1 + random.random() / 2))
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
-    async def _session(self, session: aiohttp.ClientSession) -> None:
-        headers = (
-            signed_headers(self.url, *self.credentials, self.region) if self.credentials else {}
+    @property
+    def url(self) -> str:
+        """The connect URL, with the generation of the set this agent holds."""
+        query = urlencode(
+            {
+                "cluster": self.cluster_arn,
+                "containerInstance": self.instance_arn,
+                "generation": self.view.generation,
+            }
         )
+        return f"{self.base_url}?{query}"
+
+    async def _session(self, session: aiohttp.ClientSession) -> None:
+        url = self.url
+        headers = signed_headers(url, *self.credentials, self.region) if self.credentials else {}
+        self.view.resync_asked = False
         async with session.ws_connect(
-            self.url, headers=headers, heartbeat=HEARTBEAT_S, max_msg_size=64 * 1024 * 1024
+            url, headers=headers, heartbeat=HEARTBEAT_S, max_msg_size=64 * 1024 * 1024
         ) as ws:
-            log.info("connected to %s", self.url.split("?")[0])
+            log.info("connected to %s", self.base_url)
             outbox: asyncio.Queue[TaskReport] = asyncio.Queue()
             lock = asyncio.Lock()
 
@@ -98,9 +121,11 @@ class Channel:
                         data = json.loads(message.data)
                         kind = data.get("type")
                         if kind == "desired":
-                            self.manager.apply_desired(data["tasks"])
+                            await self._desired(data, send)
                         elif kind == "logs":
                             logs.start(data)
+                        elif kind == "log_ack" and self.on_log_ack is not None:
+                            self.on_log_ack(data)  # agent/logs_shipper.py
                         elif kind == "logs_cancel":
                             logs.cancel(str(data.get("id")))
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
@@ -110,6 +135,28 @@ class Channel:
                 sender.cancel()
                 logs.cancel_all()
             log.warning("server closed the connection")
+
+    async def _desired(
+        self, message: DesiredMessage, send: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        decision = self.view.receive(message)
+        if isinstance(decision, Resync):
+            log.info("cannot apply desired generation %s; asking to resync", message["generation"])
+            await send({"type": "resync", "generation": decision.generation})
+            return
+        if isinstance(decision, Applied):
+            if decision.full:
+                self.manager.apply_desired(decision.tasks)
+            else:
+                self.manager.apply_delta(decision.tasks, decision.removed)
+        await send({"type": "ack", "generation": self.view.generation})
+
+    async def send_now(self, message: Mapping[str, Any]) -> None:
+        """Send on the live connection (shipped logs); ConnectionError without one."""
+        send = self._live_send
+        if send is None:
+            raise ConnectionError("not connected to the server")
+        await send(dict(message))
 
     async def send_metrics(self, message: Mapping[str, Any]) -> None:
         """Send a metrics message now, or drop it: metrics are not worth a backlog."""
@@ -122,11 +169,15 @@ class Channel:
     async def _drain(
         send: Callable[[dict[str, Any]], Awaitable[None]], outbox: asyncio.Queue[TaskReport]
     ) -> None:
+        """Send reports, the latest per task, at most one message per window."""
         while True:
-            batch = [await outbox.get()]
-            while not outbox.empty():
-                batch.append(outbox.get_nowait())
-            await send({"type": "state", "tasks": batch})
+            first = await outbox.get()
+            batch = {first["taskArn"]: first}
+            while not outbox.empty() and len(batch) < REPORT_BATCH_MAX:
+                report = outbox.get_nowait()
+                batch[report["taskArn"]] = report  # each report is the task's whole state
+            await send({"type": "state", "tasks": list(batch.values())})
+            await asyncio.sleep(REPORT_WINDOW_S)
 
 
 class LogRelay:

@@ -4,11 +4,13 @@
     runtime events (one stream)   --on_event-------> the task's worker
     worker state changes          --report---------> outbox -> server
 
-Level-triggered: every desired message is the full set. Tasks the server no
-longer lists (given up while this agent was away) are stopped here. At start the
-manager lists the engine's containers with this instance's label and holds
-them until the first desired set arrives: known tasks are adopted, unknown ones
-stopped. Nothing runs twice: container names are unique per task and container.
+A full desired set (`apply_desired`) is level-triggered: tasks the server no
+longer lists (given up while this agent was away) are stopped here. A delta
+(`apply_delta`, agent/generations.py decides which) adds or changes the tasks it
+lists and stops the ones it removes. At start the manager lists the engine's
+containers with this instance's label and holds them until the first full set
+arrives: known tasks are adopted, unknown ones stopped. Nothing runs twice:
+container names are unique per task and container.
 """
 
 from __future__ import annotations
@@ -85,30 +87,43 @@ class TaskManager:
 
     # -- inputs ---------------------------------------------------------------------------
     def apply_desired(self, tasks: list[DesiredTask]) -> None:
-        listed = set()
+        """The full set: start or update what it lists, stop what it does not."""
+        listed = {desired["taskArn"] for desired in tasks}
         for desired in tasks:
-            arn = desired["taskArn"]
-            listed.add(arn)
-            self.desired[arn] = desired
-            worker = self.workers.get(arn)
-            if worker is None and arn in self.finished:
-                if self._send is not None:
-                    self._send(self.finished[arn])
-                continue
-            if worker is None:
-                adopted = self.orphans.pop(arn, None)
-                worker = TaskWorker(self.ctx, desired)
-                self.workers[arn] = worker
-                worker.start(adopted)
-            worker.set_desired(desired["desiredStatus"])
-        for arn, worker in self.workers.items():
-            if arn not in listed and not worker.done:
-                log.info("task %s is no longer desired here; stopping it", arn)
-                worker.set_desired("STOPPED")
+            self._upsert(desired)
+        self._stop_unlisted([arn for arn in self.workers if arn not in listed])
         for arn in list(self.orphans):
             if arn not in listed:
                 self._spawn(self._remove_orphan(arn, self.orphans.pop(arn)))
         self.synced.set()
+
+    def apply_delta(self, tasks: list[DesiredTask], removed: list[str]) -> None:
+        """Changes since the set this agent holds: upsert `tasks`, stop `removed`."""
+        for desired in tasks:
+            self._upsert(desired)
+        self._stop_unlisted(removed)
+
+    def _upsert(self, desired: DesiredTask) -> None:
+        arn = desired["taskArn"]
+        self.desired[arn] = desired
+        worker = self.workers.get(arn)
+        if worker is None and arn in self.finished:
+            if self._send is not None:
+                self._send(self.finished[arn])
+            return
+        if worker is None:
+            adopted = self.orphans.pop(arn, None)
+            worker = TaskWorker(self.ctx, desired)
+            self.workers[arn] = worker
+            worker.start(adopted)
+        worker.set_desired(desired["desiredStatus"])
+
+    def _stop_unlisted(self, arns: list[str]) -> None:
+        for arn in arns:
+            worker = self.workers.get(arn)
+            if worker is not None and not worker.done:
+                log.info("task %s is no longer desired here; stopping it", arn)
+                worker.set_desired("STOPPED")
 
     def on_event(self, event: RuntimeEvent) -> None:
         arn = event.labels.get(LABEL_TASK_ARN)

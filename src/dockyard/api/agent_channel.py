@@ -1,11 +1,13 @@
 """The server's end of the agent websocket: who is connected, and what they should run.
 
-`AgentHub.notify(arns)` is level-triggered: it marks instances dirty and each
-connection's sender pushes the full desired task set (read fresh from the
-store), so bursts of changes collapse into one message. Reports from the agent
-are applied in one transaction each. Connection state is mirrored into the
-store (`agentConnected`, `disconnectedAt`) so DescribeContainerInstances and the
-instance controller see it.
+`AgentHub.notify(instances, task_arns)` hands a commit's changes to `DesiredSets`
+(api/agent_desired.py), which reads only the named tasks and wakes the senders of
+the instances whose set changed; each sender then sends one delta (bursts collapse
+into one message), or a full set on a connect whose generation the server does
+not hold (agent/protocol.py). A state message from an agent (its reports,
+coalesced per task) is applied in one transaction (`apply_reports`). Connection
+state is mirrored into the store (`agentConnected`, `disconnectedAt`) so
+DescribeContainerInstances and the instance controller see it.
 """
 
 from __future__ import annotations
@@ -14,32 +16,50 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from dockyard.agent.protocol import HEARTBEAT_S, DesiredTask
+from dockyard.agent.protocol import HEARTBEAT_S, DesiredMessage
+from dockyard.api.agent_desired import DesiredSets
 from dockyard.api.app import authenticate
 from dockyard.api.context import ApiContext
 from dockyard.errors import AwsError, ClientException
-from dockyard.lifecycle import LIVE_STATUSES
+from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
-from dockyard.store import Kind
+from dockyard.store import Kind, Tx
 from dockyard.tasks.reports import apply_report
 
 log = logging.getLogger("dockyard.agents")
+RESCAN_S = 600.0  # safety net: diff each connected instance's whole set this often
+
+
+def apply_reports(
+    tx: Tx, reports: Iterable[Any], instance_arn: str, now: float
+) -> list[dict[str, Any]]:
+    """One agent message's task reports, in the caller's one transaction; the tasks moved."""
+    moved = []
+    for report in reports:
+        if isinstance(report, dict) and isinstance(report.get("taskArn"), str):
+            task = apply_report(tx, report, instance_arn, now)
+            if task is not None:
+                moved.append(task)
+    return moved
 
 
 class Connection:
-    def __init__(self, instance_arn: str, ws: web.WebSocketResponse) -> None:
+    def __init__(self, instance_arn: str, ws: web.WebSocketResponse, generation: int) -> None:
         self.instance_arn = instance_arn
         self.ws = ws
         self.dirty = asyncio.Event()
         self.dirty.set()
+        self.sync: int | None = generation  # a generation to sync from (connect, resync)
+        self.rescan_at = 0.0  # next safety rescan (time.monotonic())
         # log streams in flight: request id -> chunks (None ends the stream)
         self.log_streams: dict[str, asyncio.Queue[str | None]] = {}
 
@@ -55,17 +75,21 @@ class AgentHub:
         self.credentials = credentials
         self.sink = sink if sink is not None else MetricsSink(ctx.metrics)
         self.connections: dict[str, Connection] = {}
-        self._version = time.time_ns()
+        self.desired = DesiredSets(ctx.store, self._wake)
+        self.rescan_s = RESCAN_S
         ctx.on_desired_change = self.notify
 
     def connection_count(self) -> int:
         return len(self.connections)
 
-    def notify(self, instance_arns: set[str]) -> None:
-        for arn in instance_arns:
-            connection = self.connections.get(arn)
-            if connection is not None:
-                connection.dirty.set()
+    def notify(self, instance_arns: set[str], task_arns: frozenset[str] | None = None) -> None:
+        """A commit changed what these instances run (`task_arns`: which tasks, if known)."""
+        self.desired.changed(instance_arns, task_arns)
+
+    def _wake(self, instance_arn: str) -> None:
+        connection = self.connections.get(instance_arn)
+        if connection is not None:
+            connection.dirty.set()
 
     def mark_all_disconnected(self) -> None:
         """At start-up nobody is connected yet; the grace period starts now."""
@@ -76,34 +100,6 @@ class AgentHub:
                     doc["agentConnected"] = False
                     doc["disconnectedAt"] = now
                     tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc)
-
-    def desired(self, instance_arn: str) -> dict[str, Any]:
-        with self.ctx.store.read() as tx:
-            rows = tx.find(
-                Kind.TASK, {"instance": instance_arn, "last_status": list(LIVE_STATUSES)}
-            )
-            definitions: dict[str, dict[str, Any]] = {}
-            tasks: list[DesiredTask] = []
-            for task in rows:
-                arn = task["taskDefinitionArn"]
-                if arn not in definitions:
-                    definitions[arn] = tx.get(Kind.TASK_DEFINITION, arn) or {}
-                entry: DesiredTask = {
-                    "taskArn": task["taskArn"],
-                    "desiredStatus": task["desiredStatus"],
-                    "lastStatus": task["lastStatus"],
-                    "taskDefinition": definitions[arn],
-                    "overrides": task.get("overrides", {}),
-                    "containers": [
-                        {"name": c["name"], "containerArn": c["containerArn"]}
-                        for c in task["containers"]
-                    ],
-                }
-                if task.get("group"):
-                    entry["group"] = task["group"]
-                tasks.append(entry)
-        self._version += 1
-        return {"type": "desired", "version": self._version, "tasks": tasks}
 
     def _set_connected(self, instance_arn: str, connected: bool) -> bool:
         with self.ctx.store.transaction() as tx:
@@ -116,6 +112,7 @@ class AgentHub:
             else:
                 doc["disconnectedAt"] = self.ctx.now()
             tx.update(Kind.CONTAINER_INSTANCE, instance_arn, doc)
+        self.ctx.instances_changed({instance_arn})  # placement may use it (or not) now
         return True
 
     def _authenticate(self, request: web.Request) -> None:
@@ -129,6 +126,10 @@ class AgentHub:
                 {"__type": error.code, "message": error.message}, status=error.status
             )
         instance_arn = request.query.get("containerInstance", "")
+        try:
+            generation = int(request.query.get("generation", "0"))
+        except ValueError:
+            generation = 0
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=64 * 1024 * 1024)
         if not self._set_connected(instance_arn, True):
             return web.json_response(
@@ -137,7 +138,7 @@ class AgentHub:
             )
         await ws.prepare(request)
         previous = self.connections.get(instance_arn)
-        connection = Connection(instance_arn, ws)
+        connection = Connection(instance_arn, ws, generation)
         self.connections[instance_arn] = connection
         if previous is not None:
             await previous.ws.close()
@@ -162,13 +163,30 @@ class AgentHub:
         return ws
 
     async def _send_loop(self, connection: Connection) -> None:
+        """Send deltas when woken; wake on our own to resend unacknowledged ones."""
+        connection.rescan_at = time.monotonic() + self.rescan_s * (0.5 + random.random())
         while not connection.ws.closed:
-            await connection.dirty.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(connection.dirty.wait(), self.desired.ack_timeout_s)
             connection.dirty.clear()
+            rescan = time.monotonic() >= connection.rescan_at
+            if rescan:
+                connection.rescan_at = time.monotonic() + self.rescan_s
+            sync, connection.sync = connection.sync, None
+            message = self.desired.message_for(
+                connection.instance_arn, self.ctx.now(), sync=sync, rescan=rescan
+            )
+            if message is None:
+                continue
             try:
-                await connection.ws.send_str(json.dumps(self.desired(connection.instance_arn)))
+                await self._send(connection, message)
             except (ConnectionError, RuntimeError):
                 return
+            if self.desired.view(connection.instance_arn).has_unsent():
+                connection.dirty.set()
+
+    async def _send(self, connection: Connection, message: DesiredMessage) -> None:
+        await connection.ws.send_str(json.dumps(message))
 
     def _receive(self, connection: Connection, data: str) -> None:
         instance_arn = connection.instance_arn
@@ -187,20 +205,32 @@ class AgentHub:
                         queue.put_nowait(f"[dockyard] {message['error']}\n")
                     queue.put_nowait(None)
             return
+        if message.get("type") == shipping.MESSAGE_TYPE:  # container output (awslogs)
+            shipping.receive(
+                self.ctx.logs, message, int(self.ctx.now() * 1000), connection.ws.send_str
+            )
+            return
         if message.get("type") == "metrics":
             # Pre-aggregated per service on the agent: one sample per instance x service.
             self.sink.put(ecs_samples(message, self.ctx.now()))
             return
-        if message.get("type") != "state":
+        kind = message.get("type")
+        if kind == "ack" and isinstance(message.get("generation"), int):
+            self.desired.view(instance_arn).ack(message["generation"], self.ctx.now())
+            return
+        if kind == "resync" and isinstance(message.get("generation"), int):
+            connection.sync = message["generation"]
+            connection.dirty.set()
+            return
+        if kind != "state" or not isinstance(message.get("tasks"), list):
             return
         now = self.ctx.now()
-        moved = False
         with self.ctx.store.transaction() as tx:
-            for report in message.get("tasks", []):
-                if isinstance(report, dict) and "taskArn" in report:
-                    moved |= apply_report(tx, report, instance_arn, now) is not None
+            moved = apply_reports(tx, message["tasks"], instance_arn, now)
         if moved:
-            self.ctx.tasks_changed()
+            stopped = [t["taskArn"] for t in moved if t["lastStatus"] == "STOPPED"]
+            self.desired.reported_stopped(instance_arn, stopped)
+            self.ctx.tasks_changed({(t.get("clusterArn", ""), t.get("group")) for t in moved})
 
     async def stream_logs(
         self,
