@@ -186,6 +186,8 @@ class ContainerSpec:
     stop_timeout_s: float = 30
     docker_labels: Mapping[str, str] = field(default_factory=dict)
     init_process_enabled: bool = False  # linuxParameters.initProcessEnabled: docker-init as PID 1
+    log_driver: str | None = None  # Docker's log driver (awslogs runs as json-file, shipped)
+    log_options: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def docker_name(self) -> str:

@@ -296,6 +296,14 @@ class DockerRuntime:
             return follow_logs(self._stream_api, self._threads, container_id, tail_param)
         return self._logs_so_far(container_id, tail_param)
 
+    def log_lines(self, container_id: str, since_s: int | None) -> AsyncGenerator[bytes, None]:
+        """Followed output with Docker's timestamps, from `since_s` (whole epoch seconds,
+        inclusive) or the start: what agent/logs_shipper.py positions lines by."""
+        options: dict[str, Any] = {"timestamps": True}
+        if since_s:
+            options["since"] = since_s
+        return follow_logs(self._stream_api, self._threads, container_id, "all", **options)
+
     async def _logs_so_far(self, container_id: str, tail: int | str) -> AsyncGenerator[bytes, None]:
         try:
             data = await self._call(

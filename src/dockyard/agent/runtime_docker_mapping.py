@@ -17,6 +17,7 @@ ECS -> Docker, as the ECS agent maps them:
     dockerLabels       -> Labels, under Dockyard's own labels
     stopTimeout        -> StopTimeout (also honoured by a manual `docker stop`)
     initProcessEnabled -> HostConfig.Init (docker-init reaps and forwards SIGTERM)
+    logConfiguration   -> HostConfig.LogConfig (awslogs as json-file: agent/logs_shipper.py)
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ def create_config(spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> dict[s
         host_config["MemoryReservation"] = spec.memory_reservation_mib * MIB
     if spec.init_process_enabled:
         host_config["Init"] = True
+    if spec.log_driver:
+        host_config["LogConfig"] = {"Type": spec.log_driver, "Config": dict(spec.log_options)}
     if spec.links:
         host_config["Links"] = [f"{target}:{alias}" for target, alias in spec.links]
     if spec.ulimits:

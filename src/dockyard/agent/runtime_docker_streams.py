@@ -110,9 +110,10 @@ def pump_events(api: Any, hub: EventHub, threads: StreamThreads, since_ns: int) 
 
 
 async def follow_logs(
-    api: Any, threads: StreamThreads, container_id: str, tail: int | str
+    api: Any, threads: StreamThreads, container_id: str, tail: int | str, **options: Any
 ) -> AsyncGenerator[bytes, None]:
-    """Chunks until the container exits; closing the generator closes the stream."""
+    """Chunks until the container exits; closing the generator closes the stream.
+    `options` go to the SDK's `logs` (`timestamps`, `since`: the log shipper's)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
     handoff = threading.Lock()  # orders "stream opened" against "reader gone"
@@ -126,7 +127,7 @@ async def follow_logs(
     def pump() -> None:
         stream = None
         try:
-            stream = api.logs(container_id, stream=True, follow=True, tail=tail)
+            stream = api.logs(container_id, stream=True, follow=True, tail=tail, **options)
             with handoff:
                 if reader_gone.is_set() or not threads.track(stream):
                     return
