@@ -14,6 +14,7 @@ file speaks the ECS agent's keys (as in the seed's ecs-bootstrap file):
     ECS_AVAILABILITY_ZONE=az-1         # Dockyard: there is no EC2 metadata to ask
     DOCKYARD_ENDPOINT=http://127.0.0.1:8080
     DOCKYARD_HOST_IP=127.0.1.1
+    DOCKYARD_METADATA_PORT=0           # task metadata endpoint port (0: free, kept)
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class AgentConfig:
     secret_access_key: str | None = None
     region: str = "us-east-1"
     fake_runtime: bool = False
+    metadata_port: int = 0  # task metadata endpoint (agent/metadata.py); 0: a free port
 
     def agent_attributes(self) -> list[dict[str, str]]:
         """What the agent registers: ECS's own attributes, then the custom ones."""
@@ -196,6 +198,7 @@ def build_config(
         secret_access_key=flags.get("secret_access_key") or environ.get("AWS_SECRET_ACCESS_KEY"),
         region=flags.get("region") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         fake_runtime=bool(flags.get("fake_runtime")),
+        metadata_port=int(pick("metadata_port", "DOCKYARD_METADATA_PORT") or 0),
     )
     if config.cpu <= 0 or config.memory <= 0:
         raise ConfigError("CPU and MEMORY must be positive")

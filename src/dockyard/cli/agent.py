@@ -40,6 +40,11 @@ from dockyard.agent.config import ConfigError, build_config
 @click.option("--secret-access-key", envvar="DOCKYARD_SECRET_ACCESS_KEY")
 @click.option("--fake-runtime", is_flag=True, help="Simulated host: in-memory containers.")
 @click.option(
+    "--metadata-port",
+    type=click.IntRange(0, 65535),
+    help="Task metadata endpoint port on the Docker bridge gateway (default: a free one).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
