@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from dockyard import console
 from dockyard.agent.protocol import WS_PATH
 from dockyard.alarms.actions import ActionRouter
 from dockyard.api import prometheus, task_logs
@@ -33,6 +34,7 @@ from dockyard.controllers.instances import InstanceSettings
 from dockyard.controllers.scaling import ScalingController
 from dockyard.controllers.services import loop as services_loop
 from dockyard.lb import LbController, LbSettings
+from dockyard.logs import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.metrics.latest import LatestMetrics, MetricsSink
 from dockyard.store.sql import open_store, sqlite_url
@@ -58,6 +60,7 @@ class ServerConfig:
     agent_grace_s: float = 60.0
     task_retention_s: float = 3600.0
     metrics_retention_s: float = 15 * 86400.0
+    logs_retention_s: float = 7 * 86400.0  # cap for log groups without a retention policy
     lb_bind_address: str = "127.0.0.1"
     haproxy: str | None = None  # path; None: `haproxy` on PATH, load balancing off without it
     target_tracking_period_s: int = 60  # Period of target-tracking alarms (AWS: 60)
@@ -92,8 +95,12 @@ def build_app(config: ServerConfig) -> web.Application:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(config.store_url or sqlite_url(config.data_dir))
     metrics = MetricsStore(config.data_dir / "metrics.db", retention_s=config.metrics_retention_s)
+    logs = LogStore(config.data_dir / "logs.db", cap_s=config.logs_retention_s)
     ctx = ApiContext(
-        store=store, identity=Identity(config.region, config.account_id), metrics=metrics
+        store=store,
+        identity=Identity(config.region, config.account_id),
+        metrics=metrics,
+        logs=logs,
     )
     ctx.alarm_actions = ActionRouter()  # Application Auto Scaling registers its sink here
     autoscaling_settings.TARGET_TRACKING_PERIOD_S = config.target_tracking_period_s
@@ -106,6 +113,7 @@ def build_app(config: ServerConfig) -> web.Application:
     hub.mark_all_disconnected()
     app.router.add_get(WS_PATH, hub.handle)
     app.router.add_get(task_logs.PATH, task_logs.make_handler(ctx, hub, credentials))
+    console.register(app, ctx, hub, credentials, config.data_dir)  # web console at /console
     app.router.add_get(prometheus.PATH, prometheus.make_handler(ctx, hub.connection_count, latest))
     settings = InstanceSettings(
         grace_s=config.agent_grace_s,
@@ -137,6 +145,7 @@ def build_app(config: ServerConfig) -> web.Application:
 
     async def close_store(_app: web.Application) -> None:
         metrics.close()
+        logs.close()
         store.close()
 
     app.on_startup.append(start_controllers)

@@ -24,9 +24,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dockyard import __version__
+from dockyard.agent import logs_shipper
 from dockyard.agent.channel import Channel
 from dockyard.agent.config import AgentConfig
 from dockyard.agent.manager import TaskManager
+from dockyard.agent.metadata import MetadataServer, start_metadata_server
 from dockyard.agent.metrics import (
     DEFAULT_INTERVAL_S,
     CgroupReader,
@@ -190,6 +192,16 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         report=lambda _report: None,
     )
     manager = TaskManager(ctx, config.cleanup_wait_s)
+    metadata: MetadataServer | None = None
+    if not config.fake_runtime:  # ECS_CONTAINER_METADATA_URI_V4 for every container
+        metadata = await start_metadata_server(
+            manager,
+            config.data_dir,
+            cluster_arn=ctx.cluster_arn,
+            port=config.metadata_port,
+            availability_zone=config.availability_zone,
+        )
+        ctx.metadata_env = metadata.env_for if metadata is not None else None
     events = runtime.events()
     await manager.discover()
     credentials = (
@@ -205,6 +217,7 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         credentials=credentials,
         region=config.region,
     )
+    ctx.logs = logs_shipper.attach(runtime, channel, config.data_dir)  # awslogs output
 
     sampler = metrics_sampler(config, manager, ctx.cluster_arn.rsplit("/", 1)[-1])
 
@@ -237,5 +250,9 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await manager.close()
+        if metadata is not None:
+            await metadata.close()
+        if ctx.logs is not None:
+            await ctx.logs.close()
         await events.aclose()
         await runtime.close()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.agent.logs_shipper import LogShipper, docker_log_config
 from dockyard.agent.protocol import ContainerReport, DesiredTask, TaskReport
 from dockyard.agent.runtime import (
     LABEL_CLUSTER,
@@ -77,6 +78,9 @@ class WorkerContext:
     instance_arn: str
     default_stop_timeout_s: float
     report: Callable[[TaskReport], None]
+    logs: LogShipper | None = None  # ships awslogs containers' output
+    # (task ARN, container name) -> ECS_CONTAINER_METADATA_URI(_V4) (agent/metadata.py)
+    metadata_env: Callable[[str, str], dict[str, str]] | None = None
 
 
 def _ordered(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -201,6 +205,7 @@ class TaskWorker:
             if record is None:
                 continue
             record.runtime_id = state.id
+            self._ship_logs(record.name)
             record.bindings = _bindings(state)
             record.health = state.health_status
             if state.status == "running":
@@ -259,6 +264,8 @@ class TaskWorker:
             DOCKYARD_HOST_IP=self.ctx.host_ip,
         )
         environment.pop("ECS_CONTAINER_METADATA_URI")
+        if self.ctx.metadata_env is not None:  # the agent's, over any the definition sets
+            environment.update(self.ctx.metadata_env(self.arn, container["name"]))
         links = []
         for link in container.get("links", []):
             target, _, alias = link.partition(":")
@@ -269,6 +276,7 @@ class TaskWorker:
         cpu = int(override.get("cpu", container.get("cpu", 0)) or 0)
         health = container.get("healthCheck")
         stop_timeout = container.get("stopTimeout")
+        log_driver, log_options = docker_log_config(container.get("logConfiguration"))
         return ContainerSpec(
             task_arn=self.arn,
             container_name=container["name"],
@@ -311,7 +319,17 @@ class TaskWorker:
             init_process_enabled=bool(
                 container.get("linuxParameters", {}).get("initProcessEnabled", False)
             ),
+            log_driver=log_driver,
+            log_options=log_options,
         )
+
+    def _ship_logs(self, name: str) -> None:
+        """An awslogs container's output goes to CloudWatch Logs (agent/logs_shipper.py)."""
+        record = self.containers[name]
+        if self.ctx.logs is not None and record.runtime_id:
+            for container in self.definition.get("containerDefinitions", []):
+                if container["name"] == name:
+                    self.ctx.logs.follow(container, self.arn, record.runtime_id)
 
     async def _start_containers(self) -> None:
         runtime = self.ctx.runtime
@@ -337,6 +355,7 @@ class TaskWorker:
                 self._fail(exc, record)
                 return
             record.runtime_id = state.id
+            self._ship_logs(record.name)
             record.bindings = _bindings(state)
             record.status = "RUNNING" if state.status == "running" else "STOPPED"
             record.exit_code = state.exit_code
@@ -382,6 +401,8 @@ class TaskWorker:
             if record.runtime_id:
                 state = await self.ctx.runtime.inspect(record.runtime_id)
                 await self.ctx.runtime.remove(record.runtime_id)
+                if self.ctx.logs is not None:
+                    self.ctx.logs.forget(record.runtime_id)
                 if state is not None:
                     for binding in state.ports:
                         self.ctx.picker.release(binding.host_port, binding.protocol)

@@ -148,8 +148,9 @@ def create_app(
         from dockyard.api.cloudwatch import CLOUDWATCH, CLOUDWATCH_QUERY
         from dockyard.api.ecs import ECS
         from dockyard.api.elbv2 import ELBV2
+        from dockyard.api.logs import LOGS
 
-        services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING]
+        services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING, LOGS]
     gateway = Gateway(ctx, services, credentials)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CTX_KEY] = ctx

@@ -10,11 +10,24 @@ from typing import Any
 
 from dockyard.alarms.actions import ActionRouter
 from dockyard.arns import Identity
+from dockyard.logs import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.store import Store
 
 Params = dict[str, Any]
 Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What a commit changed, for the controllers that react to it (empty: nothing of
+    that kind; `everything`: not known, reconcile all)."""
+
+    task_groups: frozenset[tuple[str, str]] = frozenset()  # (cluster ARN, "service:NAME")
+    services: frozenset[str] = frozenset()  # service ARNs
+    target_groups: frozenset[str] = frozenset()  # target group ARNs
+    instances: frozenset[str] = frozenset()  # instances joined, drained, left, (dis)connected
+    everything: bool = False
 
 
 @dataclass
@@ -27,15 +40,21 @@ class ApiContext:
     seed: int | None = None
     # Datapoints (CloudWatch metrics), kept apart from the control store; None: no metrics.
     metrics: MetricsStore | None = None
+    # Log groups, streams and events (CloudWatch Logs), in their own file; None: no logs.
+    logs: LogStore | None = None
     # Where alarms send their actions (Application Auto Scaling registers its prefix).
     alarm_actions: ActionRouter | None = None
-    # Called after a commit that changed what some instances should run (their ARNs);
-    # the server wires it to the agent hub, which pushes each one its desired tasks.
-    on_desired_change: Callable[[set[str]], None] | None = None
+    # Called after a commit that changed what some instances should run (their ARNs, and
+    # the changed tasks' ARNs when known: None makes the hub rescan those instances); the
+    # server wires it to the agent hub, which sends each agent the changes.
+    on_desired_change: Callable[[set[str], frozenset[str] | None], None] | None = None
     # Called after a commit that changed the load balancer model (the LB controller's wake).
     on_lb_change: Callable[[], None] | None = None
     # Called when agents reported task status changes (the service controller's wake).
     on_task_change: Callable[[], None] | None = None
+    # The service controller's queue (controllers/services/runner.py): what changed, so
+    # only the services that depend on it are reconciled.
+    on_change: Callable[[Changed], None] | None = None
 
     def now(self) -> float:
         return round(self.clock(), 3)
@@ -44,18 +63,50 @@ class ApiContext:
         """Randomness for placement; seeded in tests for determinism."""
         return random.Random(self.seed)
 
-    def tasks_changed(self) -> None:
+    def tasks_changed(self, groups: Iterable[tuple[str, str | None]] | None = None) -> None:
+        """Tasks changed state; `groups`: their (cluster ARN, task group) pairs, None when
+        not known (every service is then reconciled)."""
         if self.on_task_change is not None:
             self.on_task_change()
+        if self.on_change is not None:
+            if groups is None:
+                self.on_change(Changed(everything=True))
+            else:
+                pairs = frozenset((c, g) for c, g in groups if g and g.startswith("service:"))
+                if pairs:
+                    self.on_change(Changed(task_groups=pairs))
+
+    def services_changed(self, service_arns: Iterable[str]) -> None:
+        """Services' desired state changed (Create/Update/DeleteService, scaling)."""
+        arns = frozenset(a for a in service_arns if a)
+        if arns and self.on_change is not None:
+            self.on_change(Changed(services=arns))
+
+    def targets_changed(self, target_group_arns: Iterable[str]) -> None:
+        """Target health or registrations changed in these target groups."""
+        arns = frozenset(a for a in target_group_arns if a)
+        if arns and self.on_change is not None:
+            self.on_change(Changed(target_groups=arns))
+
+    def instances_changed(self, instance_arns: Iterable[str]) -> None:
+        """Container instances joined, drained, left or (dis)connected."""
+        arns = frozenset(a for a in instance_arns if a)
+        if arns and self.on_change is not None:
+            self.on_change(Changed(instances=arns))
 
     def lb_changed(self) -> None:
         if self.on_lb_change is not None:
             self.on_lb_change()
 
-    def desired_changed(self, instance_arns: Iterable[str]) -> None:
+    def desired_changed(
+        self, instance_arns: Iterable[str], task_arns: Iterable[str] | None = None
+    ) -> None:
+        """What these instances should run changed; pass `task_arns` (the tasks placed or
+        stopped) so the agent hub reads only those, not every task of the instances."""
         arns = {arn for arn in instance_arns if arn}
         if arns and self.on_desired_change is not None:
-            self.on_desired_change(arns)
+            tasks = None if task_arns is None else frozenset(a for a in task_arns if a)
+            self.on_desired_change(arns, tasks)
 
 
 Handler = Callable[[ApiContext, Params], Result]

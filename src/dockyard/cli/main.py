@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "task": "dockyard.cli.tasks:task",
     "service": "dockyard.cli.services:service",
     "metrics": "dockyard.cli.metrics:metrics",
+    "logs": "dockyard.cli.logs:logs",
 }
 
 

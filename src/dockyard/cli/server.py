@@ -51,6 +51,13 @@ from dockyard.server import ConfigError, ServerConfig, run
     help="Seconds minute-resolution metrics are kept (10-second ones: 3 hours).",
 )
 @click.option(
+    "--logs-retention",
+    default=7 * 86400.0,
+    show_default=True,
+    type=float,
+    help="Seconds log events are kept in log groups without a retention policy.",
+)
+@click.option(
     "--target-tracking-period",
     default=60,
     show_default=True,
@@ -82,6 +89,7 @@ def server(
     agent_grace: float,
     task_retention: float,
     metrics_retention: float,
+    logs_retention: float,
     target_tracking_period: int,
     lb_bind: str,
     haproxy: str | None,
@@ -103,6 +111,7 @@ def server(
         agent_grace_s=agent_grace,
         task_retention_s=task_retention,
         metrics_retention_s=metrics_retention,
+        logs_retention_s=logs_retention,
         target_tracking_period_s=target_tracking_period,
         lb_bind_address=lb_bind,
         haproxy=haproxy,
