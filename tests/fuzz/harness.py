@@ -31,6 +31,7 @@ from dockyard.api.app import create_app
 from dockyard.api.context import ApiContext, Handler
 from dockyard.api.json_protocol import JsonService
 from dockyard.api.models import service_model
+from dockyard.logs.store import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.store import open_store
 from dockyard.store.schema import TABLES, tags
@@ -60,9 +61,10 @@ def endpoints() -> list[Endpoint]:
     from dockyard.api.cloudwatch import CLOUDWATCH, CLOUDWATCH_QUERY
     from dockyard.api.ecs import ECS
     from dockyard.api.elbv2 import ELBV2
+    from dockyard.api.logs import LOGS
 
-    labels = ["ecs", "elbv2", "cloudwatch-json", "cloudwatch-query", "autoscaling"]
-    services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING]
+    labels = ["ecs", "elbv2", "cloudwatch-json", "cloudwatch-query", "autoscaling", "logs"]
+    services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING, LOGS]
     return [
         Endpoint(
             label,
@@ -124,6 +126,7 @@ class Wire:
         self.store: SqlStore = open_store(sqlite_url(data_dir))
         self.metrics = _open_metrics(data_dir / "metrics.db")
         self.ctx = ApiContext(store=self.store, clock=NOW.timestamp, seed=7, metrics=self.metrics)
+        self.ctx.logs = LogStore(None, clock=NOW.timestamp, expire_interval_s=None)
         self.loop = asyncio.new_event_loop()
 
         async def start() -> TestClient[Any, Any]:
@@ -183,6 +186,8 @@ class Wire:
         self.loop.run_until_complete(self.client.close())
         self.loop.close()
         self.metrics.close()
+        if self.ctx.logs is not None:
+            self.ctx.logs.close()
         self.store.close()
 
 
