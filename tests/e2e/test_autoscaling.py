@@ -8,6 +8,7 @@ deterministic; the server runs with `--target-tracking-period 10`.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -437,3 +438,59 @@ def test_scheduled_action_fires_and_cli(fleet: Fleet) -> None:
         "every-minute",
     )
     assert fleet.aas.describe_scheduled_actions(ServiceNamespace=NS)["ScheduledActions"] == []
+
+
+def test_step_policy_fired_by_a_custom_metric_takes_the_step_of_the_breach(fleet: Fleet) -> None:
+    """PutMetricData -> PutMetricAlarm (Period 10, 1 of 1) -> step policy: the metric's
+    breach of the threshold picks the step (180 - 100 = 80 falls in [50, +inf): +3)."""
+    name = new_service(fleet, desired=1)
+    register(fleet, name, 1, 6)
+    policy_arn = fleet.aas.put_scaling_policy(
+        PolicyName="queue-steps",
+        ServiceNamespace=NS,
+        ResourceId=f"service/{CLUSTER}/{name}",
+        ScalableDimension=DIM,
+        PolicyType="StepScaling",
+        StepScalingPolicyConfiguration={
+            "AdjustmentType": "ChangeInCapacity",
+            "StepAdjustments": [
+                {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 50, "ScalingAdjustment": 1},
+                {"MetricIntervalLowerBound": 50, "ScalingAdjustment": 3},
+            ],
+            "Cooldown": 300,
+        },
+    )["PolicyARN"]
+    alarm = f"backlog-{name}"
+    dims = [{"Name": "Queue", "Value": name}]
+    fleet.cloudwatch.put_metric_alarm(
+        AlarmName=alarm, Namespace="Custom/Jobs", MetricName="Backlog", Dimensions=dims,
+        Statistic="Maximum", Period=10, EvaluationPeriods=1, Threshold=100.0,
+        ComparisonOperator="GreaterThanThreshold", AlarmActions=[policy_arn],
+    )
+
+    def put(value: float) -> None:
+        fleet.cloudwatch.put_metric_data(Namespace="Custom/Jobs", MetricData=[
+            {"MetricName": "Backlog", "Dimensions": dims, "Value": value,
+             "StorageResolution": 1}])
+
+    put(20.0)
+    assert service(fleet, name)["desiredCount"] == 1
+    for _ in range(8):  # a datapoint every 5 s (bounded) while the alarm is judged
+        put(180.0)
+        if service(fleet, name)["desiredCount"] != 1:
+            break
+        time.sleep(5)
+    wait_for(lambda: service(fleet, name)["desiredCount"] == 4, timeout=40,
+             what="desiredCount 1 -> 4 (+3 for a breach of 80)")
+    state = fleet.cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]
+    assert state["StateValue"] == "ALARM", state
+    assert "180" in state["StateReason"], state["StateReason"]
+    activity = activities(fleet, name)[0]
+    assert activity["Description"] == "Setting desired count to 4."
+    assert activity["Cause"] == f"monitor alarm {alarm} in state ALARM triggered policy queue-steps"
+    # Cooldown 300 s: the alarm stays in ALARM and is re-invoked each period, but nothing
+    # more happens (4 stays 4).
+    put(180.0)
+    history = fleet.cloudwatch.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")
+    assert any("to ALARM" in h["HistorySummary"] for h in history["AlarmHistoryItems"]), history
+    assert service(fleet, name)["desiredCount"] == 4
