@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dockyard.api.context import ApiContext
 from dockyard.api.ecs.clusters import create_cluster
 from dockyard.api.ecs.container_instances import register_container_instance
 from dockyard.api.ecs.services import create_service, describe_services, update_service
 from dockyard.api.ecs.task_definitions import register_task_definition
+from dockyard.context import ApiContext
 from dockyard.controllers import instances as instance_controller
 from dockyard.controllers.services.loop import step
 from dockyard.store import Kind

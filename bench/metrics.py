@@ -230,7 +230,7 @@ class Agents:
     async def connect(self, concurrency: int = 64) -> None:
         from aiohttp import WSMsgType
 
-        from dockyard.agent.protocol import HEARTBEAT_S, WS_PATH
+        from dockyard.wire.agent import HEARTBEAT_S, WS_PATH
 
         slots = asyncio.Semaphore(concurrency)
         url = self.endpoint.replace("http://", "ws://") + WS_PATH

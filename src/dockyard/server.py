@@ -19,15 +19,14 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard import console
-from dockyard.agent.protocol import WS_PATH
 from dockyard.alarms.actions import ActionRouter
 from dockyard.api import prometheus, task_logs
 from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import create_app
 from dockyard.api.autoscaling import settings as autoscaling_settings
-from dockyard.api.context import ApiContext
 from dockyard.api.elbv2 import settings as elbv2_settings
 from dockyard.arns import Identity
+from dockyard.context import ApiContext
 from dockyard.controllers import alarms as alarms_controller
 from dockyard.controllers import instances
 from dockyard.controllers.instances import InstanceSettings
@@ -38,6 +37,7 @@ from dockyard.logs import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.metrics.latest import LatestMetrics, MetricsSink
 from dockyard.store.sql import open_store, sqlite_url
+from dockyard.wire.agent import WS_PATH
 
 log = logging.getLogger("dockyard.server")
 CONTROLLERS = web.AppKey("controllers", list[asyncio.Task[None]])

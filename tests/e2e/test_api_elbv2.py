@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from dockyard.api.elbv2 import targets as elb_targets
+from dockyard.elbv2 import targets as target_rows
 from dockyard.store import Kind, open_store
 from dockyard.store.sql import SqlStore, sqlite_url
 from tests.e2e.conftest import ServerProcess, aws_cli
@@ -233,8 +234,8 @@ def test_exported_target_functions(server: ServerProcess, elbv2: Any, store: Sql
     arn = group["TargetGroups"][0]["TargetGroupArn"]
     task = "arn:aws:ecs:us-east-1:000000000000:task/stage01/abc"
     with store.transaction() as tx:
-        elb_targets.register_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}], 100.0, source=task)
-        elb_targets.register_targets(tx, arn, [{"Id": INSTANCE_ID}], 100.0)
+        target_rows.register_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}], 100.0, source=task)
+        target_rows.register_targets(tx, arn, [{"Id": INSTANCE_ID}], 100.0)
     assert health_of(elbv2, arn) == [
         (INSTANCE_ID, 80, "9000", "initial"), (INSTANCE_ID, 49153, "9000", "initial")
     ]
@@ -244,17 +245,17 @@ def test_exported_target_functions(server: ServerProcess, elbv2: Any, store: Sql
         assert doc is not None and doc["source"] == task
         doc["TargetHealth"] = {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "x"}
         tx.update(Kind.TARGET, key, doc, state="unhealthy")
-        elb_targets.deregister_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}, {"Id": INSTANCE_ID}], 200.0)
-        elb_targets.deregister_targets(tx, arn, [{"Id": "i-00000000000000000", "Port": 1}], 200.0)
+        target_rows.deregister_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}, {"Id": INSTANCE_ID}], 200.0)
+        target_rows.deregister_targets(tx, arn, [{"Id": "i-00000000000000000", "Port": 1}], 200.0)
         draining = tx.get_row(Kind.TARGET, key)
     assert draining is not None and draining["state"] == "draining"
     assert draining["doc"]["drainingSince"] == 200.0
     assert health_of(elbv2, arn) == [(INSTANCE_ID, 49153, "9000", "draining")]
     with store.transaction() as tx:  # draining again keeps the first drain time
-        elb_targets.deregister_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}], 300.0)
+        target_rows.deregister_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}], 300.0)
         again = tx.get(Kind.TARGET, key)
         assert again is not None and again["drainingSince"] == 200.0
-        elb_targets.register_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}], 400.0)
+        target_rows.register_targets(tx, arn, [{"Id": INSTANCE_ID, "Port": 49153}], 400.0)
         back = tx.get(Kind.TARGET, key)
     assert back is not None and back["TargetHealth"]["State"] == "initial"
     assert (back["registeredAt"], back["drainingSince"]) == (400.0, None)

@@ -27,7 +27,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
 from dockyard.lb.controller import LbController
 from dockyard.lb.model import load_model
 from dockyard.lb.runtime_api import Processes, RuntimeApiError

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dockyard.metrics.alb import NAMESPACE
+from dockyard.lb.alb_metrics import NAMESPACE
 from dockyard.metrics.latest import LatestMetrics, MetricsSink
 from dockyard.metrics.model import MetricKey
 from dockyard.testing.images import BUSYBOX_IMAGE

@@ -28,9 +28,9 @@ from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
 from dockyard.api.app import create_app
-from dockyard.api.context import ApiContext, Handler
 from dockyard.api.json_protocol import JsonService
 from dockyard.api.models import service_model
+from dockyard.context import ApiContext, Handler
 from dockyard.logs.store import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.store import open_store

@@ -1,4 +1,4 @@
-"""Generations and deltas (agent/generations.py): both ends of the protocol, pure.
+"""Generations and deltas (wire/generations.py): both ends of the protocol, pure.
 
 Table cases for the server's plan on connect/resync and the agent's decisions, then a
 property: whatever changes happen, whatever messages are lost and however often the
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dockyard.agent.generations import AgentView, Applied, InstanceView, Resync
-from dockyard.agent.protocol import DesiredMessage, WireTask
+from dockyard.wire.agent import DesiredMessage, WireTask
+from dockyard.wire.generations import AgentView, Applied, InstanceView, Resync
 
 DEF_A = "arn:aws:ecs:us-east-1:000000000000:task-definition/a:1"
 DEF_B = "arn:aws:ecs:us-east-1:000000000000:task-definition/b:1"

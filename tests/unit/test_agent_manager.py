@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from dockyard.agent.manager import TaskManager
-from dockyard.agent.protocol import DesiredTask, TaskReport
 from dockyard.agent.runtime_ports import DynamicPortPicker
 from dockyard.agent.task_worker import WorkerContext
 from dockyard.testing.fake_runtime import FakeRuntime
+from dockyard.wire.agent import DesiredTask, TaskReport
 
 INSTANCE = "arn:aws:ecs:us-east-1:000000000000:container-instance/c/abc"
 CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/c"

@@ -22,15 +22,15 @@ from aiohttp.test_utils import TestServer
 
 from dockyard.agent.channel import Channel
 from dockyard.agent.manager import TaskManager
-from dockyard.agent.protocol import WS_PATH, DesiredMessage
 from dockyard.agent.runtime_ports import DynamicPortPicker
 from dockyard.agent.task_worker import WorkerContext
 from dockyard.api.agent_channel import AgentHub, Connection
-from dockyard.api.context import ApiContext
 from dockyard.api.ecs import HANDLERS
+from dockyard.context import ApiContext
 from dockyard.store import Kind
 from dockyard.store.sql import open_store, sqlite_url
 from dockyard.testing.fake_runtime import FakeRuntime
+from dockyard.wire.agent import WS_PATH, DesiredMessage
 
 TASKS = 200
 

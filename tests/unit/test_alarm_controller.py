@@ -9,7 +9,7 @@ import pytest
 
 from dockyard.alarms import store as alarms
 from dockyard.alarms.actions import ActionRouter, AlarmInvocation
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
 from dockyard.controllers.alarms import AlarmController, AlarmSettings, evaluate_alarm
 from dockyard.metrics import MetricKey, MetricsStore, StatisticSet
 from dockyard.store import Kind

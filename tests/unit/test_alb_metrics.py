@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.lb.model import Action, LbModel, Listener, Rule, Target, TargetGroup
-from dockyard.metrics.alb import (
+from dockyard.lb.alb_metrics import (
     AlbNames,
     CounterTracker,
     ProxyRow,
@@ -25,6 +24,7 @@ from dockyard.metrics.alb import (
     target_group_dimension,
     worker_pid,
 )
+from dockyard.lb.model import Action, LbModel, Listener, Rule, Target, TargetGroup
 from dockyard.metrics.model import MetricKey
 
 DATA = Path(__file__).parent / "data"

@@ -19,13 +19,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from dockyard.api.context import ApiContext
 from dockyard.api.ecs.clusters import create_cluster
 from dockyard.api.ecs.container_instances import (
     deregister_container_instance,
     register_container_instance,
     update_container_instances_state,
 )
+from dockyard.context import ApiContext
 from dockyard.store import Kind
 from dockyard.store.sql import SqlStore, open_store, sqlite_url
 from dockyard.tasks import capacity

@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dockyard import console
 from dockyard.api.agent_channel import AgentHub
-from dockyard.api.context import ApiContext
 from dockyard.console.calls import Api
+from dockyard.context import ApiContext
 from dockyard.store.sql import open_store, sqlite_url
 
 KEY, SECRET = "AKIDCONSOLE", "console-s3cret"

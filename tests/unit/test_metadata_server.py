@@ -21,11 +21,11 @@ from dockyard.agent.metadata import (
     save_secret_and_port,
     start_metadata_server,
 )
-from dockyard.agent.protocol import DesiredTask
 from dockyard.agent.runtime import ContainerSpec, ContainerState, HostPortPicker
 from dockyard.agent.runtime_ports import DynamicPortPicker
 from dockyard.agent.task_worker import WorkerContext
 from dockyard.testing.fake_runtime import FakeRuntime
+from dockyard.wire.agent import DesiredTask
 
 INSTANCE = "arn:aws:ecs:us-east-1:000000000000:container-instance/c/abc"
 CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/c"

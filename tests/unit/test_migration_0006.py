@@ -7,8 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from dockyard.api.context import ApiContext
 from dockyard.api.ecs.container_instances import describe_container_instances
+from dockyard.context import ApiContext
 from dockyard.resources import integer_resource, ports_resource
 from dockyard.store import Kind
 from dockyard.store.migrate import upgrade

@@ -29,10 +29,8 @@ from botocore.parsers import create_parser
 from botocore.serialize import QuerySerializer
 
 from dockyard.api.app import create_app
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs import ECS
 from dockyard.api.elbv2 import ELBV2, HANDLERS
-from dockyard.api.elbv2 import errors as elb_errors
 from dockyard.api.models import service_model
 from dockyard.api.query_protocol import (
     QueryService,
@@ -42,6 +40,8 @@ from dockyard.api.query_protocol import (
     serialize_error,
     serialize_result,
 )
+from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2 import errors as elb_errors
 from dockyard.errors import AwsError
 from dockyard.store import open_store
 from dockyard.store.sql import SqlStore, sqlite_url

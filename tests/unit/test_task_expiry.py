@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
 from dockyard.controllers.instances import expire_batch
 from dockyard.store import Kind
 from dockyard.store.sql import open_store, sqlite_url

@@ -1,9 +1,9 @@
 """The agent's websocket to the server: connect, resync, receive desired sets, report.
 
 Reconnects forever with capped exponential backoff, giving the server the
-generation of the desired set it holds (agent/protocol.py); every (re)connection
+generation of the desired set it holds (wire/agent.py); every (re)connection
 starts with the full state of every task this agent knows, so a lost report heals.
-Desired messages go through `AgentView` (agent/generations.py): applied and
+Desired messages go through `AgentView` (wire/generations.py): applied and
 acknowledged, or answered with a resync request. Task reports are coalesced per
 task for `REPORT_WINDOW_S` after each send (the first one goes at once), so a
 burst becomes one message and one server transaction.
@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from dockyard.agent.generations import AgentView, Applied, Resync
 from dockyard.agent.manager import TaskManager
-from dockyard.agent.protocol import HEARTBEAT_S, WS_PATH, DesiredMessage, TaskReport
+from dockyard.wire.agent import HEARTBEAT_S, WS_PATH, DesiredMessage, TaskReport
+from dockyard.wire.generations import AgentView, Applied, Resync
 
 log = logging.getLogger("dockyard.agent.channel")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0

@@ -136,7 +136,7 @@ async def register_until_done(config: AgentConfig, docker_version: str) -> dict[
 
 async def _runtime(config: AgentConfig) -> tuple[ContainerRuntime, str]:
     if config.fake_runtime:
-        from dockyard.testing.fake_runtime import FakeRuntime
+        from dockyard.agent.runtime_fake import FakeRuntime
 
         return FakeRuntime(), "fake"
     from dockyard.agent.runtime_docker import DockerRuntime

@@ -6,7 +6,7 @@
 
 A full desired set (`apply_desired`) is level-triggered: tasks the server no
 longer lists (given up while this agent was away) are stopped here. A delta
-(`apply_delta`, agent/generations.py decides which) adds or changes the tasks it
+(`apply_delta`, wire/generations.py decides which) adds or changes the tasks it
 lists and stops the ones it removes. At start the manager lists the engine's
 containers with this instance's label and holds them until the first full set
 arrives: known tasks are adopted, unknown ones stopped. Nothing runs twice:
@@ -24,7 +24,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dockyard.agent.metrics import RunningTask, reservation, service_of
-from dockyard.agent.protocol import DesiredTask, TaskReport
 from dockyard.agent.runtime import (
     LABEL_CONTAINER_INSTANCE,
     LABEL_TASK_ARN,
@@ -32,6 +31,7 @@ from dockyard.agent.runtime import (
     RuntimeEvent,
 )
 from dockyard.agent.task_worker import TaskWorker, WorkerContext
+from dockyard.wire.agent import DesiredTask, TaskReport
 
 log = logging.getLogger("dockyard.agent")
 MAX_FINISHED = 10_000  # tombstones kept after cleanup

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockyard.agent.protocol import MetricsGroup, MetricsMessage
+from dockyard.wire.agent import MetricsGroup, MetricsMessage
 
 log = logging.getLogger("dockyard.agent.metrics")
 CPU_UNITS_PER_CORE = 1024

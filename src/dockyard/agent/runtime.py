@@ -3,7 +3,7 @@
 The agent (one asyncio task per ECS task) is the only caller. Implementations:
 `runtime_docker.DockerRuntime` (Docker Engine API; JSON mapping in
 `runtime_docker_mapping`, stream threads in `runtime_docker_streams`, deadlines in
-`runtime_timeouts`) and `dockyard.testing.fake_runtime.FakeRuntime` (in memory, for
+`runtime_timeouts`) and `runtime_fake.FakeRuntime` (in memory, for
 simulated hosts and benchmarks); `dockyard.testing.runtime_contract` checks both.
 `runtime_ports` picks dynamic host ports and retries a start whose port was taken;
 `runtime_events` fans events out to subscribers.

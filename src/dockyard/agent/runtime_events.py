@@ -1,7 +1,7 @@
 """Fan-out of runtime events to subscribers, fed from the loop or from a foreign thread.
 
 Used by `runtime_docker.DockerRuntime` (its events thread publishes with
-`publish_threadsafe`) and `dockyard.testing.fake_runtime.FakeRuntime` (publishes on
+`publish_threadsafe`) and `runtime_fake.FakeRuntime` (publishes on
 the loop). Each subscription owns an unbounded asyncio.Queue: events are small and a
 slow subscriber must not stall the engine's stream for the others.
 """

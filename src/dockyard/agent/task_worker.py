@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.agent.logs_shipper import LogShipper, docker_log_config
-from dockyard.agent.protocol import ContainerReport, DesiredTask, TaskReport
 from dockyard.agent.runtime import (
     LABEL_CLUSTER,
     LABEL_CONTAINER_INSTANCE,
@@ -35,6 +34,7 @@ from dockyard.agent.runtime import (
     Ulimit,
 )
 from dockyard.lifecycle import StopCode, TaskStatus
+from dockyard.wire.agent import ContainerReport, DesiredTask, TaskReport
 
 log = logging.getLogger("dockyard.agent.task")
 

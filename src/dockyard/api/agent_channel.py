@@ -4,7 +4,7 @@
 (api/agent_desired.py), which reads only the named tasks and wakes the senders of
 the instances whose set changed; each sender then sends one delta (bursts collapse
 into one message), or a full set on a connect whose generation the server does
-not hold (agent/protocol.py). A state message from an agent (its reports,
+not hold (wire/agent.py). A state message from an agent (its reports,
 coalesced per task) is applied in one transaction (`apply_reports`). Connection
 state is mirrored into the store (`agentConnected`, `disconnectedAt`) so
 DescribeContainerInstances and the instance controller see it.
@@ -24,16 +24,16 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from dockyard.agent.protocol import HEARTBEAT_S, DesiredMessage
 from dockyard.api.agent_desired import DesiredSets
 from dockyard.api.app import authenticate
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
 from dockyard.errors import AwsError, ClientException
 from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind, Tx
 from dockyard.tasks.reports import apply_report
+from dockyard.wire.agent import HEARTBEAT_S, DesiredMessage
 
 log = logging.getLogger("dockyard.agents")
 RESCAN_S = 600.0  # safety net: diff each connected instance's whole set this often

@@ -6,7 +6,7 @@
         -> wake(instance): that connection's sender calls message_for()
 
 The bookkeeping (generations, acknowledgements, what was sent) is pure code in
-agent/generations.py; this module adds the store reads and a cache of task
+wire/generations.py; this module adds the store reads and a cache of task
 definitions (immutable once registered). Work per change is proportional to the
 tasks that changed, not to the tasks of the instance: an instance's whole set is
 read only on connect, on a resync that needs a full set, when a caller did not name
@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from dockyard.agent.generations import InstanceView
-from dockyard.agent.protocol import ACK_TIMEOUT_S, DesiredMessage, WireTask
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.store import Kind, Store, Tx
+from dockyard.wire.agent import ACK_TIMEOUT_S, DesiredMessage, WireTask
+from dockyard.wire.generations import InstanceView
 
 MAX_DEFINITIONS = 4096  # task definitions kept in memory
 

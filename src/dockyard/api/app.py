@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from dockyard.api.context import ApiContext
 from dockyard.api.json_protocol import JsonService, dispatch, error_response
 from dockyard.api.query_protocol import FORM_CONTENT_TYPE, QueryService
 from dockyard.api.query_protocol import respond as query_respond
+from dockyard.context import ApiContext
 from dockyard.errors import AwsError, ProtocolError, ServerException
 from dockyard.metrics.instruments import API_REQUESTS, API_SECONDS
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.context import ApiContext, Handler
 from dockyard.api.models import service_model, validate
+from dockyard.context import ApiContext, Handler
 from dockyard.errors import AwsError, ProtocolError
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
 from dockyard.lifecycle import PENDING_STATUSES
 from dockyard.metrics.instruments import REGISTRY, TASK_COUNTS
 from dockyard.metrics.latest import LatestMetrics

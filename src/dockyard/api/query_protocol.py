@@ -29,8 +29,8 @@ from aiohttp import web
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.utils import parse_timestamp
 
-from dockyard.api.context import ApiContext, Handler
 from dockyard.api.models import service_model, validate
+from dockyard.context import ApiContext, Handler
 from dockyard.errors import AwsError, ProtocolError, ServerException
 
 log = logging.getLogger(__name__)

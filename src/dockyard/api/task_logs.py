@@ -14,9 +14,9 @@ from aiohttp import web
 
 from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import authenticate
-from dockyard.api.context import ApiContext
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.tasks import task_arn
+from dockyard.context import ApiContext
 from dockyard.errors import AwsError, InvalidParameterException
 from dockyard.store import Kind
 

@@ -105,7 +105,7 @@ def up(data_dir: Path, port: int, cluster: str, agents: int, fake_runtime: bool)
     if agents and not fake_runtime:
         import docker
 
-        from dockyard.testing.images import build_test_images
+        from dockyard.cli.images import build_test_images
 
         images = build_test_images(docker.from_env())
         click.echo(f"Example images: {', '.join(sorted(images))}")

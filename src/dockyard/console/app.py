@@ -20,10 +20,10 @@ from aiohttp import web
 
 from dockyard.api import task_logs
 from dockyard.api.agent_channel import AgentHub
-from dockyard.api.context import ApiContext
 from dockyard.console import actions, auth, live, pages
 from dockyard.console.calls import Api
 from dockyard.console.context import CONSOLE, PREFIX, SESSION, Console, console, render
+from dockyard.context import ApiContext
 from dockyard.errors import AwsError
 
 STATIC = Path(__file__).parent / "static"

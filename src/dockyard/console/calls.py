@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext
 from dockyard.api.json_protocol import JsonService
 from dockyard.api.models import service_model, validate
 from dockyard.api.query_protocol import QueryService
+from dockyard.context import ApiContext
 from dockyard.errors import ProtocolError
 
 Service = JsonService | QueryService

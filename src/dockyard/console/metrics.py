@@ -114,7 +114,7 @@ def charts_data(
             for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []),
                                     strict=False):  # fmt: skip
                 index = slot.get(int(float(stamp) // period * period))
-                if index is not None:
+                if index is not None and float(stamp) <= end:  # none after the window
                     column[index] = round(float(value), 4)
             labels.append(str(result.get("Label") or qid))
             columns.append(column)

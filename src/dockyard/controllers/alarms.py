@@ -24,7 +24,7 @@ from typing import Any
 from dockyard.alarms import firing
 from dockyard.alarms import store as alarms
 from dockyard.alarms.evaluate import AlarmConfig, Evaluation, Point, evaluate, evaluation_range
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
 from dockyard.metrics import MetricKey, MetricsStore
 from dockyard.store import Kind
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.store import Kind, Tx
 from dockyard.tasks.reports import give_up

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.alarms.actions import AlarmInvocation
-from dockyard.api.context import ApiContext
-from dockyard.api.ecs.services import add_event
 from dockyard.autoscaling import policy, schedule
 from dockyard.autoscaling.records import find_target, record_activity, service_arn
+from dockyard.context import ApiContext
 from dockyard.controllers.services.desired import set_desired_count
+from dockyard.services.documents import add_event
 from dockyard.store import Kind, Tx
 
 log = logging.getLogger("dockyard.controllers.scaling")

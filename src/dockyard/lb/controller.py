@@ -10,7 +10,7 @@ Each step (every `interval_s`, or at once after `wake()`):
                                  deployments never reload)
     show stat -> health_changes -> TargetHealth + state written back to TARGET rows,
                                    finished deregistrations deleted
-    every metrics_interval_s: show info + show stat -> metrics/alb.py -> AWS/ApplicationELB
+    every metrics_interval_s: show info + show stat -> lb/alb_metrics.py -> AWS/ApplicationELB
 
 Nothing lives only in memory: a restarted server re-derives all of it from the
 store and HAProxy (whose server states persist in the server-state file).
@@ -25,7 +25,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from dockyard.api.context import ApiContext
+from dockyard.context import ApiContext
+from dockyard.lb import alb_metrics
 from dockyard.lb.haproxy import HAProxyError, HAProxyProcess
 from dockyard.lb.health import health_changes
 from dockyard.lb.model import LbModel, Target, load_model
@@ -33,7 +34,6 @@ from dockyard.lb.plan import Plan, ServerOp, plan_runtime
 from dockyard.lb.render import render_haproxy, structure
 from dockyard.lb.runtime_api import RuntimeApiError, Stats
 from dockyard.lb.settings import LbSettings
-from dockyard.metrics import alb as alb_metrics  # a module: alb imports lb.model (a cycle)
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
 
@@ -133,7 +133,7 @@ class LbController:
             await self._sample_metrics(model)
 
     async def _sample_metrics(self, model: LbModel) -> None:
-        """HAProxy's counters -> per-interval AWS/ApplicationELB samples (metrics/alb.py)."""
+        """HAProxy's counters -> per-interval AWS/ApplicationELB samples (lb/alb_metrics.py)."""
         self._sampled_at = time.monotonic()
         try:
             text = await self.process.api.execute("show info", "show stat -1 7 -1")

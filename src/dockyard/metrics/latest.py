@@ -1,6 +1,6 @@
 """The latest figures of each metric, in memory, and the sink collectors write to.
 
-    collectors (agent channel: metrics/ecs.py; LB controller: metrics/alb.py)
+    collectors (agent channel: metrics/ecs.py; LB controller: lb/alb_metrics.py)
         -> MetricsSink.put(samples) -> MetricsStore (CloudWatch's datapoints, durable)
                                     -> LatestMetrics (the last ~30 s: Prometheus gauges)
 

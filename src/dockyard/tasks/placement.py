@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.api.context import ApiContext
 from dockyard.arns import new_id
+from dockyard.context import ApiContext
 from dockyard.metrics.instruments import PLACEMENT_SECONDS, TASK_COUNTS
 from dockyard.scheduler import ClusterState, PlacementResult, TaskRequest, place
 from dockyard.scheduler.taskdef import task_request_from_definition

@@ -13,8 +13,8 @@ the controller that applies decisions: `controllers/scaling.py`.
 from __future__ import annotations
 
 from dockyard.api.autoscaling import activities, policies, scheduled, targets
-from dockyard.api.context import Handler
 from dockyard.api.json_protocol import JsonService
+from dockyard.context import Handler
 
 HANDLERS: dict[str, Handler] = {
     "RegisterScalableTarget": targets.register_scalable_target,

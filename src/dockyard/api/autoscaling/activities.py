@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.autoscaling.paging import paginate
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.autoscaling.errors import ResourceNotFoundException, ValidationException
+from dockyard.context import ApiContext, Params, Result
 from dockyard.store import Kind, Tx
 
 MAX_TAGS = 50

@@ -15,10 +15,10 @@ from typing import Any
 from dockyard.alarms.store import delete_alarms_owned_by, put_alarm
 from dockyard.api.autoscaling import settings
 from dockyard.api.autoscaling.paging import paginate
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.autoscaling.alarms import resource_label_parts, target_tracking_alarms
 from dockyard.autoscaling.errors import ObjectNotFoundException, ValidationException
 from dockyard.autoscaling.records import check_kind, policy_arn, public, require_target
+from dockyard.context import ApiContext, Params, Result
 from dockyard.store import Kind, Tx
 
 TYPES = ("StepScaling", "TargetTrackingScaling")

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from dockyard.api.autoscaling.paging import paginate
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.autoscaling import schedule
 from dockyard.autoscaling.errors import ObjectNotFoundException, ValidationException
 from dockyard.autoscaling.records import (
@@ -20,6 +19,7 @@ from dockyard.autoscaling.records import (
     require_target,
     scheduled_action_arn,
 )
+from dockyard.context import ApiContext, Params, Result
 from dockyard.store import Kind
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from dockyard.alarms.store import delete_alarms_owned_by
 from dockyard.api.autoscaling.paging import paginate
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.autoscaling.errors import ObjectNotFoundException, ValidationException
 from dockyard.autoscaling.records import (
     check_kind,
@@ -24,6 +23,7 @@ from dockyard.autoscaling.records import (
     service_arn,
     target_arn,
 )
+from dockyard.context import ApiContext, Params, Result
 from dockyard.controllers.scaling import clamp_to_bounds
 from dockyard.store import Kind
 

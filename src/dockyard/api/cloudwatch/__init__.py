@@ -8,9 +8,9 @@ Metric actions live in `metrics.py`, alarm actions in `alarms.py`.
 from __future__ import annotations
 
 from dockyard.api.cloudwatch import alarms, metrics
-from dockyard.api.context import Handler
 from dockyard.api.json_protocol import JsonService
 from dockyard.api.query_protocol import QueryService
+from dockyard.context import Handler
 
 HANDLERS: dict[str, Handler] = {**metrics.HANDLERS, **alarms.HANDLERS}
 

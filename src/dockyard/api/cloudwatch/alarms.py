@@ -26,8 +26,8 @@ from dockyard.alarms.errors import (
     ResourceNotFoundException,
     ValidationError,
 )
-from dockyard.api.context import ApiContext, Handler, Params, Result
 from dockyard.api.pagination import decode_token, encode_token
+from dockyard.context import ApiContext, Handler, Params, Result
 from dockyard.errors import AwsError
 from dockyard.store import Kind, Tx
 

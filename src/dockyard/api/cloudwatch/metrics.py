@@ -26,7 +26,7 @@ from dockyard.alarms.errors import (
     InvalidParameterValue,
     MissingParameter,
 )
-from dockyard.api.context import ApiContext, Handler, Params, Result
+from dockyard.context import ApiContext, Handler, Params, Result
 from dockyard.errors import AwsError, ServerException
 from dockyard.metrics import MetricsStore
 from dockyard.metrics import metric_data as md

@@ -5,7 +5,6 @@ One module per resource; this table maps each action to its handler.
 
 from __future__ import annotations
 
-from dockyard.api.context import Handler
 from dockyard.api.ecs import (
     attributes,
     clusters,
@@ -17,6 +16,7 @@ from dockyard.api.ecs import (
     tasks,
 )
 from dockyard.api.json_protocol import JsonService
+from dockyard.context import Handler
 
 HANDLERS: dict[str, Handler] = {
     "CreateCluster": clusters.create_cluster,

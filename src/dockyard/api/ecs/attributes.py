@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.instance_refs import check_attribute, find_instance, is_agent_attribute
 from dockyard.api.pagination import page_of, paginate_list
+from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import (
     AttributeLimitExceededException,
     InvalidParameterException,

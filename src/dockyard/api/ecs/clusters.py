@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
+from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import (
     ClusterContainsContainerInstancesException,
     ClusterContainsServicesException,

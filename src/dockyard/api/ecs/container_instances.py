@@ -11,7 +11,6 @@ import json
 import math
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.instance_refs import (
     check_attribute,
@@ -22,6 +21,7 @@ from dockyard.api.ecs.instance_refs import (
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import new_ec2_instance_id, new_id
+from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.resources import normalize_registered

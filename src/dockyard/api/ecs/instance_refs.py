@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.api.context import ApiContext
 from dockyard.arns import parse_arn
+from dockyard.context import ApiContext
 from dockyard.errors import InvalidParameterException
 from dockyard.store import Kind, Tx
 

@@ -11,16 +11,14 @@ Every change of a service's desired state queues it for the controller
 from __future__ import annotations
 
 import re
-import secrets
-import uuid
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.ecs.task_definitions import find_task_definition
 from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
+from dockyard.context import ApiContext, Params, Result
 from dockyard.controllers.services.desired import set_desired_count
 from dockyard.errors import (
     ClientException,
@@ -31,14 +29,10 @@ from dockyard.errors import (
 from dockyard.lifecycle import PENDING_STATUSES
 from dockyard.scheduler.filters import parse_constraints
 from dockyard.scheduler.rank import parse_strategy
+from dockyard.services.documents import new_deployment
 from dockyard.store import Kind, Tx
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
-MAX_EVENTS = 100
-
-
-def new_deployment_id() -> str:
-    return "ecs-svc/" + str(secrets.randbelow(10**19)).zfill(19)
 
 
 def service_name(ref: str) -> str:
@@ -55,13 +49,6 @@ def find_service(
 ) -> dict[str, Any] | None:
     arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{service_name(ref)}")
     return tx.get(Kind.SERVICE, arn)
-
-
-def add_event(service: dict[str, Any], message: str, now: float) -> None:
-    """Newest first, at most 100, as DescribeServices shows them."""
-    events = service.setdefault("events", [])
-    events.insert(0, {"id": str(uuid.uuid4()), "createdAt": now, "message": message})
-    del events[MAX_EVENTS:]
 
 
 def _deployment_configuration(
@@ -120,26 +107,6 @@ def _check_placement(params: Params, daemon: bool) -> None:
         )
     parse_strategy(params.get("placementStrategy", []))
     parse_constraints(params.get("placementConstraints", []))
-
-
-def new_deployment(
-    task_definition: str, desired: int, now: float, deployment_id: str | None = None
-) -> dict[str, Any]:
-    deployment_id = deployment_id or new_deployment_id()
-    return {
-        "id": deployment_id,
-        "status": "PRIMARY",
-        "taskDefinition": task_definition,
-        "desiredCount": desired,
-        "pendingCount": 0,
-        "runningCount": 0,
-        "failedTasks": 0,
-        "createdAt": now,
-        "updatedAt": now,
-        "launchType": "EC2",
-        "rolloutState": "IN_PROGRESS",
-        "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
-    }
 
 
 def create_service(ctx: ApiContext, params: Params) -> Result:

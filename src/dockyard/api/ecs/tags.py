@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.arns import parse_arn
+from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import InvalidParameterException, ResourceNotFoundException
 from dockyard.store import Kind, Tx
 

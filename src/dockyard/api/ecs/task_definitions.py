@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.ecs.task_definition_rules import check_task_definition, normalize_container
 from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import parse_arn
+from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.store import Kind, Tx
 

@@ -1,7 +1,7 @@
 """UpdateTaskProtection / GetTaskProtection: task scale-in protection.
 
 The protection lives in the task document under `PROTECTION_FIELD` ({"enabled",
-"expiresAt"}), which DescribeTasks strips. The service controller reads it
+"expiresAt"}; `tasks/protection.py`), which DescribeTasks strips. The service controller reads it
 (`controllers/services/loop.py` -> TaskView.protected) and never stops a protected,
 unexpired task to scale in or to replace it in a deployment; failed health checks
 and lost hosts still stop it, as in ECS.
@@ -11,25 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.tasks import task_arn
+from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import InvalidParameterException
 from dockyard.store import Kind
+from dockyard.tasks.protection import PROTECTION_FIELD, protected_until
 
-PROTECTION_FIELD = "_scaleInProtection"
 DEFAULT_MINUTES = 120
 MAX_MINUTES = 2880
 MAX_TASKS = 10
-
-
-def protected_until(task: dict[str, Any], now: float) -> float | None:
-    """The expiry of the task's protection when it is enabled and unexpired, else None."""
-    protection = task.get(PROTECTION_FIELD) or {}
-    expires = protection.get("expiresAt")
-    if protection.get("enabled") and expires is not None and expires > now:
-        return float(expires)
-    return None
 
 
 def _entry(task: dict[str, Any], now: float) -> dict[str, Any]:

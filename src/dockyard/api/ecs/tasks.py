@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.instance_refs import instance_arn
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.ecs.task_definitions import find_task_definition
 from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
+from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.lifecycle import StopCode
 from dockyard.store import Kind, Tx
@@ -134,7 +134,7 @@ def stop_task(ctx: ApiContext, params: Params) -> Result:
             raise InvalidParameterException("The referenced task was not found.")
     if task.get("containerInstanceArn"):
         ctx.desired_changed({task["containerInstanceArn"]})
-    task.pop("_scaleInProtection", None)  # internal (task_protection.PROTECTION_FIELD)
+    task.pop("_scaleInProtection", None)  # internal (tasks/protection.py)
     return {"task": task}
 
 
@@ -153,7 +153,7 @@ def describe_tasks(ctx: ApiContext, params: Params) -> Result:
                 failures.append({"arn": arn, "reason": "MISSING"})
                 continue
             task.pop("tags", None)
-            task.pop("_scaleInProtection", None)  # internal (task_protection.PROTECTION_FIELD)
+            task.pop("_scaleInProtection", None)  # internal (tasks/protection.py)
             if include_tags:
                 task["tags"] = tx.get_tags(arn)
             tasks.append(task)

@@ -2,14 +2,14 @@
 
 One module per resource; this table maps each action to its handler. The
 documents these handlers keep are the LB controller's input (see targets.py for
-the target rows the ECS service controller writes through `register_targets`).
+the target rows the ECS service controller writes through `elbv2/targets.py`).
 """
 
 from __future__ import annotations
 
-from dockyard.api.context import Handler
 from dockyard.api.elbv2 import listeners, load_balancers, rules, tags, target_groups, targets
 from dockyard.api.query_protocol import QueryService
+from dockyard.context import Handler
 
 HANDLERS: dict[str, Handler] = {
     "CreateLoadBalancer": load_balancers.create_load_balancer,

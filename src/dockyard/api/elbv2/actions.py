@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.api.elbv2.errors import (
+from dockyard.api.elbv2.refs import get_target_group
+from dockyard.elbv2.errors import (
     InvalidLoadBalancerAction,
     TargetGroupAssociationLimit,
     TooManyActions,
     ValidationError,
 )
-from dockyard.api.elbv2.refs import get_target_group
 from dockyard.store import Kind, Tx
 
 CONFIG_OF = {

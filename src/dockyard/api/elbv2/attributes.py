@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dockyard.api.elbv2.errors import InvalidConfigurationRequest, ValidationError
+from dockyard.elbv2.errors import InvalidConfigurationRequest, ValidationError
 
 Check = Callable[[str, str], None]
 

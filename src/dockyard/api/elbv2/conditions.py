@@ -12,7 +12,7 @@ import ipaddress
 import re
 from typing import Any
 
-from dockyard.api.elbv2.errors import ValidationError
+from dockyard.elbv2.errors import ValidationError
 
 CONFIG_OF = {
     "host-header": "HostHeaderConfig",

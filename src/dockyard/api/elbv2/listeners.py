@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.elbv2 import settings
 from dockyard.api.elbv2.actions import normalize_actions
-from dockyard.api.elbv2.errors import (
+from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
+from dockyard.api.elbv2.refs import get_listener, get_load_balancer, listener_arn, notify_lb
+from dockyard.api.elbv2.rules import insert_default_rule, sync_default_rule
+from dockyard.api.elbv2.tags import check_tags, put_tags
+from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2.errors import (
     DuplicateListener,
     InvalidConfigurationRequest,
     TooManyListeners,
     UnsupportedProtocol,
     ValidationError,
 )
-from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
-from dockyard.api.elbv2.refs import get_listener, get_load_balancer, listener_arn, notify_lb
-from dockyard.api.elbv2.rules import insert_default_rule, sync_default_rule
-from dockyard.api.elbv2.tags import check_tags, put_tags
 from dockyard.store import Kind, Tx
 
 MAX_LISTENERS = 50

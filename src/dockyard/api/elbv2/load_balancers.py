@@ -12,15 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.elbv2 import attributes, settings
-from dockyard.api.elbv2.errors import (
-    DuplicateLoadBalancerName,
-    InvalidConfigurationRequest,
-    LoadBalancerNotFound,
-    OperationNotPermitted,
-    ValidationError,
-)
 from dockyard.api.elbv2.listeners import delete_listener_tree
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of, page_of_rows
 from dockyard.api.elbv2.refs import (
@@ -31,6 +23,14 @@ from dockyard.api.elbv2.refs import (
     resource_type,
 )
 from dockyard.api.elbv2.tags import check_tags, put_tags
+from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2.errors import (
+    DuplicateLoadBalancerName,
+    InvalidConfigurationRequest,
+    LoadBalancerNotFound,
+    OperationNotPermitted,
+    ValidationError,
+)
 from dockyard.store import Kind
 
 SCHEMES = {"internet-facing", "internal"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from dockyard.api.elbv2.errors import ValidationError
 from dockyard.api.pagination import Page, decode_token, finish, paginate_list
+from dockyard.elbv2.errors import ValidationError
 from dockyard.errors import InvalidParameterException
 
 T = TypeVar("T")

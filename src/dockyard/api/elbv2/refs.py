@@ -12,7 +12,8 @@ import re
 import secrets
 from typing import Any
 
-from dockyard.api.elbv2.errors import (
+from dockyard.arns import Identity, parse_arn
+from dockyard.elbv2.errors import (
     ElbError,
     ListenerNotFound,
     LoadBalancerNotFound,
@@ -20,7 +21,6 @@ from dockyard.api.elbv2.errors import (
     TargetGroupNotFound,
     ValidationError,
 )
-from dockyard.arns import Identity, parse_arn
 from dockyard.store import Kind, Tx
 
 SERVICE = "elasticloadbalancing"

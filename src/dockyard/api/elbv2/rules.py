@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.elbv2.actions import normalize_actions
 from dockyard.api.elbv2.conditions import normalize_conditions
-from dockyard.api.elbv2.errors import (
+from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
+from dockyard.api.elbv2.refs import get_listener, get_rule, notify_lb, rule_arn
+from dockyard.api.elbv2.tags import check_tags, put_tags
+from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2.errors import (
     OperationNotPermitted,
     PriorityInUse,
     TooManyRules,
     ValidationError,
 )
-from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
-from dockyard.api.elbv2.refs import get_listener, get_rule, notify_lb, rule_arn
-from dockyard.api.elbv2.tags import check_tags, put_tags
 from dockyard.store import Kind, Tx
 
 MAX_RULES = 100  # per load balancer, default rules not counted

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
-from dockyard.api.elbv2.errors import DuplicateTagKeys, TooManyTags, ValidationError
 from dockyard.api.elbv2.refs import get_resource
+from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2.errors import DuplicateTagKeys, TooManyTags, ValidationError
 from dockyard.store import Tx
 
 MAX_TAGS = 50

@@ -12,15 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.api.context import ApiContext, Params, Result
 from dockyard.api.elbv2 import attributes
 from dockyard.api.elbv2.actions import target_group_users
-from dockyard.api.elbv2.errors import (
-    DuplicateTargetGroupName,
-    ResourceInUse,
-    TargetGroupNotFound,
-    ValidationError,
-)
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of, page_of_rows
 from dockyard.api.elbv2.refs import (
     check_name,
@@ -31,7 +24,14 @@ from dockyard.api.elbv2.refs import (
     target_group_arn,
 )
 from dockyard.api.elbv2.tags import check_tags, put_tags
-from dockyard.api.elbv2.targets import health_check_port
+from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2.errors import (
+    DuplicateTargetGroupName,
+    ResourceInUse,
+    TargetGroupNotFound,
+    ValidationError,
+)
+from dockyard.elbv2.targets import health_check_port
 from dockyard.store import Kind, Tx
 
 HEALTH_CHECK_DEFAULTS: dict[str, Any] = {

@@ -7,9 +7,9 @@ websocket (`dockyard.logs.shipping`), not through these handlers.
 
 from __future__ import annotations
 
-from dockyard.api.context import Handler
 from dockyard.api.json_protocol import JsonService
 from dockyard.api.logs import events, groups
+from dockyard.context import Handler
 
 HANDLERS: dict[str, Handler] = {**groups.HANDLERS, **events.HANDLERS}
 

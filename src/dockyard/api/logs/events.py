@@ -15,8 +15,8 @@ import itertools
 import zlib
 from typing import Any
 
-from dockyard.api.context import ApiContext, Handler, Params, Result
 from dockyard.api.logs.groups import find_group, find_stream, logs_store, now_ms
+from dockyard.context import ApiContext, Handler, Params, Result
 from dockyard.errors import InvalidParameterException
 from dockyard.logs import tokens
 from dockyard.logs.filter_pattern import FilterPatternError, compile_pattern

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.api.context import ApiContext, Handler, Params, Result
 from dockyard.api.pagination import decode_token, encode_token
+from dockyard.context import ApiContext, Handler, Params, Result
 from dockyard.errors import AwsError, InvalidParameterException, ServerException
 from dockyard.logs.store import Group, LogStore, Stream
 

@@ -16,8 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.api.context import ApiContext
-from dockyard.api.ecs.services import add_event, new_deployment
+from dockyard.context import ApiContext
 from dockyard.controllers.services import reads
 from dockyard.controllers.services.model import Plan
 from dockyard.controllers.services.reconcile import reconcile
@@ -29,6 +28,7 @@ from dockyard.controllers.services.targets import (
 from dockyard.lifecycle import StopCode
 from dockyard.metrics.instruments import RECONCILE_SECONDS
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY
+from dockyard.services.documents import add_event, new_deployment
 from dockyard.store import Kind, Tx
 from dockyard.tasks.placement import TaskSpec, place_tasks
 from dockyard.tasks.reports import request_stop

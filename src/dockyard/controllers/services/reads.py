@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.api.ecs.task_protection import protected_until
 from dockyard.controllers.services.model import (
     DeploymentView,
     InstanceView,
@@ -30,6 +29,7 @@ from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx
 from dockyard.tasks.memory import memory_of
+from dockyard.tasks.protection import protected_until
 from dockyard.tasks.views import instance_view
 
 # ECS's breaker threshold is at most 200 failures; the newest 1,000 STOPPED tasks of the

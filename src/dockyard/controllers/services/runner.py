@@ -28,7 +28,7 @@ import logging
 import threading
 from collections import defaultdict
 
-from dockyard.api.context import ApiContext, Changed
+from dockyard.context import ApiContext, Changed
 from dockyard.controllers.services.loop import INTERVAL_S, Outcome, reconcile_service
 from dockyard.controllers.services.queue import SafetyPass, WorkQueue
 from dockyard.store import Kind

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.elbv2.targets import deregister_targets, register_targets
 from dockyard.store import Kind, Tx
 
 
@@ -83,8 +84,6 @@ def sync_registrations(
 
     Returns ({target group: registered}, {target group: deregistered}) for the events.
     """
-    from dockyard.api.elbv2.targets import deregister_targets, register_targets
-
     registered: dict[str, int] = {}
     deregistered: dict[str, int] = {}
     for task in tasks:
@@ -117,8 +116,6 @@ def release_before_stop(
     Returns (may stop now, {target group: deregistered now}). A task may stop once it
     has no targets left (the LB controller deletes drained targets after the delay).
     """
-    from dockyard.api.elbv2.targets import deregister_targets
-
     have = existing.get(task_arn)
     if have is None or not have.rows:
         return True, {}

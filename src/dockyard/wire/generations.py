@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dockyard.agent.protocol import DesiredMessage, DesiredTask, WireTask
+from dockyard.wire.agent import DesiredMessage, DesiredTask, WireTask
 
 Definition = dict[str, Any]
 DefinitionLookup = Callable[[str], Definition]

@@ -29,7 +29,8 @@ Counter resets: a reload starts a new worker whose counters begin at zero, so a 
 worker pid (or a counter that went down, or a new row) counts the current value as the
 interval's delta. RequestCount and RequestCountPerTarget are emitted as 0 when idle
 (AWS omits them) so that target tracking can scale in after a load stops.
-Neighbours: `lb/controller.py` (reads the counters, calls these), `latest.MetricsSink`.
+Neighbours: `controller.py` (reads the counters, calls these), `metrics/latest.MetricsSink`.
+Lives in lb/ (not metrics/) because it reads the LB model: metrics/ imports no lb.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""What every action handler receives."""
+"""What every action handler and controller receives: the request context.
+
+A domain-level module (not in api/) so that controllers, lb, tasks, console and the
+API handlers share it without importing one another; api/ only adds the wire
+protocols on top.
+"""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ Healing stays level-triggered: a delta the agent cannot place makes it ask (resy
 unacknowledged message is resent after `ACK_TIMEOUT_S`; every (re)connect diffs the
 store's set for the instance against what the server last sent; a task reported STOPPED
 leaves the server's set silently (its agent is the one that told). The bookkeeping on
-both sides is pure code in agent/generations.py.
+both sides is pure code in wire/generations.py.
 """
 
 from __future__ import annotations
