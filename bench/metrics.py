@@ -57,6 +57,7 @@ from _servers import (
     install_signal_handlers,
     moto_server,
 )
+from agents_scale import BenchError, LagProbe
 
 REGION = "us-east-1"
 INTERVAL_S = 10.0  # the agent's metrics interval
@@ -66,10 +67,6 @@ FAKE_AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20250101/us-east-1/ecs/aws4_request, "
     "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64
 )
-
-
-class BenchError(Exception):
-    pass
 
 
 def client(service: str, endpoint: str, pool: int = 10) -> Any:
@@ -289,31 +286,6 @@ class Agents:
         self.sockets, self.readers = [], []
 
 
-class LagProbe:
-    """How late this loop wakes a 50 ms sleep: when high, the simulation is the limit."""
-
-    def __init__(self) -> None:
-        self.lags: list[float] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            before = time.monotonic()
-            await asyncio.sleep(0.05)
-            self.lags.append(time.monotonic() - before - 0.05)
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
-
-    def take(self) -> dict[str, float]:
-        lags, self.lags = self.lags, []
-        return (
-            {"lag_p50_ms": 1000 * statistics.median(lags), "lag_max_ms": 1000 * max(lags)}
-            if lags
-            else {}
-        )
-
-
 def sample_counts(cw: Any, cluster: str, start: float, end: float) -> dict[str, float]:
     """SampleCount the server holds over [start, end] per checked metric."""
     out = {}
@@ -478,8 +450,8 @@ async def ingestion(
                 metrics_wall += time.monotonic() - w0
                 metrics_lags.append(lag.take())
             probe.window = None
-            idle_lag = max(idle_lags, key=lambda x: x.get("lag_max_ms", 0))
-            metrics_lag = max(metrics_lags, key=lambda x: x.get("lag_max_ms", 0))
+            idle_lag = max(idle_lags, key=lambda x: x.get("loop_lag_max_ms", 0))
+            metrics_lag = max(metrics_lags, key=lambda x: x.get("loop_lag_max_ms", 0))
 
             # every sample arrived? (the server may still be reading its socket buffers)
             expected_sets = sent * TASKS_PER_SERVICE  # per service metric: 5 tasks per message
@@ -583,7 +555,7 @@ def report_ingestion(r: dict[str, Any]) -> None:
     lag = r["bench_lag_metrics"]
     if lag:
         print(
-            f"  this process's loop lag while sending: p50 {lag['lag_p50_ms']:.1f} ms, max {lag['lag_max_ms']:.0f} ms"
+            f"  this process's loop lag while sending: p50 {lag['loop_lag_p50_ms']:.1f} ms, max {lag['loop_lag_max_ms']:.0f} ms"
         )
     b = r["baseline"]
     moto, dyb = b["moto"], b["dockyard"]

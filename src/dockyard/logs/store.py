@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.logs.tokens import Position
+from dockyard.store.sidecar import open_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +118,7 @@ class LogStore:
         self.cap_s = cap_s
         self.clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path), check_same_thread=False
-        )
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._db:
-            for statement in _SCHEMA:
-                self._db.execute(statement)
+        self._db = open_sidecar(path, _SCHEMA)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if expire_interval_s is not None:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from dockyard.metrics.model import Datapoint, MetricKey, StatisticSet
+from dockyard.store.sidecar import open_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +107,7 @@ class MetricsStore:
         self._pending: dict[_BucketKey, StatisticSet] = {}
         self._seen: dict[MetricKey, float] = {}  # last seen, not yet on disk
         self._index: dict[MetricKey, tuple[int, float]] = {}  # id, last seen (on disk)
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path), check_same_thread=False
-        )
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._db:
-            for statement in _SCHEMA:
-                self._db.execute(statement)
+        self._db = open_sidecar(path, _SCHEMA)
         for row in self._db.execute(
             "SELECT id, namespace, name, dimensions, last_seen FROM metrics"
         ):
