@@ -43,7 +43,7 @@ from dockyard.api.query_protocol import (
 from dockyard.context import ApiContext, Params, Result
 from dockyard.elbv2 import errors as elb_errors
 from dockyard.errors import AwsError
-from dockyard.store import open_store
+from dockyard.store import Kind, open_store
 from dockyard.store.sql import SqlStore, sqlite_url
 
 ELBV2_MODEL = service_model("elbv2")
@@ -448,6 +448,22 @@ def test_every_operation_with_real_results_parses_back(store: SqlStore) -> None:
     assert call.error("DeleteTargetGroup", TargetGroupArn=groups[1]) == "ResourceInUse"
     call("DeleteRule", RuleArn=rule_arn)
     call("DeleteTargetGroup", TargetGroupArn=groups[1])
+    certificate = "arn:aws:acm:us-east-1:000000000000:certificate/1234"  # as ACM stores one
+    sni = certificate + "5"
+    with store.transaction() as tx:
+        for arn in (certificate, sni):
+            tx.insert(Kind.CERTIFICATE, arn, {"CertificateArn": arn}, domain_name="a.test")
+    https = call("CreateListener", LoadBalancerArn=lb_arn, Protocol="HTTPS", Port=18443,
+                 Certificates=[{"CertificateArn": certificate}],
+                 DefaultActions=[{"Type": "forward", "TargetGroupArn": groups[0]}])
+    https_arn = https["Listeners"][0]["ListenerArn"]
+    call("AddListenerCertificates", ListenerArn=https_arn,
+         Certificates=[{"CertificateArn": sni}])
+    call("DescribeListenerCertificates", ListenerArn=https_arn)
+    call("RemoveListenerCertificates", ListenerArn=https_arn,
+         Certificates=[{"CertificateArn": sni}])
+    call("DescribeSSLPolicies", Names=["ELBSecurityPolicy-2016-08"])
+    call("DeleteListener", ListenerArn=https_arn)
     call("DeleteListener", ListenerArn=listener_arn)
     call("DeleteLoadBalancer", LoadBalancerArn=lb_arn)
     assert set(call.results) == set(HANDLERS)

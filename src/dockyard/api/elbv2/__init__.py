@@ -7,7 +7,15 @@ the target rows the ECS service controller writes through `elbv2/targets.py`).
 
 from __future__ import annotations
 
-from dockyard.api.elbv2 import listeners, load_balancers, rules, tags, target_groups, targets
+from dockyard.api.elbv2 import (
+    certificates,
+    listeners,
+    load_balancers,
+    rules,
+    tags,
+    target_groups,
+    targets,
+)
 from dockyard.api.query_protocol import QueryService
 from dockyard.context import Handler
 
@@ -27,6 +35,10 @@ HANDLERS: dict[str, Handler] = {
     "DescribeListeners": listeners.describe_listeners,
     "ModifyListener": listeners.modify_listener,
     "DeleteListener": listeners.delete_listener,
+    "AddListenerCertificates": certificates.add_listener_certificates,
+    "RemoveListenerCertificates": certificates.remove_listener_certificates,
+    "DescribeListenerCertificates": certificates.describe_listener_certificates,
+    "DescribeSSLPolicies": certificates.describe_ssl_policies,
     "CreateRule": rules.create_rule,
     "DescribeRules": rules.describe_rules,
     "ModifyRule": rules.modify_rule,

@@ -1,7 +1,10 @@
 """Listeners: CreateListener, DescribeListeners, ModifyListener, DeleteListener.
 
-HTTP only. Every load balancer's DNSName is the one address HAProxy binds, so a
-port serves one listener across all load balancers (DuplicateListener otherwise).
+HTTP and HTTPS (TLS terminated by HAProxy with an ACM certificate: `Certificates`
+names the default one, AddListenerCertificates adds SNI ones, see certificates.py;
+`SslPolicy` is one of ELB's predefined policies, ELBSecurityPolicy-2016-08 by default).
+Every load balancer's DNSName is the one address HAProxy binds, so a port serves
+one listener across all load balancers (DuplicateListener otherwise).
 Each listener owns a default rule row (Priority "default", IsDefault true) whose
 Actions mirror the listener's DefaultActions; deleting a listener deletes its rules.
 """
@@ -12,6 +15,7 @@ from typing import Any
 
 from dockyard.api.elbv2 import settings
 from dockyard.api.elbv2.actions import normalize_actions
+from dockyard.api.elbv2.certificates import apply_tls
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
 from dockyard.api.elbv2.refs import get_listener, get_load_balancer, listener_arn, notify_lb
 from dockyard.api.elbv2.rules import insert_default_rule, sync_default_rule
@@ -29,12 +33,16 @@ from dockyard.store import Kind, Tx
 MAX_LISTENERS = 50
 
 
-def _check(params: Params) -> None:
-    protocol = params.get("Protocol", "HTTP")
-    if protocol != "HTTP":
-        raise UnsupportedProtocol(f"Protocol '{protocol}' is not supported: listeners use HTTP")
-    if params.get("Certificates") or params.get("SslPolicy") or params.get("AlpnPolicy"):
-        raise InvalidConfigurationRequest("Certificates, SSL and ALPN policies need HTTPS")
+def _check(params: Params, current: dict[str, Any] | None = None) -> None:
+    protocol = params.get("Protocol") or (current or {}).get("Protocol", "HTTP")
+    if protocol not in ("HTTP", "HTTPS"):
+        raise UnsupportedProtocol(
+            f"Protocol '{protocol}' is not supported: listeners use HTTP or HTTPS"
+        )
+    if params.get("AlpnPolicy"):
+        raise InvalidConfigurationRequest("ALPN policies apply to TLS listeners only")
+    if protocol == "HTTP" and (params.get("Certificates") or params.get("SslPolicy")):
+        raise InvalidConfigurationRequest("Certificates and SSL policies need HTTPS")
     port = params.get("Port")
     if port is not None and not 1 <= port <= 65535:
         raise ValidationError(f"Listener port must be between 1 and 65535; got {port}")
@@ -73,9 +81,10 @@ def create_listener(ctx: ApiContext, params: Params) -> Result:
             "ListenerArn": arn,
             "LoadBalancerArn": lb_arn,
             "Port": port,
-            "Protocol": "HTTP",
+            "Protocol": params.get("Protocol", "HTTP"),
             "DefaultActions": actions,
         }
+        apply_tls(tx, doc, params)
         tx.insert(Kind.LISTENER, arn, doc, load_balancer=lb_arn, port=port)
         insert_default_rule(tx, arn, actions)
         put_tags(tx, arn, tags)
@@ -103,9 +112,9 @@ def describe_listeners(ctx: ApiContext, params: Params) -> Result:
 
 
 def modify_listener(ctx: ApiContext, params: Params) -> Result:
-    _check(params)
     with ctx.store.transaction() as tx:
         doc = get_listener(tx, params["ListenerArn"])
+        _check(params, doc)
         arn, lb_arn = doc["ListenerArn"], doc["LoadBalancerArn"]
         columns: dict[str, Any] = {}
         if "Port" in params and params["Port"] != doc["Port"]:
@@ -114,6 +123,9 @@ def modify_listener(ctx: ApiContext, params: Params) -> Result:
         if "DefaultActions" in params:
             doc["DefaultActions"] = normalize_actions(tx, params["DefaultActions"], lb_arn)
             sync_default_rule(tx, arn, doc["DefaultActions"])
+        if "Protocol" in params:
+            doc["Protocol"] = params["Protocol"]
+        apply_tls(tx, doc, params)
         tx.update(Kind.LISTENER, arn, doc, **columns)
     notify_lb(ctx)
     return {"Listeners": [doc]}
