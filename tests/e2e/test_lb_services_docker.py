@@ -14,6 +14,7 @@ and its HAProxy are cleaned up even when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -192,7 +193,8 @@ class Stack:
         arn = self.ecs.register_task_definition(**doc)["taskDefinition"]["taskDefinitionArn"]
         return str(arn)
 
-    def create_balancer(self) -> None:
+    def create_balancer(self, deregistration_delay_s: int | None = DEREGISTRATION_DELAY_S) -> None:
+        """`deregistration_delay_s` None keeps the target group's default (300 s)."""
         name = f"auth-{uuid.uuid4().hex[:6]}"
         self.tg_arn = self.elbv2.create_target_group(
             Name=name,
@@ -207,15 +209,16 @@ class Stack:
             HealthyThresholdCount=HEALTHY_THRESHOLD,
             UnhealthyThresholdCount=UNHEALTHY_THRESHOLD,
         )["TargetGroups"][0]["TargetGroupArn"]
-        self.elbv2.modify_target_group_attributes(
-            TargetGroupArn=self.tg_arn,
-            Attributes=[
-                {
-                    "Key": "deregistration_delay.timeout_seconds",
-                    "Value": str(DEREGISTRATION_DELAY_S),
-                }
-            ],
-        )
+        if deregistration_delay_s is not None:
+            self.elbv2.modify_target_group_attributes(
+                TargetGroupArn=self.tg_arn,
+                Attributes=[
+                    {
+                        "Key": "deregistration_delay.timeout_seconds",
+                        "Value": str(deregistration_delay_s),
+                    }
+                ],
+            )
         balancer = self.elbv2.create_load_balancer(
             Name=name, Type="application", Scheme="internal"
         )["LoadBalancers"][0]
@@ -362,6 +365,17 @@ def _stop_haproxy(data_dir: Path) -> None:
 
 @pytest.fixture
 def stack(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Stack]:
+    with running_stack(tmp_path, docker_images) as built:
+        yield built
+
+
+@contextlib.contextmanager
+def running_stack(
+    tmp_path: Path,
+    docker_images: dict[str, str],
+    deregistration_delay_s: int | None = DEREGISTRATION_DELAY_S,
+) -> Iterator[Stack]:
+    """The settled two-task auth service behind its listener; everything cleaned up after."""
     assert "dockyard-demo/auth:2" in docker_images
     cluster = f"lbsvc-{uuid.uuid4().hex[:8]}"
     server = ServerProcess(tmp_path / "server")
@@ -372,7 +386,7 @@ def stack(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Stack]:
         built.ecs.create_cluster(clusterName=cluster)
         built.add_agent(1)
         built.add_agent(2)
-        built.create_balancer()
+        built.create_balancer(deregistration_delay_s)
         first = built.register(WALKTHROUGH / "auth-taskdef.json")
         built.create_service(first)
         settled = built.wait_settled(2, timeout=60)
@@ -383,7 +397,12 @@ def stack(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Stack]:
             agent.stop()
         server.stop()
         _stop_haproxy(server.data_dir)
-        remove_task_containers(cluster)
+        for _attempt in range(3):  # listing inspects each container: others may remove one
+            try:
+                remove_task_containers(cluster)
+                break
+            except docker.errors.NotFound:
+                continue
 
 
 # --------------------------------------------------------------------------- tests

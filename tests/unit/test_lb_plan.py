@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dockyard.lb.health import health_changes, target_health
@@ -85,13 +87,42 @@ def test_reregistered_target_is_made_ready(status: str, state: str, up: bool) ->
     assert (op.kind, op.up) == ("ready", up)
 
 
-def test_draining_target_is_drained_then_removed_after_the_delay() -> None:
+def test_draining_target_is_drained_first() -> None:
     t = target(state="draining", since=NOW - 10)
     assert kinds(lb(t), stats(stat(t))) == [("drain", t.server)]
-    assert kinds(lb(t), stats(stat(t, status="DRAIN"))) == []
-    later = plan_runtime(lb(t), stats(stat(t, status="DRAIN")), NOW + 20)
-    assert [(op.kind, op.key) for op in later.ops] == [("remove", t.key)]
-    assert later.delete == [t.key]
+
+
+def busy(t: Target, status: str = "DRAIN", sessions: int = 0, queued: int = 0) -> ServerStat:
+    return replace(stat(t, status=status), current_sessions=sessions, queued=queued)
+
+
+@pytest.mark.parametrize(
+    ("status", "sessions", "queued", "elapsed", "terminate", "op"),
+    [
+        pytest.param("DRAIN", 0, 0, 10, False, "remove", id="idle-ends-the-drain-early"),
+        pytest.param("MAINT", 0, 0, 10, False, "remove", id="idle-in-maint-ends-it-too"),
+        pytest.param("DRAIN", 2, 0, 10, False, None, id="sessions-keep-it-draining"),
+        pytest.param("DRAIN", 0, 1, 10, False, None, id="queued-requests-keep-it-draining"),
+        pytest.param("DRAIN", 2, 0, 30, True, "remove", id="delay-over-terminates-sessions"),
+        pytest.param("DRAIN", 2, 0, 30, False, "maint", id="delay-over-leaves-sessions-open"),
+        pytest.param("MAINT", 2, 0, 30, False, "", id="delay-over-already-in-maint"),
+        pytest.param("DRAIN", 0, 0, 30, False, "remove", id="delay-over-and-idle"),
+    ],
+)
+def test_drain_ends_when_idle_or_when_the_delay_is_over(
+    status: str, sessions: int, queued: int, elapsed: int, terminate: bool, op: str | None
+) -> None:
+    t = target(state="draining", since=NOW - elapsed)
+    model = lb(t, tg=group(terminate_on_deregistration=terminate))
+    plan = plan_runtime(model, stats(busy(t, status, sessions, queued)), NOW)
+    assert [(o.kind, o.key) for o in plan.ops] == ([(op, t.key)] if op else [])
+    assert plan.delete == ([] if op is None else [t.key])
+
+
+def test_a_maint_server_left_with_sessions_is_deleted_once_idle() -> None:
+    orphan = target(host="127.0.0.7")
+    assert kinds(lb(), stats(busy(orphan, "MAINT", sessions=1))) == []
+    assert kinds(lb(), stats(busy(orphan, "MAINT"))) == [("remove", orphan.server)]
 
 
 def test_draining_without_a_server_is_deleted_after_the_delay_only() -> None:
@@ -100,9 +131,14 @@ def test_draining_without_a_server_is_deleted_after_the_delay_only() -> None:
     assert plan_runtime(lb(t), stats(), NOW + 20).delete == [t.key]
 
 
+def test_draining_without_a_server_and_no_old_worker_is_done() -> None:
+    t = target(state="draining", since=NOW - 10)
+    assert plan_runtime(lb(t), stats(), NOW, old_workers=False).delete == [t.key]
+
+
 def test_draining_without_a_timestamp_is_stamped() -> None:
     t = target(state="draining")
-    plan = plan_runtime(lb(t), stats(stat(t, status="DRAIN")), NOW)
+    plan = plan_runtime(lb(t), stats(busy(t, sessions=1)), NOW)
     assert plan.stamp == [t.key] and plan.delete == []
     assert plan_runtime(lb(t, tg=group(deregistration_delay_s=0)), stats(), NOW).delete == [t.key]
 
@@ -186,6 +222,27 @@ H = group(unhealthy_threshold=3)
             ("unhealthy", "Target.ResponseCodeMismatch"),
             id="code-mismatch",
         ),
+        pytest.param(
+            target(state="initial"),
+            H,
+            "DOWN/L7STS/0/89",
+            ("initial", "Elb.InitialHealthChecking"),
+            id="initial-failing-for-less-than-fall-intervals",
+        ),
+        pytest.param(
+            target(state="initial"),
+            H,
+            "DOWN/L7STS/0/90",
+            ("unhealthy", "Target.ResponseCodeMismatch"),
+            id="initial-held-down-fails-fall-intervals",
+        ),
+        pytest.param(
+            target(state="initial"),
+            H,
+            "DOWN/L7OK/0/300",
+            ("initial", "Elb.InitialHealthChecking"),
+            id="initial-passing-but-not-risen",
+        ),
         pytest.param(target(), H, "DOWN/L4TOUT", ("unhealthy", "Target.Timeout"), id="l4-timeout"),
         pytest.param(target(), H, "DOWN/L7TOUT", ("unhealthy", "Target.Timeout"), id="l7-timeout"),
         pytest.param(
@@ -198,10 +255,11 @@ def test_target_health(
 ) -> None:
     current = None
     if row is not None:
-        status, check, failures = ([*row.split("/"), "", ""])[:3]
+        status, check, failures, changed = ([*row.split("/"), "", "", ""])[:4]
         current = stat(
             t, status=status, check=check or "INI", code="500", failures=int(failures or 0)
         )
+        current = replace(current, changed_s=int(changed or 0))
     health = target_health(t, tg, current)
     assert (health["State"], health.get("Reason")) == expected
     if expected[1] == "Target.ResponseCodeMismatch":

@@ -313,3 +313,16 @@ def test_settings_paths_are_in_global(tmp_path: Path) -> None:
     assert f'stats socket "{tmp_path}/a b.sock" mode 600 level admin' in config
     assert f"server-state-file {tmp_path}/state" in config
     assert "load-server-state-from-file global" in config
+
+
+def test_only_idempotent_requests_are_retried_after_they_were_sent(check) -> None:  # type: ignore[no-untyped-def]
+    """Connection failures (nothing sent) are retried once elsewhere for every method;
+    empty responses and response timeouts only for GET, HEAD and OPTIONS."""
+    config = check(model())
+    lines = [line.strip() for line in config.splitlines()]
+    assert "option redispatch 1" in lines and "retries 1" in lines
+    assert "retry-on conn-failure empty-response response-timeout" in lines
+    backends = config.split("\nbackend ")[1:]
+    assert backends and all(
+        "http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS" in b for b in backends
+    )

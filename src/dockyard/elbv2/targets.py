@@ -11,8 +11,8 @@ target_group, state) whose document is
 `api/elbv2/targets.py` (RegisterTargets, DeregisterTargets) validates and calls these;
 `controllers/services/targets.py` registers a service's tasks with `source` = the task
 ARN. Both write `initial` on registration and `draining` on deregistration; the LB
-controller (`lb/`) keeps TargetHealth current from HAProxy and deletes drained targets
-after the group's deregistration delay.
+controller (`lb/`) keeps TargetHealth current from HAProxy and deletes a draining target
+once HAProxy shows it idle, or at the latest after the group's deregistration delay.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Each step (every `interval_s`, or at once after `wake()`):
     show stat -> plan_runtime -> runtime API (add/drain/remove servers: scaling and
                                  deployments never reload)
     show stat -> health_changes -> TargetHealth + state written back to TARGET rows,
-                                   finished deregistrations deleted
+                                   finished deregistrations deleted (idle, or past the delay)
+    served frontends + last failure -> lb_states -> LOAD_BALANCER State (active / failed + Reason)
     every metrics_interval_s: show info + show stat -> lb/alb_metrics.py -> AWS/ApplicationELB
 
 Nothing lives only in memory: a restarted server re-derives all of it from the
@@ -27,13 +28,14 @@ from dataclasses import dataclass, field
 
 from dockyard.context import ApiContext
 from dockyard.lb import alb_metrics
-from dockyard.lb.haproxy import HAProxyError, HAProxyProcess
+from dockyard.lb.haproxy import HAProxyError, HAProxyKilled, HAProxyProcess
 from dockyard.lb.health import health_changes
-from dockyard.lb.model import LbModel, Target, load_model
+from dockyard.lb.model import LbModel, Target, backend_name, load_model
 from dockyard.lb.plan import Plan, ServerOp, plan_runtime
-from dockyard.lb.render import render_haproxy, structure
+from dockyard.lb.render import frontends, left_out, render_haproxy, structure
 from dockyard.lb.runtime_api import RuntimeApiError, Stats
 from dockyard.lb.settings import LbSettings
+from dockyard.lb.state import lb_states
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
 
@@ -73,6 +75,9 @@ class LbController:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._secret = ""
+        self._served: set[str] = set()  # frontends of the config the running worker loaded
+        self._failure: str | None = None  # why the last start or reload failed
+        self._states: dict[str, dict[str, str]] = {}  # load balancer name -> State written
 
     def wake(self) -> None:
         """Nudge the loop (the API calls this after a commit that changed the ALB model)."""
@@ -92,11 +97,15 @@ class LbController:
         self._loop = asyncio.get_running_loop()
         self._secret = await asyncio.to_thread(self.process.prepare)
         await self.process.adopt()
+        last_error = ""
         while True:
             try:
                 await self.step()
+                last_error = ""
             except (HAProxyError, RuntimeApiError, OSError) as error:
-                log.warning("load balancer step: %s", error)
+                if str(error) != last_error:  # retried every step: say it once
+                    log.warning("load balancer step: %s", error)
+                last_error = str(error)
             except Exception:
                 log.exception("load balancer step failed")
             with contextlib.suppress(TimeoutError):
@@ -107,6 +116,7 @@ class LbController:
     async def stop(self) -> None:
         await self.process.stop()
         self._structure = None
+        self._served = set()
 
     async def step(self) -> None:
         with self.ctx.store.read() as tx:
@@ -114,16 +124,24 @@ class LbController:
         if not model.listeners:
             if self.process.pid is not None:
                 await self.stop()
+            self._failure = None
+            self._write_states(lb_states(model, set(), None))
             self._write_back(model, None, Plan())
             return
         config = render_haproxy(model, self.settings.render_settings(self._secret))
         shape = structure(config)
-        if self.process.pid is None or not await self.process.alive():
-            await self._converge(config, shape, model, start=True)
-        elif shape != self._structure:
-            await self._converge(config, shape, model, start=False)
+        try:
+            if self.process.pid is None or not await self.process.alive():
+                self._served = set()
+                await self._converge(config, shape, model, start=True)
+            elif shape != self._structure:
+                await self._converge(config, shape, model, start=False)
+        finally:
+            self._write_states(lb_states(model, self._served, self._failure, left_out(config)))
         stats = await self.process.api.show_stat()
-        plan = plan_runtime(model, stats, self.ctx.now())
+        plan = plan_runtime(
+            model, stats, self.ctx.now(), old_workers=await self._old_workers(model, stats)
+        )
         if plan.ops:
             failed = await self._apply(plan.ops)
             plan.delete = [key for key in plan.delete if key not in failed]
@@ -131,6 +149,21 @@ class LbController:
         self._write_back(model, stats, plan)
         if time.monotonic() - self._sampled_at >= self.metrics_interval_s:
             await self._sample_metrics(model)
+
+    async def _old_workers(self, model: LbModel, stats: Stats) -> bool:
+        """Whether a worker from before a reload may still serve a draining target the
+        current worker no longer has (asked only when there is such a target)."""
+        current = stats.by_ref()
+        groups = {g.arn: backend_name(g) for g in model.target_groups}
+        if not any(
+            t.draining and (groups.get(t.group), t.server) not in current for t in model.targets
+        ):
+            return False
+        try:
+            processes = await self.process.master.processes()
+        except RuntimeApiError:
+            return True
+        return any(survived > 0 for _pid, survived in processes.workers)
 
     async def _sample_metrics(self, model: LbModel) -> None:
         """HAProxy's counters -> per-interval AWS/ApplicationELB samples (lb/alb_metrics.py)."""
@@ -163,11 +196,18 @@ class LbController:
                 self.metrics.reloads += 1
                 self.metrics.reload_seconds.append(seconds)
                 log.info("HAProxy reloaded in %.0f ms", seconds * 1000)
-        except HAProxyError:
-            self._refused = (shape, time.monotonic() + RETRY_REFUSED_S)
+        except HAProxyError as error:
+            if not isinstance(error, HAProxyKilled):
+                self._refused = (shape, time.monotonic() + RETRY_REFUSED_S)
+            self._failure = str(error)
+            raise
+        except OSError as error:  # the binary is missing or cannot run: retried every step
+            self._failure = f"HAProxy could not run: {error}"
             raise
         self._refused = None
+        self._failure = None
         self._structure = shape
+        self._served = frontends(config)
         await self._hold_new_servers(model, known)
 
     async def _hold_new_servers(self, model: LbModel, known: set[tuple[str, str]]) -> None:
@@ -203,6 +243,8 @@ class LbController:
                         await api.set_health_down(op.backend, op.server)
                 elif op.kind == "drain":
                     await api.set_state(op.backend, op.server, "drain")
+                elif op.kind == "maint":
+                    await api.set_state(op.backend, op.server, "maint")
                 elif op.kind == "remove":
                     await api.remove_server(op.backend, op.server)
             except RuntimeApiError as error:
@@ -213,6 +255,21 @@ class LbController:
             self.metrics.op_seconds.append(time.monotonic() - started)
             log.debug("%s %s/%s", op.kind, op.backend, op.server)
         return failed
+
+    def _write_states(self, states: dict[str, dict[str, str]]) -> None:
+        """DescribeLoadBalancers' State (lb/state.py), written only when it changed."""
+        if states == self._states:
+            return
+        with self.ctx.store.transaction() as tx:
+            for doc in tx.find(Kind.LOAD_BALANCER):
+                state = states.get(doc["LoadBalancerName"])
+                if state is not None and doc.get("State") != state:
+                    updated = {**doc, "State": state}
+                    tx.update(
+                        Kind.LOAD_BALANCER, doc["LoadBalancerArn"], updated, status=state["Code"]
+                    )
+                    log.info("load balancer %s: %s", doc["LoadBalancerName"], state)
+        self._states = states
 
     def _write_back(self, model: LbModel, stats: Stats | None, plan: Plan) -> None:
         """Health into TARGET rows (only when changed, only if the row did not move on

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from dockyard.acm.policies import DEFAULT_POLICY
+from dockyard.acm.usage import listener_certificates
 from dockyard.lb.model import (
     HOST_IP_ATTRIBUTE,
     Action,
@@ -21,6 +23,7 @@ from dockyard.lb.model import (
     Rule,
     Target,
     TargetGroup,
+    Tls,
     is_ip,
 )
 
@@ -44,6 +47,7 @@ def build_model(
     groups: Iterable[Doc],
     targets: Iterable[Doc],
     addresses: Mapping[str, str | None],
+    certificates: Mapping[str, Doc] | None = None,
 ) -> LbModel:
     """Rules and targets are store rows ({"arn", "doc", and their columns}); the rest docs."""
     names = {b["LoadBalancerArn"]: b for b in balancers}
@@ -73,6 +77,7 @@ def build_model(
                 parse_action(doc.get("DefaultActions", [])),
                 tuple(sorted(rules_by_listener.get(doc["ListenerArn"], []), key=_priority)),
                 int(attrs.get("idle_timeout.timeout_seconds", 60)),
+                parse_tls(doc, certificates or {}),
             )
         )
     used = {arn for lsn in built for arn in _forwarded(lsn)}
@@ -182,6 +187,10 @@ def parse_group(doc: Doc, in_use: bool) -> TargetGroup:
         else None,
         slow_start_s=int(attrs.get("slow_start.duration_seconds", 0)),
         deregistration_delay_s=int(attrs.get("deregistration_delay.timeout_seconds", 300)),
+        terminate_on_deregistration=attrs.get(
+            "deregistration_delay.connection_termination.enabled", "false"
+        )
+        == "true",
         in_use=in_use,
     )
 
@@ -205,3 +214,15 @@ def parse_target(row: Doc, target_type: str, addresses: Mapping[str, str | None]
         draining_since=None if since is None else float(since),
         instance_live=direct or target_id in addresses,
     )
+
+
+def parse_tls(listener: Doc, certificates: Mapping[str, Doc]) -> Tls | None:
+    """An HTTPS listener's policy and the certificates that exist (default first)."""
+    if listener.get("Protocol") != "HTTPS":
+        return None
+    found = tuple(
+        (arn, str(certificates[arn].get("_Fingerprint", "")))
+        for arn in listener_certificates(listener)
+        if arn in certificates
+    )
+    return Tls(str(listener.get("SslPolicy") or DEFAULT_POLICY), found)

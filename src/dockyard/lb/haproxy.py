@@ -36,6 +36,10 @@ class HAProxyError(Exception):
     """HAProxy refused a configuration or did not come up."""
 
 
+class HAProxyKilled(HAProxyError):
+    """HAProxy was killed by a signal while coming up: not the config's fault, retry at once."""
+
+
 def write_atomic(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)
@@ -158,6 +162,8 @@ class HAProxyProcess:
         while True:
             if self._proc is not None and self._proc.poll() is not None:
                 code = self._proc.returncode
+                if code < 0:
+                    raise HAProxyKilled(f"haproxy was killed by signal {-code}")
                 raise HAProxyError(f"haproxy exited with {code}: {self.log_tail()}")
             with contextlib.suppress(RuntimeApiError):
                 procs = await self.master.processes()

@@ -6,8 +6,8 @@
     not (yet) a live server, or   -> initial    Elb.RegistrationInProgress (or as stored)
       no host address known yet
     UP (also "UP 1/2", DRAIN)     -> healthy
-    DOWN, never healthy and fewer
-      failed checks than `fall`   -> initial    Elb.InitialHealthChecking
+    DOWN, never healthy, not yet
+      `fall` failed checks        -> initial    Elb.InitialHealthChecking
     DOWN otherwise                -> unhealthy  Target.ResponseCodeMismatch (L7STS),
                                                 Target.Timeout (L4/L6/L7TOUT),
                                                 Target.FailedHealthChecks (the rest)
@@ -27,6 +27,7 @@ from dockyard.lb.runtime_api import ServerStat
 
 Health = dict[str, str]
 TIMEOUTS = {"L4TOUT", "L6TOUT", "L7TOUT"}
+OK_CHECKS = ("L4OK", "L6OK", "L7OK")  # L7OKC too; "" and INI: no check ran yet
 
 
 def _health(state: str, reason: str | None = None, description: str | None = None) -> Health:
@@ -52,6 +53,19 @@ CHECKING = _health("initial", "Elb.InitialHealthChecking", "Initial health check
 HEALTHY = _health("healthy")
 
 
+def _failed_initial_checks(stat: ServerStat, group: TargetGroup) -> bool:
+    """Whether a target that never was healthy has failed `UnhealthyThresholdCount` checks.
+
+    HAProxy counts failed checks (`chkfail`) only while a server is UP, and a new server
+    is held DOWN, so: its last check failed and it has been DOWN for that many intervals.
+    """
+    if stat.check_failures >= group.unhealthy_threshold:
+        return True
+    status = stat.check_status
+    failing = status not in {"", "INI"} and not status.startswith(OK_CHECKS)
+    return failing and stat.changed_s >= group.interval_s * group.unhealthy_threshold
+
+
 def target_health(target: Target, group: TargetGroup | None, stat: ServerStat | None) -> Health:
     if target.draining:
         return DRAINING
@@ -63,7 +77,7 @@ def target_health(target: Target, group: TargetGroup | None, stat: ServerStat | 
         return dict(target.health) if target.state in {"healthy", "unhealthy"} else REGISTERING
     if stat.up:
         return HEALTHY
-    if target.state == "initial" and stat.check_failures < group.unhealthy_threshold:
+    if target.state == "initial" and not _failed_initial_checks(stat, group):
         return CHECKING
     if stat.check_status == "L7STS":
         codes = f"[{stat.check_code}]" if stat.check_code else "[]"

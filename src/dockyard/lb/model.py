@@ -63,6 +63,15 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """An HTTPS listener's certificates (ARN, SHA-256 fingerprint; the default first) and
+    SslPolicy name. The fingerprints are in the config, so a re-import reloads HAProxy."""
+
+    policy: str
+    certificates: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Listener:
     arn: str
     lb_name: str
@@ -70,6 +79,7 @@ class Listener:
     default_action: Action | None
     rules: tuple[Rule, ...] = ()  # ascending priority
     idle_timeout_s: int = 60
+    tls: Tls | None = None  # HTTPS
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class TargetGroup:
     stickiness_s: int | None = None  # lb_cookie duration when stickiness is on
     slow_start_s: int = 0
     deregistration_delay_s: int = 300
+    terminate_on_deregistration: bool = False  # deregistration_delay.connection_termination
     in_use: bool = False  # some listener or rule forwards to it
 
 
@@ -155,4 +166,5 @@ def load_model(tx: Tx) -> LbModel:
         groups=tx.find(Kind.TARGET_GROUP),
         targets=targets,
         addresses=instance_addresses(instances),
+        certificates={doc["CertificateArn"]: doc for doc in tx.find(Kind.CERTIFICATE)},
     )

@@ -26,6 +26,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.acm.files import pem_path
+from dockyard.acm.policies import policy
 from dockyard.lb.model import Action, LbModel, Listener, Target, TargetGroup, backend_name
 from dockyard.lb.syntax import condition_acls, redirect_component, word
 
@@ -33,6 +35,8 @@ SERVER_PREFIX = "    server "
 RULE_VAR = "txn.dy_rule"
 BACKEND_VAR = "txn.dy_be"
 GROUP_COOKIE = "AWSALBTG"
+RETRY_ON = "conn-failure empty-response response-timeout"
+IDEMPOTENT_ONLY = "http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS"
 TARGET_COOKIE = "AWSALB"
 
 
@@ -44,6 +48,7 @@ class RenderSettings:
     cookie_secret: str = "dockyard"
     maxconn: int = 4096
     hard_stop_after_s: int = 300
+    certs_dir: Path = Path("certs")  # ACM's certificate files (dockyard.acm.files)
 
 
 def render_haproxy(model: LbModel, settings: RenderSettings) -> str:
@@ -53,6 +58,9 @@ def render_haproxy(model: LbModel, settings: RenderSettings) -> str:
         if listener.port in used_ports:
             lines += ["", f"# listener {listener.arn}: port {listener.port} is taken; not served"]
             continue
+        if listener.tls is not None and not listener.tls.certificates:
+            lines += ["", f"# listener {listener.arn}: HTTPS without a certificate; not served"]
+            continue
         used_ports.add(listener.port)
         lines += _frontend(listener, model, settings)
     for group in model.target_groups:
@@ -60,6 +68,27 @@ def render_haproxy(model: LbModel, settings: RenderSettings) -> str:
             targets = [t for t in model.targets if t.group == group.arn]
             lines += _backend(group, targets, settings)
     return "\n".join(lines) + "\n"
+
+
+def frontend_name(listener: Listener) -> str:
+    return f"lb-{listener.lb_name}-{listener.port}"
+
+
+def frontends(config: str) -> set[str]:
+    """The frontends a configuration defines (what a worker that loaded it serves)."""
+    return {line.split()[1] for line in config.splitlines() if line.startswith("frontend ")}
+
+
+def left_out(config: str) -> dict[str, str]:
+    """Listener ARN -> why the renderer left it out (its `# listener <arn>: <why>; not served`)."""
+    out = {}
+    for line in config.splitlines():
+        if line.startswith("# listener ") and line.endswith("; not served"):
+            arn, _, why = (
+                line.removeprefix("# listener ").removesuffix("; not served").partition(": ")
+            )
+            out[arn] = why
+    return out
 
 
 def structure(config: str) -> str:
@@ -101,8 +130,12 @@ def _global(settings: RenderSettings) -> list[str]:
         "defaults",
         "    mode http",
         "    option forwardfor",
-        "    option redispatch",
-        "    retries 2",
+        # Retries beyond ELB: a request whose connection failed (nothing was sent) goes once
+        # to another server; idempotent ones also after an empty response or a response
+        # timeout from a dying target (each backend disables L7 retries for the rest).
+        "    option redispatch 1",
+        "    retries 1",
+        f"    retry-on {RETRY_ON}",
         "    timeout connect 5s",
         "    timeout client 60s",
         "    timeout server 60s",
@@ -114,15 +147,15 @@ def _global(settings: RenderSettings) -> list[str]:
 
 
 def _frontend(listener: Listener, model: LbModel, settings: RenderSettings) -> list[str]:
-    name = f"lb-{listener.lb_name}-{listener.port}"
+    name = frontend_name(listener)
     lines = [
         "",
         f"frontend {name}",
         f"    # {listener.arn}",
-        f"    bind {settings.bind_address}:{listener.port}",
+        *_bind(listener, settings),
         f"    timeout client {listener.idle_timeout_s}s",
         f"    timeout http-keep-alive {listener.idle_timeout_s}s",
-        "    http-request set-header X-Forwarded-Proto http",
+        f"    http-request set-header X-Forwarded-Proto {_scheme(listener)}",
         f"    http-request set-header X-Forwarded-Port {listener.port}",
     ]
     unmatched = f"!{{ var({RULE_VAR}) -m found }}"
@@ -200,10 +233,10 @@ def _forward(action: Action, model: LbModel, when: str) -> list[str]:
 def _redirect(action: Action, listener: Listener, when: str) -> list[str]:
     spec = action.redirect
     assert spec is not None
-    protocol = "http" if spec.protocol == "#{protocol}" else spec.protocol.lower()
+    protocol = _scheme(listener) if spec.protocol == "#{protocol}" else spec.protocol.lower()
     port = str(listener.port) if spec.port == "#{port}" else spec.port
     values = {
-        "#{protocol}": "http",
+        "#{protocol}": _scheme(listener),
         "#{host}": "%[req.hdr(host),field(1,:)]",
         "#{port}": str(listener.port),
         "#{path}": "%[path,bytes(1)]",
@@ -226,6 +259,28 @@ def _redirect(action: Action, listener: Listener, when: str) -> list[str]:
     return [f"    http-request redirect location {word(location)} {code} if {when}"]
 
 
+def _scheme(listener: Listener) -> str:
+    return "http" if listener.tls is None else "https"
+
+
+def _bind(listener: Listener, settings: RenderSettings) -> list[str]:
+    """`bind`; for HTTPS with TLS terminated here: every certificate as a `crt` (the first is
+    the default, the others are picked by SNI against their names; each key is the
+    `.pem.key` file beside it) and the SslPolicy's versions and ciphers. A comment carries
+    the fingerprints so that a re-imported certificate changes the config (a reload)."""
+    address = f"{settings.bind_address}:{listener.port}"
+    if listener.tls is None:
+        return [f"    bind {address}"]
+    tls = listener.tls
+    ssl_policy = policy(tls.policy) or policy(None)
+    assert ssl_policy is not None
+    paths = [pem_path(settings.certs_dir, arn) for arn, _ in tls.certificates]
+    crts = " ".join(f"crt {word(str(path))}" for path in paths)
+    lines = [f"    # certificate {arn} sha256 {digest}" for arn, digest in tls.certificates]
+    lines.append(f"    bind {address} ssl {crts} {ssl_policy.haproxy_options()} alpn http/1.1")
+    return lines
+
+
 def _backend(group: TargetGroup, targets: list[Target], settings: RenderSettings) -> list[str]:
     algorithm = "leastconn" if group.algorithm == "least_outstanding_requests" else "roundrobin"
     lines = [
@@ -239,6 +294,7 @@ def _backend(group: TargetGroup, targets: list[Target], settings: RenderSettings
         f"    http-check expect status {word(group.matcher.replace(' ', ''))}",
         f"    timeout check {group.timeout_s}s",
         f"    default-server {server_options(group)}",
+        f"    {IDEMPOTENT_ONLY}",
     ]
     if group.stickiness_s is not None:
         secret = hashlib.sha256(f"{settings.cookie_secret}|{group.arn}".encode()).hexdigest()

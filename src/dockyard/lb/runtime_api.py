@@ -39,6 +39,8 @@ class ServerStat:
     current_sessions: int
     address: str  # "ip:port"
     weight: int
+    queued: int = 0  # qcur: requests waiting for a connection slot on this server
+    changed_s: int = 0  # lastchg: seconds since the server last went UP or DOWN
 
     @property
     def up(self) -> bool:
@@ -184,6 +186,8 @@ def parse_stat(text: str) -> Stats:
                 current_sessions=int(row.get("scur") or 0),
                 address=row.get("addr", ""),
                 weight=int(row.get("weight") or 0),
+                queued=int(row.get("qcur") or 0),
+                changed_s=int(row.get("lastchg") or 0),
             )
         )
     return Stats(tuple(rows), frozenset(backends))

@@ -26,6 +26,7 @@ class LbSettings:
     start_timeout_s: float = 10.0
     maxconn: int = 4096
     hard_stop_after_s: int = 300
+    certs_dir: Path = Path(".dockyard/certs")  # ACM's files (dockyard.acm.files)
 
     @property
     def config_path(self) -> Path:
@@ -71,4 +72,5 @@ class LbSettings:
             cookie_secret=cookie_secret,
             maxconn=self.maxconn,
             hard_stop_after_s=self.hard_stop_after_s,
+            certs_dir=self.certs_dir.resolve(),
         )

@@ -1,9 +1,10 @@
 """Services behind load balancers: tasks <-> target groups.
 
 RUNNING task          -> register (instance id, host port) in each target group
-task to be stopped    -> deregister first (draining for the group's
-                         deregistration delay); the stop happens only once the
-                         LB controller has removed the drained target
+task to be stopped    -> deregister first (draining until HAProxy shows no
+                         request in flight, at most the group's deregistration
+                         delay); the stop happens once the LB controller has
+                         removed the drained target
 task that stopped     -> deregister its targets at once
 target health         -> the task's health for the reconcile (HEALTHY only when
                          every target of the task is healthy)
@@ -114,7 +115,7 @@ def release_before_stop(
     """Deregister a task's targets before it is stopped.
 
     Returns (may stop now, {target group: deregistered now}). A task may stop once it
-    has no targets left (the LB controller deletes drained targets after the delay).
+    has no targets left (the LB controller deletes a target when its drain ends).
     """
     have = existing.get(task_arn)
     if have is None or not have.rows:
