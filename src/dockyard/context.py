@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dockyard.alarms.actions import ActionRouter
@@ -60,6 +61,9 @@ class ApiContext:
     # The service controller's queue (controllers/services/runner.py): what changed, so
     # only the services that depend on it are reconciled.
     on_change: Callable[[Changed], None] | None = None
+    # Where ACM keeps certificate and private-key files (mode 0600, read by HAProxy);
+    # None: ImportCertificate is refused (no place to keep keys).
+    certs_dir: Path | None = None
 
     def now(self) -> float:
         return round(self.clock(), 3)

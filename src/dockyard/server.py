@@ -101,6 +101,7 @@ def build_app(config: ServerConfig) -> web.Application:
         identity=Identity(config.region, config.account_id),
         metrics=metrics,
         logs=logs,
+        certs_dir=config.data_dir / "certs",  # ACM's certificate and key files (0600)
     )
     ctx.alarm_actions = ActionRouter()  # Application Auto Scaling registers its sink here
     autoscaling_settings.TARGET_TRACKING_PERIOD_S = config.target_tracking_period_s
@@ -126,7 +127,7 @@ def build_app(config: ServerConfig) -> web.Application:
     async def start_controllers(app: web.Application) -> None:
         await asyncio.to_thread(prometheus.seed_task_counts, store)
         app[CONTROLLERS] = [
-            asyncio.create_task(instances.run(ctx, settings)),
+            asyncio.create_task(instances.run(ctx, settings, hub.away)),
             asyncio.create_task(services_loop.run(ctx)),
             asyncio.create_task(alarms_controller.run(ctx)),
             asyncio.create_task(scaling.run()),
@@ -157,17 +158,20 @@ def build_app(config: ServerConfig) -> web.Application:
 def lb_controller(
     config: ServerConfig, ctx: ApiContext, sink: MetricsSink | None = None
 ) -> LbController | None:
-    """The load-balancer controller, woken by ELBv2 API commits; None without HAProxy."""
+    """The load-balancer controller, woken by ELBv2 API commits."""
     elbv2_settings.BIND_ADDRESS = config.lb_bind_address  # DNSName of every load balancer
     haproxy = config.haproxy or shutil.which("haproxy") or shutil.which("haproxy", path=SBIN)
     if haproxy is None or not Path(haproxy).exists():
+        # Still run the controller: load balancers with listeners show State `failed`
+        # with the reason, and serve once HAProxy appears.
         log.warning("HAProxy not found (--haproxy PATH): load balancers will not serve traffic")
-        return None
+        haproxy = haproxy or "haproxy"
     controller = LbController(
         ctx,
         LbSettings(
             haproxy=haproxy,
             run_dir=config.data_dir / "haproxy",
+            certs_dir=config.data_dir / "certs",
             bind_address=config.lb_bind_address,
         ),
         sink,

@@ -7,7 +7,8 @@ into one message), or a full set on a connect whose generation the server does
 not hold (wire/agent.py). A state message from an agent (its reports,
 coalesced per task) is applied in one transaction (`apply_reports`). Connection
 state is mirrored into the store (`agentConnected`, `disconnectedAt`) so
-DescribeContainerInstances and the instance controller see it.
+DescribeContainerInstances sees it, and into `self.away` (controllers/instances.py)
+so the instance controller's pass reads only the instances that are away.
 """
 
 from __future__ import annotations
@@ -19,37 +20,24 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import WSMsgType, web
 
 from dockyard.api.agent_desired import DesiredSets
 from dockyard.api.app import authenticate
 from dockyard.context import ApiContext
+from dockyard.controllers.instances import Away
 from dockyard.errors import AwsError, ClientException
 from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
-from dockyard.store import Kind, Tx
-from dockyard.tasks.reports import apply_report
+from dockyard.store import Kind
+from dockyard.tasks.reports import apply_reports
 from dockyard.wire.agent import HEARTBEAT_S, DesiredMessage
 
 log = logging.getLogger("dockyard.agents")
 RESCAN_S = 600.0  # safety net: diff each connected instance's whole set this often
-
-
-def apply_reports(
-    tx: Tx, reports: Iterable[Any], instance_arn: str, now: float
-) -> list[dict[str, Any]]:
-    """One agent message's task reports, in the caller's one transaction; the tasks moved."""
-    moved = []
-    for report in reports:
-        if isinstance(report, dict) and isinstance(report.get("taskArn"), str):
-            task = apply_report(tx, report, instance_arn, now)
-            if task is not None:
-                moved.append(task)
-    return moved
 
 
 class Connection:
@@ -77,6 +65,7 @@ class AgentHub:
         self.connections: dict[str, Connection] = {}
         self.desired = DesiredSets(ctx.store, self._wake)
         self.rescan_s = RESCAN_S
+        self.away = Away()  # instances whose agent is not connected (the controller's)
         ctx.on_desired_change = self.notify
 
     def connection_count(self) -> int:
@@ -92,14 +81,18 @@ class AgentHub:
             connection.dirty.set()
 
     def mark_all_disconnected(self) -> None:
-        """At start-up nobody is connected yet; the grace period starts now."""
+        """At start-up nobody is connected yet; the grace period starts now. Seeds
+        `self.away` with every ACTIVE/DRAINING instance (this pass reads them all once)."""
         now = self.ctx.now()
+        since: dict[str, float] = {}
         with self.ctx.store.transaction() as tx:
             for doc in tx.find(Kind.CONTAINER_INSTANCE, {"status": ["ACTIVE", "DRAINING"]}):
                 if doc.get("agentConnected") or "disconnectedAt" not in doc:
                     doc["agentConnected"] = False
                     doc["disconnectedAt"] = now
                     tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc)
+                since[doc["containerInstanceArn"]] = float(doc["disconnectedAt"])
+        self.away.seed(since)
 
     def _set_connected(self, instance_arn: str, connected: bool) -> bool:
         with self.ctx.store.transaction() as tx:
@@ -112,6 +105,10 @@ class AgentHub:
             else:
                 doc["disconnectedAt"] = self.ctx.now()
             tx.update(Kind.CONTAINER_INSTANCE, instance_arn, doc)
+        if connected:
+            self.away.connected(instance_arn)
+        else:
+            self.away.disconnected(instance_arn, float(doc["disconnectedAt"]))
         self.ctx.instances_changed({instance_arn})  # placement may use it (or not) now
         return True
 

@@ -27,6 +27,7 @@ from dockyard.wire.agent import ACK_TIMEOUT_S, DesiredMessage, WireTask
 from dockyard.wire.generations import InstanceView
 
 MAX_DEFINITIONS = 4096  # task definitions kept in memory
+READ_CHUNK = 500  # task ARNs per SELECT ... IN
 
 
 def wire_task(doc: dict[str, Any] | None) -> WireTask | None:
@@ -100,8 +101,9 @@ class DesiredSets:
         rescan, self._rescan = self._rescan, set()
         woken: set[str] = set()
         with self.store.read() as tx:
+            docs = self._read_tasks(tx, tasks)
             for task_arn in tasks:
-                doc = tx.get(Kind.TASK, task_arn)
+                doc = docs.get(task_arn)
                 instance = (doc or {}).get("containerInstanceArn")
                 view = self.views.get(instance or "")
                 if view is not None and view.record(task_arn, wire_task(doc)):
@@ -155,6 +157,17 @@ class DesiredSets:
     def read_instance(self, instance_arn: str) -> list[WireTask]:
         with self.store.read() as tx:
             return self._read_instance(tx, instance_arn)
+
+    @staticmethod
+    def _read_tasks(tx: Tx, task_arns: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The named tasks that exist, by ARN: one `SELECT ... IN` per chunk, not one
+        query per task (a scale-up step names hundreds)."""
+        arns = sorted(task_arns)
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(arns), READ_CHUNK):
+            for doc in tx.find(Kind.TASK, {"arn": arns[i : i + READ_CHUNK]}):
+                found[doc["taskArn"]] = doc
+        return found
 
     @staticmethod
     def _read_instance(tx: Tx, instance_arn: str) -> list[WireTask]:

@@ -144,13 +144,14 @@ def create_app(
     credentials: Mapping[str, str] | None = None,
 ) -> web.Application:
     if services is None:
+        from dockyard.api.acm import ACM
         from dockyard.api.autoscaling import APPLICATION_AUTOSCALING
         from dockyard.api.cloudwatch import CLOUDWATCH, CLOUDWATCH_QUERY
         from dockyard.api.ecs import ECS
         from dockyard.api.elbv2 import ELBV2
         from dockyard.api.logs import LOGS
 
-        services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING, LOGS]
+        services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING, LOGS, ACM]
     gateway = Gateway(ctx, services, credentials)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CTX_KEY] = ctx

@@ -4,6 +4,8 @@ Pure part: `plan_lost_hosts(instances, now, grace)` picks the instances whose ag
 has been disconnected for longer than `grace`. The loop marks their live tasks
 STOPPED (stoppedReason says the host was lost); when such an agent comes back, its
 desired set no longer holds those tasks and it stops their containers itself.
+Which instances are away is kept in memory (`Away`, maintained by the agent hub), so
+a pass reads only those, not every instance row.
 The loop also forgets STOPPED tasks after the retention period, as ECS does: an
 indexed range delete on (last_status, stopped_at), in batches of EXPIRY_BATCH tasks per
 transaction, yielding between batches, so no pass holds the write lock or the event
@@ -96,12 +98,42 @@ def expire_batch(ctx: ApiContext, retention_s: float, batch: int = EXPIRY_BATCH)
     return len(rows) == batch
 
 
+class Away:
+    """Instances whose agent is not connected, with since when (process memory).
+
+    Kept by the agent hub where agents connect and disconnect, seeded once at start
+    (`AgentHub.mark_all_disconnected` touches every instance then anyway), so a
+    controller pass costs O(disconnected instances), not O(instances). The store stays
+    the truth: a pass re-reads each due instance before giving its tasks up, and a
+    slow reseed (`seed`) heals anything the memory missed.
+    """
+
+    def __init__(self) -> None:
+        self.since: dict[str, float] = {}
+
+    def seed(self, since: dict[str, float]) -> None:
+        self.since = dict(since)
+
+    def disconnected(self, instance_arn: str, at: float) -> None:
+        self.since[instance_arn] = at
+
+    def connected(self, instance_arn: str) -> None:
+        self.since.pop(instance_arn, None)
+
+    forget = connected
+
+    def due(self, now: float, grace_s: float) -> list[str]:
+        """Instances away for longer than the grace period (pure: no store)."""
+        return [arn for arn, since in self.since.items() if now - since > grace_s]
+
+
 CONNECTED = '"agentConnected": true'  # skips decoding connected instances (a hint only)
 
 
-def disconnected_instances(tx: Tx) -> list[dict[str, Any]]:
-    """ACTIVE/DRAINING instances whose agent is not connected, decoding only those."""
-    out = []
+def disconnected_since(tx: Tx) -> dict[str, float]:
+    """{instance ARN: disconnectedAt} of ACTIVE/DRAINING instances whose agent is away
+    (a full scan: at start and in the slow reseed only)."""
+    out = {}
     for _arn, raw in tx.find_raw(Kind.CONTAINER_INSTANCE, {"status": ["ACTIVE", "DRAINING"]}):
         if isinstance(raw, str):
             if CONNECTED in raw:
@@ -109,14 +141,21 @@ def disconnected_instances(tx: Tx) -> list[dict[str, Any]]:
             doc = json.loads(raw)
         else:
             doc = dict(raw)
-        if not doc.get("agentConnected"):
-            out.append(doc)
+        if not doc.get("agentConnected") and doc.get("disconnectedAt") is not None:
+            out[doc["containerInstanceArn"]] = float(doc["disconnectedAt"])
     return out
 
 
-def step(ctx: ApiContext, settings: InstanceSettings, *, prune: bool = True) -> set[str]:
-    """One pass; returns the instances whose tasks were given up."""
-    touched = give_up_lost_hosts(ctx, settings)
+def step(
+    ctx: ApiContext, settings: InstanceSettings, away: Away | None = None, *, prune: bool = True
+) -> set[str]:
+    """One pass; returns the instances whose tasks were given up. Without `away`
+    (tests, tools), the disconnected instances are read from the store."""
+    if away is None:
+        away = Away()
+        with ctx.store.read() as tx:
+            away.seed(disconnected_since(tx))
+    touched = give_up_lost_hosts(ctx, settings, away)
     if prune:
         for _ in range(EXPIRY_MAX_BATCHES):
             if not expire_batch(ctx, settings.task_retention_s):
@@ -124,15 +163,28 @@ def step(ctx: ApiContext, settings: InstanceSettings, *, prune: bool = True) -> 
     return touched
 
 
-def give_up_lost_hosts(ctx: ApiContext, settings: InstanceSettings) -> set[str]:
+def give_up_lost_hosts(ctx: ApiContext, settings: InstanceSettings, away: Away) -> set[str]:
+    """Give up the live tasks of instances away past the grace period: reads only those."""
     now = ctx.now()
+    due = away.due(now, settings.grace_s)
+    if not due:
+        return set()
     touched: set[str] = set()
     groups: set[tuple[str, str | None]] = set()
+    stopped: list[str] = []
     with ctx.store.transaction() as tx:
-        instances = disconnected_instances(tx)
-        by_arn = {d["containerInstanceArn"]: d for d in instances}
-        for arn in plan_lost_hosts(instances, now, settings.grace_s):
-            doc = by_arn[arn]
+        for arn in due:
+            doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
+            if doc is None or doc.get("status") not in {"ACTIVE", "DRAINING"}:
+                away.forget(arn)  # deregistered
+                continue
+            if not plan_lost_hosts([doc], now, settings.grace_s):
+                # The store says otherwise (connected, or a newer disconnectedAt): follow it.
+                if doc.get("agentConnected") or doc.get("disconnectedAt") is None:
+                    away.forget(arn)
+                else:
+                    away.disconnected(arn, float(doc["disconnectedAt"]))
+                continue
             rows = tx.find(Kind.TASK, {"instance": arn, "last_status": list(LIVE_STATUSES)})
             if not rows:
                 continue
@@ -147,23 +199,35 @@ def give_up_lost_hosts(ctx: ApiContext, settings: InstanceSettings) -> set[str]:
                     instance=doc,
                 )
                 groups.add((task.get("clusterArn", ""), task.get("group")))
+                stopped.append(task["taskArn"])
             tx.update(Kind.CONTAINER_INSTANCE, arn, doc)
             touched.add(arn)
             log.warning("%s: %d task(s) stopped", reason, len(rows))
     if groups:
         ctx.tasks_changed(groups)
+    if touched:
+        ctx.desired_changed(touched, stopped)
     return touched
 
 
 PRUNE_EVERY = 30  # steps between expiry passes
+RESEED_EVERY = 900  # steps between full reseeds of `Away` from the store (a safety net)
 
 
-async def run(ctx: ApiContext, settings: InstanceSettings) -> None:
+async def run(ctx: ApiContext, settings: InstanceSettings, away: Away | None = None) -> None:
+    """The loop; `away` is the agent hub's (seeded at start); None: seeded here."""
+    if away is None:
+        away = Away()
+        with ctx.store.read() as tx:
+            away.seed(disconnected_since(tx))
     ticks = 0
     while True:
         ticks += 1
         try:
-            give_up_lost_hosts(ctx, settings)
+            if ticks % RESEED_EVERY == 0:
+                with ctx.store.read() as tx:
+                    away.seed(disconnected_since(tx))
+            give_up_lost_hosts(ctx, settings, away)
             if ticks % PRUNE_EVERY == 1:
                 for _ in range(EXPIRY_MAX_BATCHES):
                     if not expire_batch(ctx, settings.task_retention_s):

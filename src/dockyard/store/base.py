@@ -37,6 +37,8 @@ class Kind(enum.Enum):
     # Per container instance: remaining cpu/memory/ports, task counts and groups (the
     # capacity bookkeeping kept apart from the AWS-shaped instance document).
     INSTANCE_CAPACITY = "instance_capacity"
+    # ACM certificates (imported): the document without the private key (a file, see acm/).
+    CERTIFICATE = "certificates"
 
 
 # Called inside the transaction after each insert/update (doc) or delete (None) of a
@@ -105,6 +107,16 @@ class Tx(Protocol):
     def insert(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None: ...
 
     def update(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None: ...
+
+    def insert_many(self, kind: Kind, rows: Sequence[tuple[str, Doc, Mapping[str, Any]]]) -> None:
+        """Insert (key, doc, columns) rows in one statement (every row names the same
+        columns): what `insert` does row by row, without the per-statement cost."""
+        ...
+
+    def update_many(self, kind: Kind, rows: Sequence[tuple[str, Doc, Mapping[str, Any]]]) -> None:
+        """Update (key, doc, columns) rows in one statement (every row names the same
+        columns): what `update` does row by row, without the per-statement cost."""
+        ...
 
     def delete(self, kind: Kind, key: str) -> None: ...
 

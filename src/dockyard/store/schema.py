@@ -212,6 +212,15 @@ scaling_activities = sa.Table(
     ),
 )
 
+# --- ACM certificates (migration 0008): the private key is never here (acm/files.py) ----
+certificates = sa.Table(
+    "certificates",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("domain_name", sa.String(253), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
 tags = sa.Table(
     "tags",
     metadata,
@@ -238,6 +247,7 @@ TABLES: dict[str, sa.Table] = {
     "scaling_policies": scaling_policies,
     "scheduled_actions": scheduled_actions,
     "scaling_activities": scaling_activities,
+    "certificates": certificates,
 }
 
 # --- Service controller (migration 0007) ---------------------------------------------------

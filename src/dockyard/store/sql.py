@@ -232,6 +232,29 @@ class SqlTx:
         if kind in self._observers:
             self._observe(kind, key, doc, columns)
 
+    def insert_many(self, kind: Kind, rows: Sequence[tuple[str, Doc, Mapping[str, Any]]]) -> None:
+        if not rows:
+            return
+        table = self._table(kind)
+        self._conn.execute(
+            sa.insert(table), [{"arn": key, "doc": doc, **columns} for key, doc, columns in rows]
+        )
+        if kind in self._observers:
+            for key, doc, columns in rows:
+                self._observe(kind, key, doc, columns)
+
+    def update_many(self, kind: Kind, rows: Sequence[tuple[str, Doc, Mapping[str, Any]]]) -> None:
+        if not rows:
+            return
+        table = self._table(kind)
+        self._conn.execute(
+            sa.update(table).where(table.c.arn == sa.bindparam("_key")),
+            [{"_key": key, "doc": doc, **columns} for key, doc, columns in rows],
+        )
+        if kind in self._observers:
+            for key, doc, columns in rows:
+                self._observe(kind, key, doc, columns)
+
     def delete(self, kind: Kind, key: str) -> None:
         table = self._table(kind)
         self._conn.execute(sa.delete(table).where(table.c.arn == key))

@@ -82,6 +82,7 @@ def place_tasks(
         for placement in result.placements:
             state.commit(placement.instance_arn, placement.request)
     tasks = []
+    rows = []
     touched: set[str] = set()
     for placement in result.placements:
         arn = placement.instance_arn
@@ -89,23 +90,23 @@ def place_tasks(
         zone = state.node(arn).attributes.get(AZ_ATTRIBUTE)
         task, reservation = new_task(ctx, cluster, arn, spec, request, zone=zone)
         TASK_COUNTS.moved(cluster_arn, task["group"], None, task["lastStatus"])
-        tx.insert(
-            Kind.TASK,
-            task["taskArn"],
-            task,
-            cluster=cluster_arn,
-            instance=arn,
-            family=spec.task_definition["family"],
-            started_by=spec.started_by,
-            task_group=task["group"],
-            desired_status="RUNNING",
-            last_status=task["lastStatus"],
-            reservation=reservation,
-        )
-        tx.put_tags(task["taskArn"], list(spec.tags))
+        columns = {
+            "cluster": cluster_arn,
+            "instance": arn,
+            "family": spec.task_definition["family"],
+            "started_by": spec.started_by,
+            "task_group": task["group"],
+            "desired_status": "RUNNING",
+            "last_status": task["lastStatus"],
+            "reservation": reservation,
+        }
+        rows.append((task["taskArn"], task, columns))
         tasks.append(task)
-    for arn in sorted(touched):
-        memory.write(tx, cluster_arn, arn)
+    tx.insert_many(Kind.TASK, rows)  # one statement for the batch (a scale-up step: hundreds)
+    if spec.tags:
+        for task in tasks:
+            tx.put_tags(task["taskArn"], list(spec.tags))
+    memory.write_many(tx, cluster_arn, sorted(touched))
     return tasks, result
 
 

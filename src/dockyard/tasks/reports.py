@@ -8,6 +8,7 @@ instance document.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from dockyard.lifecycle import TaskStatus, advance
@@ -32,16 +33,18 @@ def _load(tx: Tx, task_arn: str) -> tuple[dict[str, Any], dict[str, Any]] | None
 
 
 def _save(tx: Tx, task: dict[str, Any], reservation: dict[str, Any]) -> None:
+    tx.update(Kind.TASK, task["taskArn"], task, **_saved_columns(task, reservation))
+
+
+def _saved_columns(task: dict[str, Any], reservation: dict[str, Any]) -> dict[str, Any]:
+    """Bump the task's version; the indexed columns to write with it."""
     task["version"] = int(task.get("version", 1)) + 1
-    tx.update(
-        Kind.TASK,
-        task["taskArn"],
-        task,
-        desired_status=task["desiredStatus"],
-        last_status=task["lastStatus"],
-        reservation=reservation,
-        stopped_at=float(task.get("stoppedAt") or 0),  # indexed expiry (migration 0007)
-    )
+    return {
+        "desired_status": task["desiredStatus"],
+        "last_status": task["lastStatus"],
+        "reservation": reservation,
+        "stopped_at": float(task.get("stoppedAt") or 0),  # indexed expiry (migration 0007)
+    }
 
 
 def transition(
@@ -150,19 +153,47 @@ def apply_report(
 
     Reports about tasks that are not on the reporting instance are ignored.
     """
-    loaded = _load(tx, report["taskArn"])
-    if loaded is None:
-        return None
-    task, reservation = loaded
-    if task.get("containerInstanceArn") != instance_arn or task["lastStatus"] == "STOPPED":
-        return None
+    moved = apply_reports(tx, [report], instance_arn, now)
+    return moved[0] if moved else None
+
+
+REPORT_READ_CHUNK = 500  # task ARNs per SELECT ... IN (bounded statement size)
+
+
+def apply_reports(
+    tx: Tx, reports: Iterable[Any], instance_arn: str, now: float
+) -> list[dict[str, Any]]:
+    """Apply one agent message's task reports in the caller's transaction; returns the
+    tasks that changed. The reports all come from one instance, so its tasks are read
+    in one query and its capacity is changed (and its row written) once per message,
+    not once per task (the hot path of a scale-up: profiled in bench/README.md).
+    Malformed reports and tasks not on the reporting instance are ignored.
+    """
+    valid = [r for r in reports if isinstance(r, dict) and isinstance(r.get("taskArn"), str)]
+    if not valid:
+        return []
+    arns = sorted({r["taskArn"] for r in valid})
+    rows: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(arns), REPORT_READ_CHUNK):
+        chunk = arns[i : i + REPORT_READ_CHUNK]
+        rows.update((row["arn"], row) for row in tx.find_rows(Kind.TASK, {"arn": chunk}))
+    if not rows:
+        return []
+    moved: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     with memory_of(tx).changing(tx, instance_arn) as node:
-        changed = _apply_containers(task, reservation, report, node)
-        changed |= _apply_task(tx, task, reservation, report, now, node)
-    if not changed:
-        return None
-    _save(tx, task, reservation)
-    return task
+        for report in valid:
+            row = rows.get(report["taskArn"])
+            if row is None:
+                continue
+            task, reservation = row["doc"], row["reservation"]
+            if task.get("containerInstanceArn") != instance_arn or task["lastStatus"] == "STOPPED":
+                continue  # (a report after one that stopped it in this message: too)
+            changed = _apply_containers(task, reservation, report, node)
+            changed |= _apply_task(tx, task, reservation, report, now, node)
+            if changed:
+                moved[task["taskArn"]] = (task, reservation)
+    tx.update_many(Kind.TASK, [(arn, t, _saved_columns(t, r)) for arn, (t, r) in moved.items()])
+    return [task for task, _ in moved.values()]
 
 
 def _apply_containers(

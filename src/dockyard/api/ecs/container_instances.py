@@ -198,9 +198,11 @@ def deregister_container_instance(ctx: ApiContext, params: Params) -> Result:
         # Forced: its tasks are given up here (services replace them elsewhere) and the
         # agent, still connected, gets an empty desired set and stops their containers.
         now = ctx.now()
+        given_up: list[str] = []
         for task in tx.find(
             Kind.TASK, {"instance": doc["containerInstanceArn"], "last_status": list(LIVE_STATUSES)}
         ):
+            given_up.append(task["taskArn"])
             give_up(
                 tx,
                 task["taskArn"],
@@ -211,7 +213,7 @@ def deregister_container_instance(ctx: ApiContext, params: Params) -> Result:
         doc["status"] = "INACTIVE"
         tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc, status="INACTIVE")
         result = {"containerInstance": present_instance(tx, doc, set())}
-    ctx.desired_changed({doc["containerInstanceArn"]})
+    ctx.desired_changed({doc["containerInstanceArn"]}, given_up)
     ctx.instances_changed({doc["containerInstanceArn"]})
     return result
 

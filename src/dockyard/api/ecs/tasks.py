@@ -94,7 +94,7 @@ def run_task(ctx: ApiContext, params: Params) -> Result:
         if not len(memory_of(tx).state(tx, cluster["clusterArn"])):
             raise InvalidParameterException("No Container Instances were found in your cluster.")
         tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng())
-    ctx.desired_changed({t["containerInstanceArn"] for t in tasks})
+    ctx.desired_changed({t["containerInstanceArn"] for t in tasks}, [t["taskArn"] for t in tasks])
     return {"tasks": tasks, "failures": [f.to_dict() for f in result.failures]}
 
 
@@ -118,7 +118,7 @@ def start_task(ctx: ApiContext, params: Params) -> Result:
             )
             tasks.extend(placed)
             failures.extend(f.to_dict() for f in result.failures)
-    ctx.desired_changed({t["containerInstanceArn"] for t in tasks})
+    ctx.desired_changed({t["containerInstanceArn"] for t in tasks}, [t["taskArn"] for t in tasks])
     return {"tasks": tasks, "failures": failures}
 
 
@@ -133,7 +133,7 @@ def stop_task(ctx: ApiContext, params: Params) -> Result:
         if task is None:
             raise InvalidParameterException("The referenced task was not found.")
     if task.get("containerInstanceArn"):
-        ctx.desired_changed({task["containerInstanceArn"]})
+        ctx.desired_changed({task["containerInstanceArn"]}, [task["taskArn"]])
     task.pop("_scaleInProtection", None)  # internal (tasks/protection.py)
     return {"task": task}
 

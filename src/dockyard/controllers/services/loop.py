@@ -43,6 +43,7 @@ class Outcome:
     (steady, or gone): only a change it depends on needs another step then."""
 
     touched: set[str] = field(default_factory=set)
+    tasks: set[str] = field(default_factory=set)  # tasks started or stopped (agent pushes)
     settled: bool = True
     progressed: bool = False  # started, stopped or changed the service document
     target_groups: frozenset[str] = frozenset()  # its load balancers' target groups
@@ -156,6 +157,7 @@ def _reconcile(
         if task is not None:
             stopped.append(stop.task_arn)
             touched.add(task.get("containerInstanceArn", ""))
+            outcome.tasks.add(stop.task_arn)
     if stopped:
         add_event(
             service,
@@ -165,6 +167,7 @@ def _reconcile(
         )
     started = _start(ctx, tx, cluster, service, plan, definitions=definitions, now=now)
     touched.update(t["containerInstanceArn"] for t in started)
+    outcome.tasks.update(t["taskArn"] for t in started)
     if balanced:
         # Tasks stopped in this pass were read as RUNNING: never register them again.
         just_stopped = set(stopped)

@@ -119,14 +119,15 @@ class ServiceRunner:
 
     # -- one key ------------------------------------------------------------------------
 
-    def process(self, arn: str, now: float) -> set[str]:
-        """Run one step for `arn` (popped from the queue) and schedule what follows."""
+    def process(self, arn: str, now: float) -> tuple[set[str], set[str]]:
+        """Run one step for `arn` (popped from the queue) and schedule what follows;
+        returns the instances and the tasks it started or stopped."""
         try:
             outcome = reconcile_service(self.ctx, arn)
         except Exception:
             delay = self.queue.retry(arn, now)
             log.exception("service %s: reconcile step failed; retrying in %.1fs", arn, delay)
-            return set()
+            return set(), set()
         finally:
             self.queue.done(arn)
             self.steps += 1
@@ -139,7 +140,7 @@ class ServiceRunner:
             self._idle_steps[arn] = idle
             delay = min(self.recheck_s * 2**idle, RECHECK_MAX_S)
             self.queue.add_after(arn, delay, now)
-        return outcome.touched
+        return outcome.touched, outcome.tasks
 
     def safety_pass(self, now: float) -> None:
         if self.safety.due(now):
@@ -171,8 +172,8 @@ class ServiceRunner:
                 log.exception("service controller: reading what changed failed; retrying")
             arn = self.queue.pop(clock())
             if arn is not None:
-                touched = self.process(arn, clock())
-                self.ctx.desired_changed(touched)
+                touched, task_arns = self.process(arn, clock())
+                self.ctx.desired_changed(touched, task_arns)
                 await asyncio.sleep(0)  # one service at a time: let requests through
                 continue
             with contextlib.suppress(TimeoutError):
