@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -224,6 +225,12 @@ def remove_task_containers(cluster_arn_fragment: str = "") -> None:
         client = docker.from_env()
     except Exception:
         return
-    for container in client.containers.list(all=True, filters={"label": "com.dockyard.task-arn"}):
-        if cluster_arn_fragment in container.labels.get("com.dockyard.cluster", ""):
-            container.remove(force=True)
+    # sparse: no per-container inspect (a container an agent removes meanwhile would 404)
+    listed = client.containers.list(
+        all=True, sparse=True, filters={"label": "com.dockyard.task-arn"}
+    )
+    for container in listed:
+        labels = container.attrs.get("Labels") or {}  # sparse objects: the list answer's
+        if cluster_arn_fragment in labels.get("com.dockyard.cluster", ""):
+            with contextlib.suppress(docker.errors.NotFound):  # already gone
+                container.remove(force=True)

@@ -191,7 +191,10 @@ def test_missing_image_stops_with_cannot_pull(cluster: Cluster) -> None:
 
 
 def _task_containers(client: Any, task_arn: str) -> list[Any]:
-    return list(client.containers.list(all=True, filters={"label": f"com.dockyard.task-arn={task_arn}"}))
+    # sparse: no per-container inspect, which races with the agent removing the container
+    # (404 between list and inspect); the list answer carries the status.
+    return list(client.containers.list(all=True, sparse=True,
+                                       filters={"label": f"com.dockyard.task-arn={task_arn}"}))
 
 
 def test_agent_kill_9_and_restart_readopts(cluster: Cluster) -> None:
