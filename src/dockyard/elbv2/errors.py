@@ -115,3 +115,18 @@ class TargetGroupAssociationLimit(ElbError):
 
 class UnsupportedProtocol(ElbError):
     code = "UnsupportedProtocol"
+
+
+class CertificateNotFound(ElbError):
+    code = "CertificateNotFound"
+    default_message = "One or more certificates not found"
+
+
+class SSLPolicyNotFound(ElbError):
+    code = "SSLPolicyNotFound"
+    default_message = "One or more SSL policies not found"
+
+
+class TooManyCertificates(ElbError):
+    code = "TooManyCertificates"
+    default_message = "You've reached the limit on the number of certificates per listener"

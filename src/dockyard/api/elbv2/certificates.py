@@ -16,25 +16,16 @@ from dockyard.acm.usage import ADDITIONAL_CERTIFICATES
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
 from dockyard.api.elbv2.refs import get_listener, notify_lb
 from dockyard.context import ApiContext, Params, Result
-from dockyard.elbv2.errors import ElbError, OperationNotPermitted, ValidationError
+from dockyard.elbv2.errors import (
+    CertificateNotFound,
+    OperationNotPermitted,
+    SSLPolicyNotFound,
+    TooManyCertificates,
+    ValidationError,
+)
 from dockyard.store import Kind, Tx
 
 MAX_CERTIFICATES = 25  # ELB's default quota of certificates per listener (default excluded)
-
-
-class CertificateNotFound(ElbError):
-    code = "CertificateNotFound"
-    default_message = "One or more certificates not found"
-
-
-class SSLPolicyNotFound(ElbError):
-    code = "SSLPolicyNotFound"
-    default_message = "One or more SSL policies not found"
-
-
-class TooManyCertificates(ElbError):
-    code = "TooManyCertificates"
-    default_message = "You've reached the limit on the number of certificates per listener"
 
 
 def _existing(tx: Tx, arn: str) -> str:
