@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from dockyard.testing.certs import make_certificate
 from tests.e2e.conftest import ServerProcess, aws_cli, wait_for
 from tests.e2e.test_lb_haproxy import HAPROXY, ThreadedBackend, pick_port
-from tests.unit.test_acm import make_certificate
 
 pytestmark = pytest.mark.e2e
 CURL = shutil.which("curl")

@@ -36,6 +36,7 @@ from dockyard.metrics import MetricsStore
 from dockyard.store import open_store
 from dockyard.store.schema import TABLES, tags
 from dockyard.store.sql import SqlStore, sqlite_url
+from dockyard.testing.certs import make_certificate
 from dockyard.testing.fuzz import NOW, Plausible
 
 _TABLES = [*TABLES.items(), ("tags", tags)]
@@ -57,14 +58,15 @@ class Endpoint:
 def endpoints() -> list[Endpoint]:
     """Every service the app serves (create_app's default list), with its handler table
     as it is *now*: handlers registered by other modules are fuzzed as soon as they exist."""
+    from dockyard.api.acm import ACM
     from dockyard.api.autoscaling import APPLICATION_AUTOSCALING
     from dockyard.api.cloudwatch import CLOUDWATCH, CLOUDWATCH_QUERY
     from dockyard.api.ecs import ECS
     from dockyard.api.elbv2 import ELBV2
     from dockyard.api.logs import LOGS
 
-    labels = ["ecs", "elbv2", "cloudwatch-json", "cloudwatch-query", "autoscaling", "logs"]
-    services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING, LOGS]
+    labels = ["ecs", "elbv2", "cloudwatch-json", "cloudwatch-query", "autoscaling", "logs", "acm"]
+    services = [ECS, ELBV2, CLOUDWATCH, CLOUDWATCH_QUERY, APPLICATION_AUTOSCALING, LOGS, ACM]
     return [
         Endpoint(
             label,
@@ -126,6 +128,7 @@ class Wire:
         self.store: SqlStore = open_store(sqlite_url(data_dir))
         self.metrics = _open_metrics(data_dir / "metrics.db")
         self.ctx = ApiContext(store=self.store, clock=NOW.timestamp, seed=7, metrics=self.metrics)
+        self.ctx.certs_dir = self.certs_dir = data_dir / "certs"  # ACM's key files
         self.ctx.logs = LogStore(None, clock=NOW.timestamp, expire_interval_s=None)
         self.loop = asyncio.new_event_loop()
 
@@ -161,21 +164,36 @@ class Wire:
             }
 
     def snapshot(self) -> dict[str, list[str]]:
-        """`rows()`, comparable and order-independent."""
+        """`rows()`, comparable and order-independent, and the files ACM keeps."""
+        files = sorted(p.name for p in self.certs_dir.iterdir()) if self.certs_dir.exists() else []
         return {
-            name: sorted(json.dumps(row, default=str, sort_keys=True) for row in rows)
-            for name, rows in self.rows().items()
+            "files:certs": files,
+            **{
+                name: sorted(json.dumps(row, default=str, sort_keys=True) for row in rows)
+                for name, rows in self.rows().items()
+            },
         }
 
     def mark_baseline(self) -> None:
         """The store as it is now is what `reset()` goes back to."""
         self.baseline_rows = self.rows()
+        self.baseline_files = (
+            {p.name: p.read_bytes() for p in self.certs_dir.iterdir()}
+            if self.certs_dir.exists()
+            else {}
+        )
         self.baseline = self.snapshot()
 
     def reset(self) -> None:
         """Back to the seeded state, so that every example starts from the same store."""
         if self.snapshot() == self.baseline:
             return
+        if self.certs_dir.exists():
+            for path in self.certs_dir.iterdir():
+                if path.name not in self.baseline_files:
+                    path.unlink()
+        for name, data in self.baseline_files.items():
+            (self.certs_dir / name).write_bytes(data)
         with self.store.engine.begin() as conn:
             for name, table in _TABLES:
                 conn.execute(sa.delete(table))
@@ -221,12 +239,16 @@ SERVICE_ID = "service/default/web"
 DIMENSION = "ecs:service:DesiredCount"
 
 
+CERT, KEY = make_certificate("fuzz.example.test", key="ec")
+
+
 def _seed_calls(found: Mapping[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
     """(endpoint label, action, params); `found` holds ARNs learned so far."""
     lb, tg = found.get("LoadBalancerArn", ""), found.get("TargetGroupArn", "")
     listener, step = found.get("ListenerArn", ""), found.get("StepPolicyARN", "")
     cluster_dims = [{"Name": "ClusterName", "Value": "default"}]
     return [
+        ("acm", "ImportCertificate", {"Certificate": CERT, "PrivateKey": KEY}),
         ("ecs", "CreateCluster", {"clusterName": "default", "tags": [{"key": "k", "value": "v"}]}),
         ("ecs", "CreateCluster", {"clusterName": "empty"}),
         ("ecs", "RegisterTaskDefinition", TASKDEF),

@@ -4,7 +4,6 @@ files' modes (acm/files.py)."""
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import stat
@@ -12,56 +11,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dockyard.acm import files
 from dockyard.acm.pem import PemError, parse_import, status
 from dockyard.acm.policies import DEFAULT_POLICY, POLICIES, policy
 from dockyard.lb.model import Action, LbModel, Listener, Redirect, TargetGroup, Tls
 from dockyard.lb.render import RenderSettings, render_haproxy
+from dockyard.testing.certs import make_certificate
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 ARN = "arn:aws:acm:us-east-1:000000000000:certificate/11111111-2222"
 ARN2 = "arn:aws:acm:us-east-1:000000000000:certificate/33333333-4444"
-
-
-def make_certificate(
-    *names: str, key: str = "rsa", days: int = 30, issuer_key: object | None = None
-) -> tuple[bytes, bytes]:
-    """A self-signed certificate (PEM) for `names` (the first is the CN) and its key."""
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-    if key == "rsa":
-        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    elif key == "ec":
-        private = ec.generate_private_key(ec.SECP256R1())
-    else:
-        private = ed25519.Ed25519PrivateKey.generate()
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-    )
-    digest = None if key == "ed25519" else hashes.SHA256()
-    cert = builder.sign(issuer_key or private, digest)  # type: ignore[arg-type]
-    key_pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL
-        if key != "ed25519"
-        else serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 RSA_CERT, RSA_KEY = make_certificate("app.example.test", "www.example.test")

@@ -63,6 +63,9 @@ def _get(tx: Tx, arn: str) -> dict[str, Any]:
 
 
 def _check_tags(tags: list[dict[str, Any]]) -> None:
+    keys = [tag["Key"] for tag in tags]
+    if len(set(keys)) != len(keys):
+        raise _error("InvalidParameterException", "A tag key can appear only once in Tags.")
     for tag in tags:
         if tag["Key"].lower().startswith("aws:"):
             raise _error(
