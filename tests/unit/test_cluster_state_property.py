@@ -32,7 +32,7 @@ from dockyard.store.sql import SqlStore, open_store, sqlite_url
 from dockyard.tasks import capacity
 from dockyard.tasks.memory import load, memory_of
 from dockyard.tasks.placement import TaskSpec, place_tasks
-from dockyard.tasks.reports import apply_report, request_stop
+from dockyard.tasks.reports import apply_report, apply_report_batches, request_stop
 
 STRATEGIES: list[list[dict[str, str]]] = [
     [{"type": "random"}],
@@ -157,6 +157,23 @@ class ClusterStateMachine(RuleBasedStateMachine):
         }
         with self.store.transaction() as tx:
             apply_report(tx, report, task["containerInstanceArn"], 1.0)
+
+    @precondition(lambda self: self.tasks)
+    @rule(data=st.data())
+    def report_batch(self, data: st.DataObject) -> None:
+        """Messages of several agents (or several of one) applied in one transaction, as
+        the agent hub applies one event-loop turn's state messages."""
+        arns = data.draw(st.lists(st.sampled_from(self.tasks), min_size=1, max_size=6))
+        batches = []
+        for arn in arns:
+            task = self._task(arn)
+            status = data.draw(st.sampled_from(["RUNNING", "STOPPED"]))
+            report = {"taskArn": arn, "lastStatus": status, "containers": []}
+            batches.append((task["containerInstanceArn"], [report]))
+        with self.store.transaction() as tx:
+            apply_report_batches(tx, batches, 3.0)
+        stopped = {a for a in arns if self._task(a)["lastStatus"] == "STOPPED"}
+        self.tasks = [a for a in self.tasks if a not in stopped]
 
     @precondition(lambda self: self.tasks)
     @rule(data=st.data(), by_agent=st.booleans())

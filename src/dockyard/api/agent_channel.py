@@ -5,7 +5,8 @@
 the instances whose set changed; each sender then sends one delta (bursts collapse
 into one message), or a full set on a connect whose generation the server does
 not hold (wire/agent.py). A state message from an agent (its reports,
-coalesced per task) is applied in one transaction (`apply_reports`). Connection
+coalesced per task) is applied with every other state message of the same event-loop
+turn in one transaction (`apply_report_batches`). Connection
 state is mirrored into the store (`agentConnected`, `disconnectedAt`) so
 DescribeContainerInstances sees it, and into `self.away` (controllers/instances.py)
 so the instance controller's pass reads only the instances that are away.
@@ -21,6 +22,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -33,7 +35,7 @@ from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
-from dockyard.tasks.reports import apply_reports
+from dockyard.tasks.reports import apply_report_batches
 from dockyard.wire.agent import HEARTBEAT_S, DesiredMessage
 
 log = logging.getLogger("dockyard.agents")
@@ -66,6 +68,7 @@ class AgentHub:
         self.desired = DesiredSets(ctx.store, self._wake)
         self.rescan_s = RESCAN_S
         self.away = Away()  # instances whose agent is not connected (the controller's)
+        self._reports: list[tuple[str, Any]] = []  # state messages of this loop turn
         ctx.on_desired_change = self.notify
 
     def connection_count(self) -> int:
@@ -221,12 +224,41 @@ class AgentHub:
             return
         if kind != "state" or not isinstance(message.get("tasks"), list):
             return
+        if not self._reports:
+            asyncio.get_running_loop().call_soon(self._apply_reports)
+        self._reports.append((instance_arn, message["tasks"]))
+
+    def _apply_reports(self) -> None:
+        """Apply every state message received in this event-loop turn in one transaction
+        (`apply_report_batches`); if that fails, each message alone, so one bad message
+        costs only itself."""
+        batches, self._reports = self._reports, []
+        if not batches:
+            return
         now = self.ctx.now()
-        with self.ctx.store.transaction() as tx:
-            moved = apply_reports(tx, message["tasks"], instance_arn, now)
+        try:
+            with self.ctx.store.transaction() as tx:
+                moved = apply_report_batches(tx, batches, now)
+        except Exception:
+            if len(batches) == 1:
+                log.exception("applying a state message of %s failed", batches[0][0])
+                return
+            moved = []
+            for batch in batches:
+                try:
+                    with self.ctx.store.transaction() as tx:
+                        moved += apply_report_batches(tx, [batch], now)
+                except Exception:
+                    log.exception("applying a state message of %s failed", batch[0])
         if moved:
-            stopped = [t["taskArn"] for t in moved if t["lastStatus"] == "STOPPED"]
-            self.desired.reported_stopped(instance_arn, stopped)
+            stopped: dict[str, list[str]] = {}
+            for task in moved:
+                if task["lastStatus"] == "STOPPED":
+                    stopped.setdefault(task.get("containerInstanceArn", ""), []).append(
+                        task["taskArn"]
+                    )
+            for instance_arn, arns in stopped.items():
+                self.desired.reported_stopped(instance_arn, arns)
             self.ctx.tasks_changed({(t.get("clusterArn", ""), t.get("group")) for t in moved})
 
     async def stream_logs(
@@ -268,5 +300,7 @@ class AgentHub:
                     )
 
     async def close(self) -> None:
+        if self._reports:
+            self._apply_reports()  # received before the close: applied, not dropped
         for connection in list(self.connections.values()):
             await connection.ws.close()

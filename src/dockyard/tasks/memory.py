@@ -39,6 +39,8 @@ from dockyard.tasks import capacity
 from dockyard.tasks.capacity import Capacity, of_node
 from dockyard.tasks.views import instance_view
 
+CapacityRow = tuple[str, dict[str, Any], dict[str, Any]]  # (arn, doc, columns) of a row
+
 LIVE = ("ACTIVE", "DRAINING")  # instances the scheduler knows; the others are gone
 
 
@@ -94,8 +96,11 @@ class ClusterMemory:
             self._states.pop(cluster_arn, None)
 
     @contextmanager
-    def changing(self, tx: Tx, instance_arn: str) -> Iterator[Node]:
-        """A node to change in place; its capacity row is written when it changed.
+    def changing(
+        self, tx: Tx, instance_arn: str, *, rows: list[CapacityRow] | None = None
+    ) -> Iterator[Node]:
+        """A node to change in place; its capacity row is written when it changed (or,
+        given `rows`, appended there for the caller's one `update_many`).
 
         Live instances change in the cluster state (indexes kept); an instance that
         is no longer live gets a detached node read from the store.
@@ -128,7 +133,10 @@ class ClusterMemory:
             yield node
             after = of_node(node)
         if after != before:
-            capacity.write(tx, instance_arn, after)
+            if rows is None:
+                capacity.write(tx, instance_arn, after)
+            else:
+                rows.append((instance_arn, *capacity.row_values(after)))
 
     def write(self, tx: Tx, cluster_arn: str, instance_arn: str) -> None:
         """Write a live node's capacity row (after placements committed into it)."""

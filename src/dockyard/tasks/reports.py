@@ -8,7 +8,7 @@ instance document.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dockyard.lifecycle import TaskStatus, advance
@@ -16,7 +16,7 @@ from dockyard.metrics.instruments import TASK_COUNTS
 from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Tx
 from dockyard.tasks.accounting import bind_dynamic, count_transition, release
-from dockyard.tasks.memory import memory_of
+from dockyard.tasks.memory import CapacityRow, memory_of
 
 TIMESTAMPS = {
     "RUNNING": "startedAt",
@@ -164,15 +164,32 @@ def apply_reports(
     tx: Tx, reports: Iterable[Any], instance_arn: str, now: float
 ) -> list[dict[str, Any]]:
     """Apply one agent message's task reports in the caller's transaction; returns the
-    tasks that changed. The reports all come from one instance, so its tasks are read
-    in one query and its capacity is changed (and its row written) once per message,
-    not once per task (the hot path of a scale-up: profiled in bench/README.md).
+    tasks that changed (see `apply_report_batches`)."""
+    return apply_report_batches(tx, [(instance_arn, reports)], now)
+
+
+def apply_report_batches(
+    tx: Tx, batches: Sequence[tuple[str, Iterable[Any]]], now: float
+) -> list[dict[str, Any]]:
+    """Apply the task reports of many agent messages (instance ARN, reports) in the
+    caller's transaction; returns the tasks that changed.
+
+    The hot path of a scale-up (profiled in bench/README.md): the agent hub hands over
+    every state message received in one event-loop turn, so all their tasks are read
+    with one `SELECT ... IN` per 500, each instance's capacity is changed once per
+    batch (its messages grouped, in order), and the task rows and the capacity rows
+    are each written with one executemany - not a statement (or a commit) per message
+    or per task.
     Malformed reports and tasks not on the reporting instance are ignored.
     """
-    valid = [r for r in reports if isinstance(r, dict) and isinstance(r.get("taskArn"), str)]
-    if not valid:
+    valid: dict[str, list[dict[str, Any]]] = {}  # instance -> its reports, in order
+    for instance_arn, reports in batches:
+        valid.setdefault(instance_arn, []).extend(
+            r for r in reports if isinstance(r, dict) and isinstance(r.get("taskArn"), str)
+        )
+    arns = sorted({r["taskArn"] for reports in valid.values() for r in reports})
+    if not arns:
         return []
-    arns = sorted({r["taskArn"] for r in valid})
     rows: dict[str, dict[str, Any]] = {}
     for i in range(0, len(arns), REPORT_READ_CHUNK):
         chunk = arns[i : i + REPORT_READ_CHUNK]
@@ -180,19 +197,28 @@ def apply_reports(
     if not rows:
         return []
     moved: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    with memory_of(tx).changing(tx, instance_arn) as node:
-        for report in valid:
-            row = rows.get(report["taskArn"])
-            if row is None:
-                continue
-            task, reservation = row["doc"], row["reservation"]
-            if task.get("containerInstanceArn") != instance_arn or task["lastStatus"] == "STOPPED":
-                continue  # (a report after one that stopped it in this message: too)
-            changed = _apply_containers(task, reservation, report, node)
-            changed |= _apply_task(tx, task, reservation, report, now, node)
-            if changed:
-                moved[task["taskArn"]] = (task, reservation)
+    capacity_rows: list[CapacityRow] = []
+    memory = memory_of(tx)
+    for instance_arn, reports in valid.items():
+        if not any(r["taskArn"] in rows for r in reports):
+            continue
+        with memory.changing(tx, instance_arn, rows=capacity_rows) as node:
+            for report in reports:
+                row = rows.get(report["taskArn"])
+                if row is None:
+                    continue
+                task, reservation = row["doc"], row["reservation"]
+                if (
+                    task.get("containerInstanceArn") != instance_arn
+                    or task["lastStatus"] == "STOPPED"
+                ):
+                    continue  # (a report after one that stopped it in this batch: too)
+                changed = _apply_containers(task, reservation, report, node)
+                changed |= _apply_task(tx, task, reservation, report, now, node)
+                if changed:
+                    moved[task["taskArn"]] = (task, reservation)
     tx.update_many(Kind.TASK, [(arn, t, _saved_columns(t, r)) for arn, (t, r) in moved.items()])
+    tx.update_many(Kind.INSTANCE_CAPACITY, capacity_rows)  # one per instance (grouped)
     return [task for task, _ in moved.values()]
 
 
@@ -228,7 +254,7 @@ def _apply_task(  # noqa: PLR0917 - private step of apply_report
     node: Node,
 ) -> bool:
     changed = False
-    for field in ("pullStartedAt", "pullStoppedAt", "healthStatus"):
+    for field in ("pullStartedAt", "pullStoppedAt", "executionStoppedAt", "healthStatus"):
         if field in report and task.get(field) != report[field]:
             task[field] = report[field]
             changed = True
