@@ -20,6 +20,19 @@ One run, everything started and stopped by the benchmark:
   `done()` hook prints 1000 quantiles). Without wrk (`apt-get install -y wrk`) a bounded
   aiohttp load generator in this process takes its place, and says so; its own CPU then
   caps every figure, so only the ratios mean much.
+* **HTTPS** (`--skip-https` to leave out): a self-signed RSA 2048 certificate imported with
+  ACM ImportCertificate, an HTTPS listener (`--ssl-policy`, ELBSecurityPolicy-TLS13-1-2-2021-06)
+  on the same load balancer and target group, against a hand-written HAProxy TLS frontend
+  with the same certificate files, versions and ciphers (`_lb_tls.py`), the same slices:
+  - keep-alive requests (wrk as above, over HTTPS);
+  - a new connection per request, wrk `-H "Connection: close"`: wrk resumes the TLS
+    session on each reconnect (HAProxy's `ssl_reused_sess` counts them), so these are
+    resumed handshakes;
+  - a new connection per request with a full handshake each: `--tls-clients` (8) worker
+    processes of `_load.py` (connect, handshake without a session, GET, read to the end;
+    latency = all of it).
+  Each prints req/s, p50/p99, HAProxy's and the client's CPU per request, HAProxy's count
+  of full / resumed / failed handshakes, and Dockyard / hand-written.
 * **Rolling deployment under load**: an aiohttp client at `--rate` (200) req/s (open loop,
   keep-alive, 5 s timeout per request) through the listener while the service is updated
   to a revision with `dockyard-demo/auth:2` (minimumHealthyPercent 50, maximumPercent 200);
@@ -28,14 +41,15 @@ One run, everything started and stopped by the benchmark:
   answers and connection errors/timeouts, and prints the rollout's timeline (target health,
   HAProxy server states from `show stat`, deployments); on failures, the events around each.
 
-    .venv/bin/python bench/lb.py                      # ~2 min
-    .venv/bin/python bench/lb.py --duration 4 --slices 1 --skip-rollout
+    .venv/bin/python bench/lb.py                      # ~4 min
+    .venv/bin/python bench/lb.py --quick              # 2 x 2 s slices, every phase, ~2 min
+    .venv/bin/python bench/lb.py --duration 4 --slices 1 --skip-rollout --skip-https
     .venv/bin/python bench/lb.py --load-tool aiohttp  # without wrk
     .venv/bin/python bench/lb.py --json out.json
 
 Bounded (`--time-limit`, per-step limits, wrk `-d`, request caps); loopback only. Cleans up
 on exit, errors, Ctrl-C and SIGTERM: agents, the server (which stops its HAProxy; a master
-left behind is ended by its pid file), the hand-written HAProxy, this run's task containers
+left behind is ended by its pid file), the hand-written HAProxys, this run's task containers
 (`com.dockyard.cluster` / `com.dockyard.task-arn` labels of its cluster), the temp dirs.
 """
 
@@ -54,7 +68,6 @@ import random
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -68,14 +81,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _lb_tls
+from _load import (
+    WRK_DONE,
+    BenchError,
+    Load,
+    LoadRun,
+    aiohttp_run,
+    handshake_run,
+    throughput,
+    wrk_run,
+)
 from _servers import (
     ServerProcess,
     ServerSet,
     check_loopback,
     dockyard_server,
     install_signal_handlers,
-    process_cpu_seconds,
 )
+from dockyard.acm.policies import POLICIES
 
 IMAGE_V1 = "dockyard-demo/auth:1"
 IMAGE_V2 = "dockyard-demo/auth:2"
@@ -83,22 +107,7 @@ CONTAINER_PORT = 10080
 DOCKER_HOSTS = ("127.0.1.1", "127.0.1.2")
 CLUSTER_LABEL = "com.dockyard.cluster"
 TASK_LABEL = "com.dockyard.task-arn"
-QUANTILES = 1000  # latency points per load run: the ((i + 0.5) / 1000)-quantiles
-
-WRK_DONE = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("DYB summary %d %d %d %d %d %d %d\\n", summary.duration,
-    summary.requests, e.connect, e.read, e.write, e.status, e.timeout))
-  for i = 0, 999 do
-    io.write(string.format("DYB q %d\\n", latency:percentile((i + 0.5) / 10)))
-  end
-end
-"""
-
-
-class BenchError(RuntimeError):
-    pass
+RATIO_TARGET = 0.95  # Dockyard LB / hand-written HAProxy (issue 10)
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -183,166 +192,6 @@ def haproxy_info_pid(admin_socket: Path) -> int | None:
     return None
 
 
-# --- load generation ------------------------------------------------------------------------
-
-
-@dataclass
-class LoadRun:
-    """One load generator run against one URL."""
-
-    url: str
-    requests: int
-    duration_s: float
-    errors: dict[str, int]
-    points_ms: list[float]  # latency quantiles, QUANTILES of them (empty without requests)
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.duration_s if self.duration_s > 0 else 0.0
-
-
-def wrk_run(
-    urls: Sequence[str], threads: int, connections: int, seconds: int, script: Path
-) -> list[LoadRun]:
-    """wrk on every URL at once (threads/connections split between them)."""
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        for url in urls:
-            argv = ["wrk", "-t", str(max(1, threads // len(urls)))]
-            argv += ["-c", str(max(1, connections // len(urls))), "-d", f"{seconds}s"]
-            argv += ["--timeout", "5s", "-s", str(script), url]
-            procs.append(
-                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            )
-        runs = []
-        for url, proc in zip(urls, procs, strict=True):
-            out, err = proc.communicate(timeout=seconds + 30)
-            if proc.returncode != 0:
-                raise BenchError(f"wrk {url} failed ({proc.returncode}): {err.strip()}")
-            runs.append(parse_wrk(url, out))
-        return runs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-
-
-def parse_wrk(url: str, out: str) -> LoadRun:
-    summary: list[int] | None = None
-    points: list[float] = []
-    for line in out.splitlines():
-        if line.startswith("DYB summary "):
-            summary = [int(v) for v in line.split()[2:]]
-        elif line.startswith("DYB q "):
-            points.append(int(line.split()[2]) / 1000.0)
-    if summary is None:
-        raise BenchError(f"wrk printed no summary for {url}:\n{out}")
-    duration_us, requests, connect, read, write, status, timeout = summary
-    errors = {"connect": connect, "read": read, "write": write, "non2xx3xx": status}
-    errors["timeout"] = timeout
-    return LoadRun(url, requests, duration_us / 1e6, errors, points if requests else [])
-
-
-def quantile_points(latencies_ms: list[float]) -> list[float]:
-    if not latencies_ms:
-        return []
-    ordered = sorted(latencies_ms)
-    n = len(ordered)
-    return [ordered[min(n - 1, int((i + 0.5) / QUANTILES * n))] for i in range(QUANTILES)]
-
-
-async def _aiohttp_load(
-    urls: Sequence[str], connections: int, seconds: float, max_requests: int
-) -> list[LoadRun]:
-    import aiohttp
-
-    async def one_url(url: str, conns: int) -> LoadRun:
-        latencies: list[float] = []
-        errors = {"connect": 0, "read": 0, "write": 0, "non2xx3xx": 0, "timeout": 0}
-        connector = aiohttp.TCPConnector(limit=conns)
-        timeout = aiohttp.ClientTimeout(total=5)
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        end = start + seconds
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-            async def worker() -> None:
-                while loop.time() < end and len(latencies) < max_requests:
-                    t0 = time.perf_counter()
-                    try:
-                        async with session.get(url) as answer:
-                            await answer.read()
-                            if answer.status >= 400:
-                                errors["non2xx3xx"] += 1
-                    except TimeoutError:
-                        errors["timeout"] += 1
-                        continue
-                    except aiohttp.ClientConnectorError:
-                        errors["connect"] += 1
-                        continue
-                    except aiohttp.ClientError:
-                        errors["read"] += 1
-                        continue
-                    latencies.append((time.perf_counter() - t0) * 1000)
-
-            await asyncio.gather(*(worker() for _ in range(conns)))
-        elapsed = loop.time() - start
-        return LoadRun(url, len(latencies), elapsed, errors, quantile_points(latencies))
-
-    per = max(1, connections // len(urls))
-    return list(await asyncio.gather(*(one_url(u, per) for u in urls)))
-
-
-def aiohttp_run(urls: Sequence[str], connections: int, seconds: int) -> list[LoadRun]:
-    try:
-        import uvloop
-
-        runner: Callable[[Any], Any] = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    return list(runner(_aiohttp_load(urls, connections, seconds, max_requests=2_000_000)))
-
-
-def merged(slices: list[list[LoadRun]]) -> dict[str, Any]:
-    """Rate over all slices (concurrent runs of a slice add up), and merged percentiles."""
-    requests = sum(r.requests for runs in slices for r in runs)
-    wall = sum(max(r.duration_s for r in runs) for runs in slices if runs)
-    weighted: list[tuple[float, float]] = []
-    for runs in slices:
-        for run in runs:
-            if run.points_ms:
-                weight = run.requests / len(run.points_ms)
-                weighted += [(p, weight) for p in run.points_ms]
-    weighted.sort()
-    total = sum(w for _, w in weighted)
-
-    def pct(p: float) -> float:
-        if not weighted:
-            return float("nan")
-        goal, acc = total * p / 100, 0.0
-        for value, weight in weighted:
-            acc += weight
-            if acc >= goal:
-                return value
-        return weighted[-1][0]
-
-    errors: dict[str, int] = {}
-    for runs in slices:
-        for run in runs:
-            for key, count in run.errors.items():
-                errors[key] = errors.get(key, 0) + count
-    return {
-        "requests": requests,
-        "seconds": wall,
-        "rate": requests / wall if wall else 0.0,
-        "p50_ms": pct(50),
-        "p99_ms": pct(99),
-        "errors": errors,
-        "slice_rates": [sum(r.rate for r in runs) for runs in slices],
-    }
-
-
 # --- the stack: server, agents, load balancer, service --------------------------------------
 
 
@@ -363,7 +212,9 @@ class Stack:
     family: str = ""
     service: str = ""
     group_arn: str = ""
+    lb_arn: str = ""
     listener_port: int = 0
+    https_port: int = 0
     revisions: list[str] = field(default_factory=list)
 
     @property
@@ -379,6 +230,10 @@ class Stack:
     @property
     def lb_url(self) -> str:
         return f"http://127.0.0.1:{self.listener_port}/"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}/"
 
     def until(self, limit: float) -> float:
         return min(self.deadline, time.monotonic() + limit)
@@ -462,9 +317,10 @@ class Stack:
         lb = self.elb.create_load_balancer(
             Name=f"bench-lb-{self.tag}", Type="application", Scheme="internal"
         )["LoadBalancers"][0]
+        self.lb_arn = lb["LoadBalancerArn"]
         self.listener_port = pick_port("127.0.0.1")
         self.elb.create_listener(
-            LoadBalancerArn=lb["LoadBalancerArn"],
+            LoadBalancerArn=self.lb_arn,
             Protocol="HTTP",
             Port=self.listener_port,
             DefaultActions=[{"Type": "forward", "TargetGroupArn": self.group_arn}],
@@ -546,6 +402,39 @@ class Stack:
     def haproxy_pid(self) -> int | None:
         return haproxy_info_pid(self.admin_socket)
 
+    def add_https_listener(self, ssl_policy: str) -> tuple[bytes, bytes]:
+        """ACM ImportCertificate of a self-signed certificate, an HTTPS listener on it (same
+        load balancer, same target group), answering 200; returns the certificate and key
+        (PEM) for the hand-written HAProxy."""
+        cert, key = _lb_tls.self_signed()
+        cert_arn = _lb_tls.import_certificate(client("acm", self.endpoint), cert, key)
+        self.https_port = pick_port("127.0.0.1")
+        _lb_tls.https_listener(
+            self.elb,
+            self.lb_arn,
+            self.group_arn,
+            port=self.https_port,
+            cert_arn=cert_arn,
+            ssl_policy=ssl_policy,
+        )
+        wait_for(
+            "the HTTPS listener to answer 200",
+            lambda: _lb_tls.https_get(self.https_url) == 200,
+            self.until(30),
+        )
+        return cert, key
+
+    @property
+    def endpoint(self) -> str:
+        assert self.server is not None
+        return self.server.endpoint
+
+    def rendered_config(self) -> str:
+        from dockyard.lb.settings import LbSettings
+
+        path = LbSettings(run_dir=self.run_dir).config_path
+        return path.read_text() if path.exists() else ""
+
     def log_tails(self) -> str:
         parts = []
         for process in self.servers.servers:
@@ -557,35 +446,51 @@ class Stack:
         return "\n".join(parts)
 
 
-def hand_haproxy(haproxy: str, work: Path, backends: Sequence[str]) -> ServerProcess:
-    """The baseline: a minimal HAProxy config, one frontend, one roundrobin backend, no checks."""
+def hand_haproxy(
+    haproxy: str, work: Path, backends: Sequence[str], tls: tuple[Path, str] | None = None
+) -> ServerProcess:
+    """The baseline: a minimal HAProxy config, one frontend, one roundrobin backend, no checks.
+
+    With `tls` (certificate file, SslPolicy) the frontend terminates TLS (`_lb_tls.tls_frontend`)
+    and an admin socket (`<work>/hand-haproxy-tls.sock`) gives its SSL counters.
+    """
     port = pick_port("127.0.0.1")
     servers = []
     for index, url in enumerate(backends):
         address = url.split("/")[2]
         servers.append(f"    server s{index} {address}")
+    name = "hand-haproxy" if tls is None else "hand-haproxy-tls"
+    if tls is None:
+        frontend = [
+            "frontend bench",
+            f"    bind 127.0.0.1:{port}",
+            "    default_backend containers",
+        ]
+        stats: list[str] = []
+    else:
+        frontend = _lb_tls.tls_frontend(port, tls[0], "containers", tls[1])
+        stats = [f"    stats socket {work / (name + '.sock')} mode 600 level admin"]
     config = "\n".join(
         [
             "global",
             "    maxconn 4096",
+            *stats,
             "defaults",
             "    mode http",
             "    timeout connect 5s",
             "    timeout client 60s",
             "    timeout server 60s",
-            "frontend bench",
-            f"    bind 127.0.0.1:{port}",
-            "    default_backend containers",
+            *frontend,
             "backend containers",
             "    balance roundrobin",
             *servers,
             "",
         ]
     )
-    path = work / "hand-haproxy.cfg"
+    path = work / f"{name}.cfg"
     path.write_text(config)
     return ServerProcess(
-        "hand-haproxy",
+        name,
         [haproxy, "-db", "-f", str(path)],
         port=port,
         health_path=None,
@@ -593,52 +498,106 @@ def hand_haproxy(haproxy: str, work: Path, backends: Sequence[str]) -> ServerPro
     )
 
 
-# --- throughput -----------------------------------------------------------------------------
+# --- throughput: HTTP, then HTTPS -----------------------------------------------------------
+
+HAND_TLS = "hand-written HAProxy TLS"
+DOCKYARD_TLS = "dockyard LB HTTPS"
 
 
-def throughput(
-    args: argparse.Namespace,
-    targets: dict[str, list[str]],
-    cpu_pids: dict[str, Callable[[], int | None]],
-    work: Path,
-) -> dict[str, Any]:
+def http_load(args: argparse.Namespace, work: Path, headers: Sequence[str] = ()) -> Load:
+    """wrk (or the aiohttp fallback) with the benchmark's threads and connections."""
     script = work / "done.lua"
     script.write_text(WRK_DONE)
-    seconds = max(1, round(args.duration / args.slices))
 
-    def load(urls: Sequence[str], secs: int) -> list[LoadRun]:
+    def load(urls: Sequence[str], seconds: int) -> list[LoadRun]:
         if args.load_tool == "wrk":
-            return wrk_run(urls, args.threads, args.connections, secs, script)
-        return aiohttp_run(urls, args.connections, secs)
+            return wrk_run(urls, args.threads, args.connections, seconds, script, headers=headers)
+        return aiohttp_run(urls, args.connections, seconds)
 
-    names = list(targets)
-    for name in names:  # warm-up, not counted
-        load(targets[name], 1)
-    slices: dict[str, list[list[LoadRun]]] = {name: [] for name in names}
-    cpu: dict[str, float] = dict.fromkeys(names, 0.0)
-    order = names[:]
-    for index in range(args.slices):
-        for name in order:
-            pid_of = cpu_pids.get(name)
-            pid = pid_of() if pid_of else None
-            before = process_cpu_seconds(pid) if pid else None
-            runs = load(targets[name], seconds)
-            after = process_cpu_seconds(pid) if pid else None
-            if before is not None and after is not None:
-                cpu[name] += after - before
-            slices[name].append(runs)
-            print(
-                f"  slice {index + 1}/{args.slices} {name:<22} "
-                f"{sum(r.rate for r in runs):>9,.0f} req/s  load {os.getloadavg()[0]:.1f}"
+    return load
+
+
+def https_phase(
+    args: argparse.Namespace, stack: Stack, direct: Sequence[str], load_text: str
+) -> dict[str, Any]:
+    """HTTPS listener vs a hand-written HAProxy TLS frontend with the same certificate,
+    versions and ciphers, in front of the same two containers: keep-alive requests,
+    requests on new connections with resumed TLS sessions (wrk only) and with full
+    handshakes (`handshake_run`)."""
+    cert, key = stack.add_https_listener(args.ssl_policy)
+    pem = _lb_tls.write_certificate(stack.work / "hand-tls", cert, key)
+    hand = stack.servers.start(
+        hand_haproxy(stack.haproxy, stack.work, direct, tls=(pem, args.ssl_policy))
+    )
+    try:
+        hand.wait_ready(10)
+        hand_url = f"https://127.0.0.1:{hand.port}/"
+        if _lb_tls.https_get(hand_url) != 200:
+            raise BenchError(f"hand-written HAProxy TLS {hand_url} does not answer 200")
+        print(f"HTTPS listener {stack.https_url}; hand-written HAProxy TLS on {hand_url}")
+        names = (HAND_TLS, DOCKYARD_TLS)
+        targets = {HAND_TLS: [hand_url], DOCKYARD_TLS: [stack.https_url]}
+        cpu_pids: dict[str, Callable[[], int | None]] = {
+            HAND_TLS: lambda: hand.pid,
+            DOCKYARD_TLS: stack.haproxy_pid,
+        }
+        sockets = {
+            HAND_TLS: (stack.work / "hand-haproxy-tls.sock", "bench-tls"),
+            DOCKYARD_TLS: (stack.admin_socket, f"lb-bench-lb-{stack.tag}-{stack.https_port}"),
+        }
+        hand_config = (stack.work / "hand-haproxy-tls.cfg").read_text()
+        result: dict[str, Any] = {
+            "ssl_policy": args.ssl_policy,
+            "hand_bind": _lb_tls.bind_line(hand_config, hand.port),
+            "dockyard_bind": _lb_tls.bind_line(stack.rendered_config(), stack.https_port),
+        }
+        if args.keep_configs:
+            keep = Path(args.keep_configs)
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / "dockyard-haproxy.cfg").write_text(stack.rendered_config())
+            for name in ("hand-haproxy.cfg", "hand-haproxy-tls.cfg"):
+                if (stack.work / name).exists():
+                    shutil.copy(stack.work / name, keep / name)
+            print(f"HAProxy configurations copied to {keep}")
+        seconds = max(1, round(args.duration / args.slices))
+        clients = args.tls_clients
+        phases: list[tuple[str, str, Load]] = [
+            ("keepalive", load_text, http_load(args, stack.work))
+        ]
+        if args.load_tool == "wrk":
+            phases.append(
+                (
+                    "resumed",
+                    f"{load_text}, -H 'Connection: close'",
+                    http_load(args, stack.work, headers=["Connection: close"]),
+                )
             )
-        order.reverse()
-    result = {}
-    for name in names:
-        figures = merged(slices[name])
-        if name in cpu_pids and figures["requests"]:
-            figures["haproxy_cpu_us_per_request"] = cpu[name] / figures["requests"] * 1e6
-        result[name] = figures
-    return result
+        phases.append(
+            (
+                "full",
+                f"{clients} handshake client processes (bench/_load.py), "
+                f"{args.slices} x {seconds} s per target interleaved",
+                lambda urls, secs: handshake_run(urls, clients, secs),
+            )
+        )
+        for key, tool, load in phases:
+            print(f"HTTPS, {key}: {tool}")
+            before = {n: _lb_tls.ssl_counters(*sockets[n]) for n in names}
+            figures = throughput(load, targets, cpu_pids, args.slices, seconds)
+            after = {n: _lb_tls.ssl_counters(*sockets[n]) for n in names}
+            hand_fig, dy_fig = figures[HAND_TLS], figures[DOCKYARD_TLS]
+            cpu_hand = hand_fig.get("haproxy_cpu_us_per_request")
+            cpu_dy = dy_fig.get("haproxy_cpu_us_per_request")
+            result[key] = {
+                "tool": tool,
+                "figures": figures,
+                "handshakes": {n: _lb_tls.counter_delta(before[n], after[n]) for n in names},
+                "ratio": dy_fig["rate"] / hand_fig["rate"] if hand_fig["rate"] else float("nan"),
+                "cpu_ratio": cpu_dy / cpu_hand if cpu_dy and cpu_hand else None,
+            }
+        return result
+    finally:
+        hand.stop()
 
 
 # --- rolling deployment under load ----------------------------------------------------------
@@ -992,13 +951,13 @@ def report(summary: dict[str, Any]) -> None:
         dy, direct, hand = bench["dockyard LB"], bench["direct"], bench["hand-written HAProxy"]
         vs_direct = dy["rate"] / direct["rate"] if direct["rate"] else float("nan")
         vs_hand = dy["rate"] / hand["rate"] if hand["rate"] else float("nan")
-        verdict = "met" if vs_hand >= 0.9 else "NOT met"
+        verdict = "met" if vs_hand >= RATIO_TARGET else "NOT met"
         cpu_dy = dy.get("haproxy_cpu_us_per_request")
         cpu_hand = hand.get("haproxy_cpu_us_per_request")
         print(f"  Dockyard LB / direct:               x{vs_direct:.2f} ({vs_direct:.0%})")
         print(
             f"  Dockyard LB / hand-written HAProxy: x{vs_hand:.2f} ({vs_hand:.0%}; "
-            f"target >= 90%: {verdict})"
+            f"target >= {RATIO_TARGET:.0%}: {verdict})"
         )
         if cpu_dy and cpu_hand:
             print(
@@ -1011,6 +970,8 @@ def report(summary: dict[str, Any]) -> None:
                 f"{n} " + "/".join(f"{r:,.0f}" for r in f["slice_rates"]) for n, f in bench.items()
             )
         )
+    if summary.get("https"):
+        _lb_tls.report_https(summary["https"], (HAND_TLS, DOCKYARD_TLS), RATIO_TARGET)
     roll = summary.get("rollout")
     if roll:
         print(
@@ -1088,9 +1049,29 @@ def main() -> None:
     parser.add_argument("--rollout-limit", type=float, default=100.0, help="seconds")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-rollout", action="store_true")
-    parser.add_argument("--time-limit", type=float, default=230.0, help="seconds in all")
+    parser.add_argument("--skip-https", action="store_true")
+    parser.add_argument(
+        "--ssl-policy",
+        choices=sorted(POLICIES),
+        default=_lb_tls.DEFAULT_SSL_POLICY,
+        help="the HTTPS listener's (and the hand-written frontend's) versions and ciphers",
+    )
+    parser.add_argument(
+        "--tls-clients", type=int, default=8, help="full-handshake client processes"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="--duration 4 --slices 2 (2 s slices), all phases"
+    )
+    parser.add_argument("--time-limit", type=float, default=330.0, help="seconds in all")
     parser.add_argument("--json", metavar="FILE", help="also save the figures")
+    parser.add_argument(
+        "--keep-configs", metavar="DIR", help="copy Dockyard's and the hand-written configs here"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.duration, args.slices = 4, 2
+    if not 1 <= args.tls_clients <= 32:
+        parser.error("--tls-clients 1..32")
     if not 1 <= args.duration <= 60 or not 1 <= args.slices <= args.duration:
         parser.error("--duration 1..60, --slices 1..duration")
     if not 1 <= args.connections <= 1000 or not 1 <= args.threads <= 8:
@@ -1155,7 +1136,7 @@ def main() -> None:
                         raise BenchError(f"hand-written HAProxy {hand_url} does not answer 200")
                     print(f"hand-written HAProxy on {hand_url}; {load_text}")
                     summary["throughput"] = throughput(
-                        args,
+                        http_load(args, work),
                         {
                             "direct": direct,
                             "hand-written HAProxy": [hand_url],
@@ -1165,9 +1146,12 @@ def main() -> None:
                             "hand-written HAProxy": lambda: hand.pid,
                             "dockyard LB": stack.haproxy_pid,
                         },
-                        work,
+                        args.slices,
+                        per,
                     )
                     hand.stop()
+                if not args.skip_https:
+                    summary["https"] = https_phase(args, stack, direct, load_text)
                 if not args.skip_rollout:
                     remaining = deadline - time.monotonic()
                     if remaining < 40:
