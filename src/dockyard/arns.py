@@ -4,6 +4,11 @@ arn:aws:ecs:us-east-1:000000000000:cluster/stage01
 arn:aws:ecs:us-east-1:000000000000:task-definition/web:3
 arn:aws:ecs:us-east-1:000000000000:container-instance/stage01/<id>
 arn:aws:ecs:us-east-1:000000000000:task/stage01/<id>
+
+Tasks, services and container instances also have AWS's older short form without the
+cluster name (task/<id>, service/<name>, container-instance/<id>); Dockyard issues short
+task ARNs while the creator's taskLongArnFormat account setting is `disabled`.
+`resource_id` reads the last part of either form.
 """
 
 from __future__ import annotations
@@ -53,6 +58,19 @@ class Identity:
 
     def ecs(self, resource: str) -> str:
         return self.arn("ecs", resource)
+
+    def ecs_scoped(self, kind: str, cluster_name: str, name: str, *, long: bool = True) -> str:
+        """A task, service or container-instance ARN: kind/cluster/name (long) or kind/name."""
+        return self.ecs(f"{kind}/{cluster_name}/{name}" if long else f"{kind}/{name}")
+
+    def iam_root(self) -> str:
+        """The account's root principal (account settings' default principal)."""
+        return f"arn:{self.partition}:iam::{self.account_id}:root"
+
+
+def resource_id(arn: Arn) -> str:
+    """The id or name at the end of a long or short ARN (task/C/ID and task/ID -> ID)."""
+    return arn.resource.rsplit("/", 1)[-1]
 
 
 def new_id() -> str:

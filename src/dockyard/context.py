@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,10 @@ class ApiContext:
     # Called after a commit that changed what some instances should run (their ARNs, and
     # the changed tasks' ARNs when known: None makes the hub rescan those instances); the
     # server wires it to the agent hub, which sends each agent the changes.
-    on_desired_change: Callable[[set[str], frozenset[str] | None], None] | None = None
+    on_desired_change: (
+        Callable[[set[str], frozenset[str] | None, Mapping[str, dict[str, Any]] | None], None]
+        | None
+    ) = None
     # Called after a commit that changed the load balancer model (the LB controller's wake).
     on_lb_change: Callable[[], None] | None = None
     # Called when agents reported task status changes (the service controller's wake).
@@ -108,14 +111,21 @@ class ApiContext:
             self.on_lb_change()
 
     def desired_changed(
-        self, instance_arns: Iterable[str], task_arns: Iterable[str] | None = None
+        self,
+        instance_arns: Iterable[str],
+        task_arns: Iterable[str] | None = None,
+        *,
+        docs: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         """What these instances should run changed; pass `task_arns` (the tasks placed or
-        stopped) so the agent hub reads only those, not every task of the instances."""
+        stopped) so the agent hub reads only those, not every task of the instances, or
+        `docs` (task ARN -> the document just committed) so it reads none of them."""
         arns = {arn for arn in instance_arns if arn}
         if arns and self.on_desired_change is not None:
+            if docs is not None:
+                task_arns = docs.keys()
             tasks = None if task_arns is None else frozenset(a for a in task_arns if a)
-            self.on_desired_change(arns, tasks)
+            self.on_desired_change(arns, tasks, docs)
 
 
 Handler = Callable[[ApiContext, Params], Result]

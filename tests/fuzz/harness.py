@@ -163,9 +163,16 @@ class Wire:
                 for name, table in _TABLES
             }
 
+    def _files(self) -> list[str]:
+        """ACM's and the trust stores' files (trust stores keep theirs in subdirectories)."""
+        if not self.certs_dir.exists():
+            return []
+        paths = self.certs_dir.rglob("*")
+        return [str(p.relative_to(self.certs_dir)) for p in paths if p.is_file()]
+
     def snapshot(self) -> dict[str, list[str]]:
         """`rows()`, comparable and order-independent, and the files ACM keeps."""
-        files = sorted(p.name for p in self.certs_dir.iterdir()) if self.certs_dir.exists() else []
+        files = sorted(self._files())
         return {
             "files:certs": files,
             **{
@@ -177,22 +184,18 @@ class Wire:
     def mark_baseline(self) -> None:
         """The store as it is now is what `reset()` goes back to."""
         self.baseline_rows = self.rows()
-        self.baseline_files = (
-            {p.name: p.read_bytes() for p in self.certs_dir.iterdir()}
-            if self.certs_dir.exists()
-            else {}
-        )
+        self.baseline_files = {name: (self.certs_dir / name).read_bytes() for name in self._files()}
         self.baseline = self.snapshot()
 
     def reset(self) -> None:
         """Back to the seeded state, so that every example starts from the same store."""
         if self.snapshot() == self.baseline:
             return
-        if self.certs_dir.exists():
-            for path in self.certs_dir.iterdir():
-                if path.name not in self.baseline_files:
-                    path.unlink()
+        for name in self._files():
+            if name not in self.baseline_files:
+                (self.certs_dir / name).unlink()
         for name, data in self.baseline_files.items():
+            (self.certs_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (self.certs_dir / name).write_bytes(data)
         with self.store.engine.begin() as conn:
             for name, table in _TABLES:
@@ -251,6 +254,7 @@ def _seed_calls(found: Mapping[str, str]) -> list[tuple[str, str, dict[str, Any]
         ("acm", "ImportCertificate", {"Certificate": CERT, "PrivateKey": KEY}),
         ("ecs", "CreateCluster", {"clusterName": "default", "tags": [{"key": "k", "value": "v"}]}),
         ("ecs", "CreateCluster", {"clusterName": "empty"}),
+        ("ecs", "PutAccountSetting", {"name": "containerInsights", "value": "enabled"}),
         ("ecs", "RegisterTaskDefinition", TASKDEF),
         ("ecs", "RegisterContainerInstance", {"cluster": "default", "totalResources": RESOURCES}),
         (
@@ -280,6 +284,15 @@ def _seed_calls(found: Mapping[str, str]) -> list[tuple[str, str, dict[str, Any]
             },
         ),
         ("elbv2", "CreateLoadBalancer", {"Name": "web-lb", "Tags": [{"Key": "k", "Value": "v"}]}),
+        (
+            "elbv2",
+            "CreateTrustStore",
+            {
+                "Name": "web-ts",
+                "CaCertificatesBundleS3Bucket": "inline",  # Dockyard's inline bundle form
+                "CaCertificatesBundleS3Key": CERT.decode(),
+            },
+        ),
         (
             "elbv2",
             "CreateTargetGroup",
@@ -452,6 +465,9 @@ def seed(wire: Wire) -> Seeded:
         ("family", "web"),
         ("taskDefinition", "web:1"),
         ("familyPrefix", "web"),
+        ("principalArn", "arn:aws:iam::000000000000:root"),
+        ("status", "RUNNING"),
+        ("containerName", "web"),
     ]:
         plausible.add(name, value)
     found: dict[str, str] = {}

@@ -45,6 +45,7 @@ from dockyard.elbv2 import errors as elb_errors
 from dockyard.errors import AwsError
 from dockyard.store import Kind, open_store
 from dockyard.store.sql import SqlStore, sqlite_url
+from dockyard.testing.pki import Ca
 
 ELBV2_MODEL = service_model("elbv2")
 WHEN = datetime(2024, 5, 1, 12, 30, 45, 123000, tzinfo=UTC)
@@ -397,7 +398,7 @@ class Recorder:
         return str(parse_error(response.body)["Error"]["Code"])
 
 
-def test_every_operation_with_real_results_parses_back(store: SqlStore) -> None:
+def test_every_operation_with_real_results_parses_back(store: SqlStore, tmp_path: Path) -> None:
     call = Recorder(store)
     lb = call("CreateLoadBalancer", Name="web", Tags=[{"Key": "team", "Value": "a"}])
     lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
@@ -463,7 +464,43 @@ def test_every_operation_with_real_results_parses_back(store: SqlStore) -> None:
     call("RemoveListenerCertificates", ListenerArn=https_arn,
          Certificates=[{"CertificateArn": sni}])
     call("DescribeSSLPolicies", Names=["ELBSecurityPolicy-2016-08"])
+    # Trust stores (mutual TLS), the CA bundle and the CRL given inline
+    call.ctx.certs_dir = tmp_path / "certs"
+    ca = Ca.create()
+    bundle = {"CaCertificatesBundleS3Bucket": "inline",
+              "CaCertificatesBundleS3Key": ca.certificate.decode()}
+    store_arn = call("CreateTrustStore", Name="clients", **bundle)["TrustStores"][0]["TrustStoreArn"]
+    call("ModifyTrustStore", TrustStoreArn=store_arn, **bundle)
+    call("DescribeTrustStores", Names=["clients"])
+    call("ModifyListener", ListenerArn=https_arn,
+         MutualAuthentication={"Mode": "verify", "TrustStoreArn": store_arn})
+    call("DescribeTrustStoreAssociations", TrustStoreArn=store_arn)
+    call("AddTrustStoreRevocations", TrustStoreArn=store_arn, RevocationContents=[
+        {"S3Bucket": "inline", "S3Key": ca.crl([ca.issue("c")]).decode()}])
+    call("DescribeTrustStoreRevocations", TrustStoreArn=store_arn)
+    call("GetTrustStoreRevocationContent", TrustStoreArn=store_arn, RevocationId=1)
+    call("RemoveTrustStoreRevocations", TrustStoreArn=store_arn, RevocationIds=[1])
+    call("GetTrustStoreCaCertificatesBundle", TrustStoreArn=store_arn)
+    assert call.error("DeleteSharedTrustStoreAssociation", TrustStoreArn=store_arn,
+                      ResourceArn=lb_arn) == "DeleteAssociationSameAccount"
+    call.results["DeleteSharedTrustStoreAssociation"] = {}  # always refused: nothing is shared
+    # Listener attributes, network settings, account answers, AWS-capacity refusals
+    call("ModifyListenerAttributes", ListenerArn=listener_arn,
+         Attributes=[{"Key": "routing.http.response.server.enabled", "Value": "false"}])
+    call("DescribeListenerAttributes", ListenerArn=listener_arn)
+    call("SetSubnets", LoadBalancerArn=lb_arn, Subnets=["subnet-a", "subnet-b"])
+    call("SetSecurityGroups", LoadBalancerArn=lb_arn, SecurityGroups=["sg-0123456789abcdef0"])
+    call("SetIpAddressType", LoadBalancerArn=lb_arn, IpAddressType="ipv4")
+    call("DescribeAccountLimits", PageSize=3)
+    for name, code in [("DescribeCapacityReservation", "ValidationError"),
+                       ("ModifyCapacityReservation", "OperationNotPermitted"),
+                       ("ModifyIpPools", "ValidationError")]:
+        assert call.error(name, LoadBalancerArn=lb_arn) == code
+        call.results[name] = {}  # always refused: tied to AWS capacity
+    assert call.error("GetResourcePolicy", ResourceArn=lb_arn) == "ResourceNotFound"
+    call.results["GetResourcePolicy"] = {}  # always refused: nothing is shared
     call("DeleteListener", ListenerArn=https_arn)
+    call("DeleteTrustStore", TrustStoreArn=store_arn)
     call("DeleteListener", ListenerArn=listener_arn)
     call("DeleteLoadBalancer", LoadBalancerArn=lb_arn)
     assert set(call.results) == set(HANDLERS)
@@ -483,7 +520,7 @@ def test_unknown_action_and_missing_action_are_query_errors(store: SqlStore) -> 
     services = {ELBV2.version: ELBV2}
     ctx = ApiContext(store=store)
     for body, code in [
-        (b"Action=CreateTrustStore&Version=2015-12-01", "InvalidAction"),
+        (b"Action=FrobnicateLoadBalancer&Version=2015-12-01", "InvalidAction"),
         (b"Action=DescribeLoadBalancers&Version=1999-01-01", "InvalidAction"),
         (b"Version=2015-12-01", "MissingAction"),
         (b"Action=DescribeLoadBalancers&Version=2015-12-01&PageSize=x", "ValidationError"),
@@ -537,7 +574,7 @@ async def test_app_routes_forms_to_elbv2_and_json_to_ecs(store: SqlStore, tmp_pa
         created, listed, bad = await asyncio.to_thread(calls)
     finally:
         await server.close()
-    assert created["LoadBalancerName"] == "web" and created["State"] == {"Code": "active"}
+    assert created["LoadBalancerName"] == "web" and created["State"] == {"Code": "provisioning"}
     assert listed == []
     assert bad["Error"]["Code"] == "SignatureDoesNotMatch"
     assert bad["ResponseMetadata"]["HTTPStatusCode"] == 403

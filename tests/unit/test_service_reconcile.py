@@ -456,7 +456,13 @@ BREAKER_CASES = [
                 stop=[],
                 deployments=[
                     replace(FAILED, status="ACTIVE"),
-                    DeploymentChange(ROLLBACK_ID, status="PRIMARY", new_task_definition="web:1"),
+                    DeploymentChange(
+                        ROLLBACK_ID,
+                        status="PRIMARY",
+                        new_task_definition="web:1",
+                        rollback_of=NEW.id,
+                        rollback_to=OLD.id,
+                    ),
                 ],
                 events=[
                     failed_message(NAME, NEW.id),

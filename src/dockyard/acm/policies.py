@@ -67,7 +67,7 @@ class SslPolicy:
             "Name": self.name,
             "SslProtocols": list(reversed(self.protocols)),
             "Ciphers": [{"Name": c, "Priority": i} for i, c in enumerate(self.ciphers, 1)],
-            "SupportedLoadBalancerTypes": ["application"],
+            "SupportedLoadBalancerTypes": ["application", "network"],
         }
 
 

@@ -74,9 +74,15 @@ class AgentHub:
     def connection_count(self) -> int:
         return len(self.connections)
 
-    def notify(self, instance_arns: set[str], task_arns: frozenset[str] | None = None) -> None:
-        """A commit changed what these instances run (`task_arns`: which tasks, if known)."""
-        self.desired.changed(instance_arns, task_arns)
+    def notify(
+        self,
+        instance_arns: set[str],
+        task_arns: frozenset[str] | None = None,
+        docs: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """A commit changed what these instances run (`task_arns`: which tasks, if known;
+        `docs`: their committed documents, if the writer has them)."""
+        self.desired.changed(instance_arns, task_arns, docs)
 
     def _wake(self, instance_arn: str) -> None:
         connection = self.connections.get(instance_arn)

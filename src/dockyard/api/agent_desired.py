@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dockyard.lifecycle import LIVE_STATUSES
@@ -66,6 +66,7 @@ class DesiredSets:
         self._generations = itertools.count(time.time_ns())
         self._definitions: dict[str, dict[str, Any]] = {}
         self._changed_tasks: set[str] = set()
+        self._docs: dict[str, dict[str, Any]] = {}  # committed documents handed over
         self._rescan: set[str] = set()
         self._flush_scheduled = False
 
@@ -76,8 +77,15 @@ class DesiredSets:
         return view
 
     # -- changes ----------------------------------------------------------------------------
-    def changed(self, instance_arns: Iterable[str], task_arns: Iterable[str] | None) -> None:
-        """Note a commit's changes; they are read once, at the end of this loop turn."""
+    def changed(
+        self,
+        instance_arns: Iterable[str],
+        task_arns: Iterable[str] | None,
+        docs: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Note a commit's changes; they are read once, at the end of this loop turn -
+        except tasks whose committed document the writer handed over (`docs`: a
+        scale-up's placements are not read back)."""
         tracked = [arn for arn in instance_arns if arn in self.views]
         if not tracked:
             return
@@ -85,6 +93,11 @@ class DesiredSets:
             self._rescan.update(tracked)
         else:
             self._changed_tasks.update(task_arns)
+            if docs is not None:
+                self._docs.update(docs)
+            else:
+                for arn in task_arns:  # a later commit without a document: read it
+                    self._docs.pop(arn, None)
         if self._flush_scheduled:
             return
         try:
@@ -98,10 +111,12 @@ class DesiredSets:
     def flush(self) -> None:
         self._flush_scheduled = False
         tasks, self._changed_tasks = self._changed_tasks, set()
+        given, self._docs = self._docs, {}
         rescan, self._rescan = self._rescan, set()
         woken: set[str] = set()
         with self.store.read() as tx:
-            docs = self._read_tasks(tx, tasks)
+            docs = self._read_tasks(tx, tasks - given.keys()) if len(given) < len(tasks) else {}
+            docs.update(given)
             for task_arn in tasks:
                 doc = docs.get(task_arn)
                 instance = (doc or {}).get("containerInstanceArn")
@@ -121,6 +136,7 @@ class DesiredSets:
         if view is not None:
             for arn in task_arns:
                 view.forget(arn)
+                self._docs.pop(arn, None)  # a document handed over before it stopped: stale
 
     # -- messages ---------------------------------------------------------------------------
     def message_for(

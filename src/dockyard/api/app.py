@@ -20,9 +20,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from dockyard.accounts.principals import CALLER
 from dockyard.api.json_protocol import JsonService, dispatch, error_response
 from dockyard.api.query_protocol import FORM_CONTENT_TYPE, QueryService
 from dockyard.api.query_protocol import respond as query_respond
+from dockyard.api.request_scope import BASE_URL
 from dockyard.context import ApiContext
 from dockyard.errors import AwsError, ProtocolError, ServerException
 from dockyard.metrics.instruments import API_REQUESTS, API_SECONDS
@@ -66,7 +68,9 @@ class Gateway:
         self.query_services = {s.version: s for s in services if isinstance(s, QueryService)}
 
     def _authenticate(self, request: web.Request, body: bytes) -> None:
-        authenticate(request, body, self.credentials)
+        CALLER.set(None)  # requests of one keep-alive connection share a context
+        BASE_URL.set(f"{request.scheme}://{request.host}")
+        CALLER.set(authenticate(request, body, self.credentials))  # the caller's principal
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()

@@ -34,7 +34,7 @@ def make_handler(
                 raise InvalidParameterException("task is required.")
             with ctx.store.read() as tx:
                 cluster = resolve_cluster(tx, query.get("cluster"))
-                arn = task_arn(ctx, cluster, query["task"])
+                arn = task_arn(ctx, cluster, query["task"], tx)
                 task = tx.get(Kind.TASK, arn)
             if task is None:
                 raise InvalidParameterException("The referenced task was not found.")

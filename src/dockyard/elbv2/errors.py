@@ -117,6 +117,15 @@ class UnsupportedProtocol(ElbError):
     code = "UnsupportedProtocol"
 
 
+class IncompatibleProtocols(ElbError):
+    code = "IncompatibleProtocols"
+
+
+class ALPNPolicyNotSupported(ElbError):
+    code = "ALPNPolicyNotFound"
+    default_message = "The specified ALPN policy is not supported"
+
+
 class CertificateNotFound(ElbError):
     code = "CertificateNotFound"
     default_message = "One or more certificates not found"
@@ -130,3 +139,67 @@ class SSLPolicyNotFound(ElbError):
 class TooManyCertificates(ElbError):
     code = "TooManyCertificates"
     default_message = "You've reached the limit on the number of certificates per listener"
+
+
+class TooManyLoadBalancers(ElbError):
+    code = "TooManyLoadBalancers"
+
+
+class ResourceNotFound(ElbError):
+    code = "ResourceNotFound"
+    default_message = "The specified resource does not exist"
+
+
+# --- Trust stores (mutual TLS) ---------------------------------------------------------------
+class TrustStoreNotFound(ElbError):
+    code = "TrustStoreNotFound"
+    default_message = "One or more trust stores not found"
+
+
+class TrustStoreInUse(ElbError):
+    code = "TrustStoreInUse"
+
+
+class TrustStoreNotReady(ElbError):
+    code = "TrustStoreNotReady"
+    default_message = "The specified trust store is not active"
+
+
+class DuplicateTrustStoreName(ElbError):
+    code = "DuplicateTrustStoreName"
+
+
+class TooManyTrustStores(ElbError):
+    code = "TooManyTrustStores"
+
+
+class InvalidCaCertificatesBundle(ElbError):
+    code = "InvalidCaCertificatesBundle"
+
+
+class CaCertificatesBundleNotFound(ElbError):
+    code = "CaCertificatesBundleNotFound"
+
+
+class InvalidRevocationContent(ElbError):
+    code = "InvalidRevocationContent"
+
+
+class RevocationContentNotFound(ElbError):
+    code = "RevocationContentNotFound"
+
+
+class RevocationIdNotFound(ElbError):
+    code = "RevocationIdNotFound"
+
+
+class TooManyTrustStoreRevocationEntries(ElbError):
+    code = "TooManyTrustStoreRevocationEntries"
+
+
+class DeleteAssociationSameAccount(ElbError):
+    code = "DeleteAssociationSameAccount"
+
+
+class TrustStoreAssociationNotFound(ElbError):
+    code = "AssociationNotFound"

@@ -10,7 +10,8 @@ Each step (every `interval_s`, or at once after `wake()`):
                                  deployments never reload)
     show stat -> health_changes -> TargetHealth + state written back to TARGET rows,
                                    finished deregistrations deleted (idle, or past the delay)
-    served frontends + last failure -> lb_states -> LOAD_BALANCER State (active / failed + Reason)
+    served frontends + last failure -> lb_states -> LOAD_BALANCER State (active / failed + Reason),
+                                       also before a start or reload (provisioning)
     every metrics_interval_s: show info + show stat -> lb/alb_metrics.py -> AWS/ApplicationELB
 
 Nothing lives only in memory: a restarted server re-derives all of it from the
@@ -111,6 +112,8 @@ class LbController:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.interval_s):
                     await self._wake.wait()
+            if self._wake.is_set():  # an API commit: e.g. a new load balancer's State to write
+                self._states = {}
             self._wake.clear()
 
     async def stop(self) -> None:
@@ -130,14 +133,18 @@ class LbController:
             return
         config = render_haproxy(model, self.settings.render_settings(self._secret))
         shape = structure(config)
+        left = left_out(config)
         try:
+            # Listeners not bound yet show `provisioning` while HAProxy starts or reloads.
             if self.process.pid is None or not await self.process.alive():
                 self._served = set()
+                self._write_states(lb_states(model, self._served, self._failure, left))
                 await self._converge(config, shape, model, start=True)
             elif shape != self._structure:
+                self._write_states(lb_states(model, self._served, self._failure, left))
                 await self._converge(config, shape, model, start=False)
         finally:
-            self._write_states(lb_states(model, self._served, self._failure, left_out(config)))
+            self._write_states(lb_states(model, self._served, self._failure, left))
         stats = await self.process.api.show_stat()
         plan = plan_runtime(
             model, stats, self.ctx.now(), old_workers=await self._old_workers(model, stats)

@@ -14,6 +14,8 @@ from dockyard.acm.policies import DEFAULT_POLICY
 from dockyard.acm.usage import listener_certificates
 from dockyard.lb.model import (
     HOST_IP_ATTRIBUTE,
+    NLB_IDLE_TIMEOUT_S,
+    TCP_PROTOCOLS,
     Action,
     Condition,
     Doc,
@@ -26,6 +28,7 @@ from dockyard.lb.model import (
     Tls,
     is_ip,
 )
+from dockyard.lb.mtls import parse_mutual_tls
 
 
 def instance_addresses(instances: Iterable[Doc]) -> dict[str, str | None]:
@@ -48,6 +51,7 @@ def build_model(
     targets: Iterable[Doc],
     addresses: Mapping[str, str | None],
     certificates: Mapping[str, Doc] | None = None,
+    trust_stores: Mapping[str, Doc] | None = None,
 ) -> LbModel:
     """Rules and targets are store rows ({"arn", "doc", and their columns}); the rest docs."""
     names = {b["LoadBalancerArn"]: b for b in balancers}
@@ -68,7 +72,7 @@ def build_model(
         lb = names.get(doc["LoadBalancerArn"])
         if lb is None:
             continue
-        attrs = attributes(lb)
+        protocol = str(doc.get("Protocol") or "HTTP")
         built.append(
             Listener(
                 doc["ListenerArn"],
@@ -76,8 +80,10 @@ def build_model(
                 int(doc["Port"]),
                 parse_action(doc.get("DefaultActions", [])),
                 tuple(sorted(rules_by_listener.get(doc["ListenerArn"], []), key=_priority)),
-                int(attrs.get("idle_timeout.timeout_seconds", 60)),
+                _idle_timeout(protocol, lb, doc),
                 parse_tls(doc, certificates or {}),
+                protocol,
+                parse_mutual_tls(doc, trust_stores or {}),
             )
         )
     used = {arn for lsn in built for arn in _forwarded(lsn)}
@@ -91,6 +97,14 @@ def build_model(
 
 def names_of(balancers: Iterable[Doc]) -> list[str]:
     return [b["LoadBalancerName"] for b in balancers]
+
+
+def _idle_timeout(protocol: str, lb: Doc, listener: Doc) -> int:
+    """ALB: the load balancer's idle_timeout attribute; NLB: ELB's fixed 350 s TCP idle
+    timeout, or the listener's `tcp.idle_timeout.seconds` attribute when it has one."""
+    if protocol in TCP_PROTOCOLS:
+        return int(attributes(listener).get("tcp.idle_timeout.seconds", NLB_IDLE_TIMEOUT_S))
+    return int(attributes(lb).get("idle_timeout.timeout_seconds", 60))
 
 
 def _priority(rule: Rule) -> tuple[int, str]:
@@ -167,9 +181,10 @@ def parse_condition(doc: Doc) -> Condition:
 def parse_group(doc: Doc, in_use: bool) -> TargetGroup:
     attrs = attributes(doc)
     port = doc.get("HealthCheckPort", "traffic-port")
-    sticky = attrs.get("stickiness.enabled") == "true" and attrs.get(
-        "stickiness.type", "lb_cookie"
-    ) in {"lb_cookie", "app_cookie"}
+    protocol = str(doc.get("Protocol") or "HTTP")
+    sticky_type = attrs.get("stickiness.type", "lb_cookie")
+    on = attrs.get("stickiness.enabled") == "true"
+    sticky = on and sticky_type in {"lb_cookie", "app_cookie"}
     return TargetGroup(
         arn=doc["TargetGroupArn"],
         name=doc["TargetGroupName"],
@@ -180,7 +195,8 @@ def parse_group(doc: Doc, in_use: bool) -> TargetGroup:
         timeout_s=int(doc.get("HealthCheckTimeoutSeconds", 5)),
         healthy_threshold=int(doc.get("HealthyThresholdCount", 5)),
         unhealthy_threshold=int(doc.get("UnhealthyThresholdCount", 2)),
-        matcher=(doc.get("Matcher") or {}).get("HttpCode", "200"),
+        matcher=(doc.get("Matcher") or {}).get("HttpCode")
+        or ("200-399" if protocol in TCP_PROTOCOLS else "200"),
         algorithm=attrs.get("load_balancing.algorithm.type", "round_robin"),
         stickiness_s=int(attrs.get("stickiness.lb_cookie.duration_seconds", 86400))
         if sticky
@@ -192,6 +208,13 @@ def parse_group(doc: Doc, in_use: bool) -> TargetGroup:
         )
         == "true",
         in_use=in_use,
+        protocol=protocol,
+        health_protocol=str(doc.get("HealthCheckProtocol") or "HTTP"),
+        proxy_protocol=attrs.get("proxy_protocol_v2.enabled") == "true",
+        source_stickiness=on and sticky_type == "source_ip",
+        unhealthy_termination=protocol in TCP_PROTOCOLS
+        and attrs.get("target_health_state.unhealthy.connection_termination.enabled", "true")
+        == "true",
     )
 
 
@@ -216,13 +239,28 @@ def parse_target(row: Doc, target_type: str, addresses: Mapping[str, str | None]
     )
 
 
+# A TLS listener's AlpnPolicy -> HAProxy's `alpn` list (ELB's names; "None": no ALPN).
+ALPN = {
+    "HTTP1Only": "http/1.1",
+    "HTTP2Only": "h2",
+    "HTTP2Optional": "http/1.1,h2",
+    "HTTP2Preferred": "h2,http/1.1",
+    "None": None,
+}
+
+
 def parse_tls(listener: Doc, certificates: Mapping[str, Doc]) -> Tls | None:
-    """An HTTPS listener's policy and the certificates that exist (default first)."""
-    if listener.get("Protocol") != "HTTPS":
+    """An HTTPS or TLS listener's policy, ALPN and the certificates that exist (default
+    first). HTTPS speaks HTTP/1.1 to clients; a TLS listener negotiates its AlpnPolicy."""
+    protocol = listener.get("Protocol")
+    if protocol not in ("HTTPS", "TLS"):
         return None
     found = tuple(
         (arn, str(certificates[arn].get("_Fingerprint", "")))
         for arn in listener_certificates(listener)
         if arn in certificates
     )
-    return Tls(str(listener.get("SslPolicy") or DEFAULT_POLICY), found)
+    alpn: str | None = "http/1.1"
+    if protocol == "TLS":
+        alpn = ALPN.get(str((listener.get("AlpnPolicy") or ["None"])[0]))
+    return Tls(str(listener.get("SslPolicy") or DEFAULT_POLICY), found, alpn)

@@ -10,7 +10,12 @@
       `fall` failed checks        -> initial    Elb.InitialHealthChecking
     DOWN otherwise                -> unhealthy  Target.ResponseCodeMismatch (L7STS),
                                                 Target.Timeout (L4/L6/L7TOUT),
-                                                Target.FailedHealthChecks (the rest)
+                                                Target.FailedHealthChecks (the rest:
+                                                L4CON refused, L6RSP, L7RSP, ...)
+
+Network load balancers' TCP checks are HAProxy's plain `check` (a connect): L4OK is
+healthy, L4TOUT Target.Timeout, L4CON (refused or reset) Target.FailedHealthChecks, as
+ELB reports an NLB target whose health check connection failed.
 
 Neighbours: `runtime_api.ServerStat` (input), `controller.py` (writes the result
 into TARGET rows when it changed).

@@ -1,4 +1,4 @@
-"""The ALB model as plain data: what `render.py`, `plan.py` and `health.py` read.
+"""The ALB and NLB model as plain data: what `render.py`, `plan.py` and `health.py` read.
 
 Frozen dataclasses with AWS defaults applied and target addresses resolved, so
 the renderer and the planner never touch a store, a clock or an AWS-shaped
@@ -21,6 +21,8 @@ from dockyard.store import Kind, Tx
 Doc = Mapping[str, Any]
 HOST_IP_ATTRIBUTE = "dockyard.host-ip"
 LIVE_INSTANCE = ["ACTIVE", "DRAINING"]
+TCP_PROTOCOLS = frozenset({"TCP", "TLS"})  # network load balancers: HAProxy `mode tcp`
+NLB_IDLE_TIMEOUT_S = 350  # ELB's fixed TCP idle timeout for NLB flows
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,26 @@ class Rule:
 
 @dataclass(frozen=True)
 class Tls:
-    """An HTTPS listener's certificates (ARN, SHA-256 fingerprint; the default first) and
-    SslPolicy name. The fingerprints are in the config, so a re-import reloads HAProxy."""
+    """An HTTPS or TLS listener's certificates (ARN, SHA-256 fingerprint; the default first),
+    SslPolicy name and ALPN protocols (TLS listeners' AlpnPolicy, HAProxy's `alpn` list; None:
+    no ALPN). The fingerprints are in the config, so a re-import reloads HAProxy."""
 
     policy: str
     certificates: tuple[tuple[str, str], ...]
+    alpn: str | None = "http/1.1"
+
+
+@dataclass(frozen=True)
+class MutualTls:
+    """An HTTPS listener's MutualAuthentication (verify / passthrough) with its trust
+    store's file digests; rendered by `mtls.py`."""
+
+    mode: str  # "verify" or "passthrough"
+    trust_store: str | None = None  # ARN (verify)
+    bundle_sha256: str | None = None  # None in verify mode: the trust store is gone
+    crl_sha256: str | None = None  # None: no revocations
+    ignore_expiry: bool = False  # IgnoreClientCertificateExpiry
+    advertise_ca_names: bool = False  # AdvertiseTrustStoreCaNames on
 
 
 @dataclass(frozen=True)
@@ -79,7 +96,14 @@ class Listener:
     default_action: Action | None
     rules: tuple[Rule, ...] = ()  # ascending priority
     idle_timeout_s: int = 60
-    tls: Tls | None = None  # HTTPS
+    tls: Tls | None = None  # HTTPS or TLS
+    protocol: str = "HTTP"  # HTTP | HTTPS (ALB) | TCP | TLS (NLB)
+    mtls: MutualTls | None = None  # HTTPS with MutualAuthentication verify / passthrough
+
+    @property
+    def tcp(self) -> bool:
+        """A network load balancer's listener: HAProxy `mode tcp`, no HTTP rules."""
+        return self.protocol in TCP_PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -100,6 +124,15 @@ class TargetGroup:
     deregistration_delay_s: int = 300
     terminate_on_deregistration: bool = False  # deregistration_delay.connection_termination
     in_use: bool = False  # some listener or rule forwards to it
+    protocol: str = "HTTP"  # HTTP (ALB) | TCP | TLS (NLB: HAProxy `mode tcp`)
+    health_protocol: str = "HTTP"  # HTTP | HTTPS | TCP (connect only)
+    proxy_protocol: bool = False  # proxy_protocol_v2.enabled: `send-proxy-v2`
+    source_stickiness: bool = False  # NLB stickiness (source_ip): `balance source`
+    unhealthy_termination: bool = False  # target_health_state.unhealthy.connection_termination
+
+    @property
+    def tcp(self) -> bool:
+        return self.protocol in TCP_PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -167,4 +200,5 @@ def load_model(tx: Tx) -> LbModel:
         targets=targets,
         addresses=instance_addresses(instances),
         certificates={doc["CertificateArn"]: doc for doc in tx.find(Kind.CERTIFICATE)},
+        trust_stores={doc["TrustStoreArn"]: doc for doc in tx.find(Kind.TRUST_STORE)},
     )

@@ -1,7 +1,7 @@
-"""Render the ALB model into one HAProxy configuration: a pure function of data.
+"""Render the ALB/NLB model into one HAProxy configuration: a pure function of data.
 
     global/defaults     sockets, server-state-file, timeouts, maxconn
-    frontend per listener
+    frontend per HTTP/HTTPS listener (application load balancers)
         rule matching   ordered `set-var(txn.dy_rule)`: the first matching rule by
                         priority wins, whatever its action (ALB semantics; plain
                         `use_backend` would let every `http-request return` win)
@@ -9,9 +9,12 @@
                         optional group stickiness cookie AWSALBTG); fixed-response
                         -> `http-request return`; redirect -> `http-request redirect`
         use_backend %[var(txn.dy_be)]
+    frontend per TCP/TLS listener (network load balancers): `mode tcp`, `bind` (TLS:
+        `ssl crt ...` terminated here), `default_backend`; no HTTP rules
     backend per target group in use
         balance, httpchk, expect, default-server (inter/fall/rise/port/slowstart),
-        dynamic cookie AWSALB for stickiness, one `server` line per live target
+        dynamic cookie AWSALB for stickiness, one `server` line per live target;
+        TCP/TLS groups: `mode tcp`, plain `check` (connect) or httpchk, no L7 retries
 
 Draining targets are not rendered: after a reload the new worker must send them
 nothing, and the old worker finishes what it has in flight. Targets of unused
@@ -28,7 +31,16 @@ from pathlib import Path
 
 from dockyard.acm.files import pem_path
 from dockyard.acm.policies import policy
-from dockyard.lb.model import Action, LbModel, Listener, Target, TargetGroup, backend_name
+from dockyard.lb import mtls
+from dockyard.lb.model import (
+    NLB_IDLE_TIMEOUT_S,
+    Action,
+    LbModel,
+    Listener,
+    Target,
+    TargetGroup,
+    backend_name,
+)
 from dockyard.lb.syntax import condition_acls, redirect_component, word
 
 SERVER_PREFIX = "    server "
@@ -59,14 +71,21 @@ def render_haproxy(model: LbModel, settings: RenderSettings) -> str:
             lines += ["", f"# listener {listener.arn}: port {listener.port} is taken; not served"]
             continue
         if listener.tls is not None and not listener.tls.certificates:
-            lines += ["", f"# listener {listener.arn}: HTTPS without a certificate; not served"]
+            missing = f"{'TLS' if listener.tcp else 'HTTPS'} without a certificate"
+            lines += ["", f"# listener {listener.arn}: {missing}; not served"]
+            continue
+        if reason := mtls.unserved(listener.mtls):
+            lines += ["", f"# listener {listener.arn}: {reason}; not served"]
             continue
         used_ports.add(listener.port)
-        lines += _frontend(listener, model, settings)
+        if listener.tcp:
+            lines += _tcp_frontend(listener, model, settings)
+        else:
+            lines += _frontend(listener, model, settings)
     for group in model.target_groups:
         if group.in_use:
             targets = [t for t in model.targets if t.group == group.arn]
-            lines += _backend(group, targets, settings)
+            lines += _backend(group, targets, settings, _tcp_timeout(group, model))
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +121,15 @@ def serves(target: Target, group: TargetGroup | None) -> bool:
 
 
 def server_options(group: TargetGroup) -> str:
-    """Check settings of every server of a group: in `default-server` and in `add server`."""
+    """Settings of every server of a group: in `default-server` and in `add server`.
+
+    TLS groups speak TLS to their targets (`ssl verify none`: ELB does not verify target
+    certificates either), and so do their checks on the traffic port (HAProxy refuses
+    `no-check-ssl` on runtime-added servers; ELB's TCP/HTTP checks would be plain); an
+    HTTPS check is `check-ssl`. `send-proxy-v2` for proxy_protocol_v2.enabled; an NLB cuts the
+    connections of a target that turns unhealthy (`on-marked-down shutdown-sessions`)
+    unless target_health_state.unhealthy.connection_termination.enabled is false.
+    """
     options = [
         "check",
         f"inter {group.interval_s}s",
@@ -111,8 +138,16 @@ def server_options(group: TargetGroup) -> str:
     ]
     if group.health_port is not None:
         options.append(f"port {group.health_port}")
-    if group.slow_start_s > 0:
+    if group.slow_start_s > 0 and not group.tcp:
         options.append(f"slowstart {group.slow_start_s}s")
+    if group.protocol == "TLS":
+        options.append("ssl verify none")
+    elif group.health_protocol == "HTTPS":
+        options.append("check-ssl verify none")
+    if group.proxy_protocol:
+        options.append("send-proxy-v2")
+    if group.unhealthy_termination:
+        options.append("on-marked-down shutdown-sessions")
     return " ".join(options)
 
 
@@ -129,7 +164,6 @@ def _global(settings: RenderSettings) -> list[str]:
         "",
         "defaults",
         "    mode http",
-        "    option forwardfor",
         # Retries beyond ELB: a request whose connection failed (nothing was sent) goes once
         # to another server; idempotent ones also after an empty response or a response
         # timeout from a dying target (each backend disables L7 retries for the rest).
@@ -153,10 +187,12 @@ def _frontend(listener: Listener, model: LbModel, settings: RenderSettings) -> l
         f"frontend {name}",
         f"    # {listener.arn}",
         *_bind(listener, settings),
+        "    option forwardfor",  # here, not in defaults: TCP proxies refuse it
         f"    timeout client {listener.idle_timeout_s}s",
         f"    timeout http-keep-alive {listener.idle_timeout_s}s",
         f"    http-request set-header X-Forwarded-Proto {_scheme(listener)}",
         f"    http-request set-header X-Forwarded-Port {listener.port}",
+        *(f"    {line}" for line in mtls.header_rules(listener.mtls)),
     ]
     unmatched = f"!{{ var({RULE_VAR}) -m found }}"
     actions: list[tuple[str, Action | None]] = []
@@ -178,6 +214,39 @@ def _frontend(listener: Listener, model: LbModel, settings: RenderSettings) -> l
         lines += _action(rid, action, listener, model)
     lines.append(f"    use_backend %[var({BACKEND_VAR})] if {{ var({BACKEND_VAR}) -m found }}")
     return lines
+
+
+def _tcp_frontend(listener: Listener, model: LbModel, settings: RenderSettings) -> list[str]:
+    """A TCP or TLS listener: connections (TLS terminated by the bind) go to the forward
+    action's group as a plain byte stream; without a group they are closed at once."""
+    lines = [
+        "",
+        f"frontend {frontend_name(listener)}",
+        f"    # {listener.arn}",
+        "    mode tcp",
+        *_bind(listener, settings),
+        f"    timeout client {listener.idle_timeout_s}s",
+    ]
+    action = listener.default_action
+    groups = [model.group(arn) for arn, _ in action.groups] if action is not None else []
+    live = [g for g in groups if g is not None and g.tcp]
+    if live:
+        lines.append(f"    default_backend {backend_name(live[0])}")
+    else:
+        lines.append("    tcp-request connection reject")
+    return lines
+
+
+def _tcp_timeout(group: TargetGroup, model: LbModel) -> int:
+    """A TCP group's server-side idle timeout: the longest of the listeners forwarding to it."""
+    timeouts = [
+        lsn.idle_timeout_s
+        for lsn in model.listeners
+        if lsn.tcp and lsn.default_action is not None
+        for arn, _ in lsn.default_action.groups
+        if arn == group.arn
+    ]
+    return max(timeouts, default=NLB_IDLE_TIMEOUT_S)
 
 
 def _action(rid: str, action: Action | None, listener: Listener, model: LbModel) -> list[str]:
@@ -264,10 +333,11 @@ def _scheme(listener: Listener) -> str:
 
 
 def _bind(listener: Listener, settings: RenderSettings) -> list[str]:
-    """`bind`; for HTTPS with TLS terminated here: every certificate as a `crt` (the first is
-    the default, the others are picked by SNI against their names; each key is the
-    `.pem.key` file beside it) and the SslPolicy's versions and ciphers. A comment carries
-    the fingerprints so that a re-imported certificate changes the config (a reload)."""
+    """`bind`; for HTTPS and TLS with TLS terminated here: every certificate as a `crt` (the
+    first is the default, the others are picked by SNI against their names; each key is the
+    `.pem.key` file beside it), the SslPolicy's versions and ciphers, and the ALPN list
+    (HTTPS: http/1.1; TLS: its AlpnPolicy, none by default). A comment carries the
+    fingerprints so that a re-imported certificate changes the config (a reload)."""
     address = f"{settings.bind_address}:{listener.port}"
     if listener.tls is None:
         return [f"    bind {address}"]
@@ -277,26 +347,45 @@ def _bind(listener: Listener, settings: RenderSettings) -> list[str]:
     paths = [pem_path(settings.certs_dir, arn) for arn, _ in tls.certificates]
     crts = " ".join(f"crt {word(str(path))}" for path in paths)
     lines = [f"    # certificate {arn} sha256 {digest}" for arn, digest in tls.certificates]
-    lines.append(f"    bind {address} ssl {crts} {ssl_policy.haproxy_options()} alpn http/1.1")
+    alpn = f" alpn {tls.alpn}" if tls.alpn else ""
+    client = ""  # mutual TLS: verify / passthrough options (lb/mtls.py)
+    if listener.mtls is not None:
+        client = " " + mtls.bind_options(listener.mtls, settings.certs_dir, paths[0])
+    lines.append(f"    bind {address} ssl {crts} {ssl_policy.haproxy_options()}{alpn}{client}")
     return lines
 
 
-def _backend(group: TargetGroup, targets: list[Target], settings: RenderSettings) -> list[str]:
+def _backend(
+    group: TargetGroup, targets: list[Target], settings: RenderSettings, tcp_timeout_s: int
+) -> list[str]:
     algorithm = "leastconn" if group.algorithm == "least_outstanding_requests" else "roundrobin"
-    lines = [
-        "",
-        f"backend {backend_name(group)}",
-        f"    # {group.arn}",
-        f"    balance {algorithm}",
-        "    option httpchk",
-        f"    http-check send meth GET uri {word(group.health_path)}"
-        " hdr User-Agent ELB-HealthChecker/2.0",
-        f"    http-check expect status {word(group.matcher.replace(' ', ''))}",
+    lines = ["", f"backend {backend_name(group)}", f"    # {group.arn}"]
+    if group.tcp:
+        # NLB: a byte stream; only a failed connection is retried (nothing was sent yet).
+        lines += [
+            "    mode tcp",
+            f"    timeout server {tcp_timeout_s}s",
+            "    retry-on conn-failure",
+        ]
+    if group.tcp and group.source_stickiness:
+        # source_ip stickiness; consistent hashing keeps the backend dynamic (`add server`)
+        lines += ["    balance source", "    hash-type consistent"]
+    else:
+        lines.append(f"    balance {algorithm}")
+    if group.health_protocol in ("HTTP", "HTTPS"):
+        lines += [
+            "    option httpchk",
+            f"    http-check send meth GET uri {word(group.health_path)}"
+            " hdr User-Agent ELB-HealthChecker/2.0",
+            f"    http-check expect status {word(group.matcher.replace(' ', ''))}",
+        ]
+    lines += [
         f"    timeout check {group.timeout_s}s",
         f"    default-server {server_options(group)}",
-        f"    {IDEMPOTENT_ONLY}",
     ]
-    if group.stickiness_s is not None:
+    if not group.tcp:
+        lines.append(f"    {IDEMPOTENT_ONLY}")
+    if group.stickiness_s is not None and not group.tcp:
         secret = hashlib.sha256(f"{settings.cookie_secret}|{group.arn}".encode()).hexdigest()
         lines += [
             f"    dynamic-cookie-key {secret[:32]}",

@@ -1,6 +1,10 @@
 """DescribeLoadBalancers' State from what the data plane does: a pure function.
 
-    no listener                                    -> active (nothing to bind)
+CreateLoadBalancer answers `provisioning` (as ELB does); the controller's next step
+writes what this function says:
+
+    no listener                                    -> active (nothing to bind: ELB, too,
+                                                      shows active with no listener)
     every listener's frontend runs in HAProxy      -> active
     a listener the renderer left out (its port is
       another load balancer's, HTTPS without a
@@ -11,8 +15,9 @@
     otherwise (listeners not bound yet)            -> provisioning
 
 `served` is the set of frontends of the configuration the running worker loaded
-(empty when no HAProxy runs). The controller writes a State only when it changed
-and keeps retrying, so a load balancer returns to `active` by itself.
+(empty when no HAProxy runs). The controller writes a State only when it changed,
+before a start or reload (a new listener: `provisioning`) and after it (`active` or
+`failed`), and keeps retrying, so a load balancer returns to `active` by itself.
 Neighbours: `render.frontend_name` (the frontend of a listener), `controller.py`.
 """
 

@@ -39,6 +39,15 @@ class Kind(enum.Enum):
     INSTANCE_CAPACITY = "instance_capacity"
     # ACM certificates (imported): the document without the private key (a file, see acm/).
     CERTIFICATE = "certificates"
+    # ECS account settings (migration 0010): one row per (principal, setting name).
+    ACCOUNT_SETTING = "account_settings"
+    # ECS service deployment history (services/history.py): columns service, status,
+    # created_at (deployments) and service, created_at (revisions).
+    SERVICE_DEPLOYMENT = "service_deployments"
+    SERVICE_REVISION = "service_revisions"
+    # ELBv2 trust stores (migration 0009): counts and digests; bundles and CRLs are files
+    # (dockyard.elbv2.trust_store_files).
+    TRUST_STORE = "trust_stores"
 
 
 # Called inside the transaction after each insert/update (doc) or delete (None) of a

@@ -266,3 +266,52 @@ sa.Index(
     tasks.c.stopped_at,
 )
 sa.Index("ix_tasks_stopped", tasks.c.last_status, tasks.c.stopped_at)
+
+# --- ECS service deployment history (migration 0011) ---------------------------------------
+# One row per service deployment and per service revision (documents in the botocore ecs
+# shapes ServiceDeployment / ServiceRevision); listed per service, newest first.
+service_deployments = sa.Table(
+    "service_deployments",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("service", sa.String(1600), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_service_deployments_service_created", "service", "created_at"),
+)
+
+service_revisions = sa.Table(
+    "service_revisions",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("service", sa.String(1600), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Index("ix_service_revisions_service_created", "service", "created_at"),
+)
+
+TABLES["service_deployments"] = service_deployments
+TABLES["service_revisions"] = service_revisions
+
+# --- ECS account settings (migration 0010): key "<principal ARN>|<setting name>" -------------
+account_settings = sa.Table(
+    "account_settings",
+    metadata,
+    sa.Column("arn", sa.String(1700), primary_key=True),
+    sa.Column("principal", sa.String(1600), nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+TABLES["account_settings"] = account_settings
+
+# --- ELBv2 trust stores (migration 0009): CA bundles and CRLs are files -------------------
+trust_stores = sa.Table(
+    "trust_stores",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("name", sa.String(32), nullable=False, unique=True),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+TABLES["trust_stores"] = trust_stores

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.accounts.records import long_arn_format
 from dockyard.arns import new_id
 from dockyard.context import ApiContext
 from dockyard.metrics.instruments import PLACEMENT_SECONDS, TASK_COUNTS
@@ -84,11 +85,14 @@ def place_tasks(
     tasks = []
     rows = []
     touched: set[str] = set()
+    long_arn = long_arn_format(tx, ctx.identity, "task") if result.placements else True
     for placement in result.placements:
         arn = placement.instance_arn
         touched.add(arn)
         zone = state.node(arn).attributes.get(AZ_ATTRIBUTE)
-        task, reservation = new_task(ctx, cluster, arn, spec, request, zone=zone)
+        task, reservation = new_task(
+            ctx, cluster, arn, spec, request, zone=zone, long_arn=long_arn
+        )
         TASK_COUNTS.moved(cluster_arn, task["group"], None, task["lastStatus"])
         columns = {
             "cluster": cluster_arn,
@@ -118,10 +122,12 @@ def new_task(
     request: TaskRequest,
     *,
     zone: str | None = None,
+    long_arn: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`long_arn`: task/<cluster>/<id>, else AWS's short task/<id> (taskLongArnFormat)."""
     task_id = new_id()
     cluster_name = cluster["clusterName"]
-    task_arn = ctx.identity.ecs(f"task/{cluster_name}/{task_id}")
+    task_arn = ctx.identity.ecs_scoped("task", cluster_name, task_id, long=long_arn)
     definition = spec.task_definition
     overrides = {o["name"]: o for o in (spec.overrides or {}).get("containerOverrides", [])}
     containers = []

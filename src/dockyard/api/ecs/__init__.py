@@ -6,14 +6,18 @@ One module per resource; this table maps each action to its handler.
 from __future__ import annotations
 
 from dockyard.api.ecs import (
+    account_settings,
+    agent_calls,
     attributes,
     clusters,
     container_instances,
+    service_deployments,
     services,
     tags,
     task_definitions,
     task_protection,
     tasks,
+    unsupported,
 )
 from dockyard.api.json_protocol import JsonService
 from dockyard.context import Handler
@@ -43,6 +47,10 @@ HANDLERS: dict[str, Handler] = {
     "DescribeServices": services.describe_services,
     "ListServices": services.list_services,
     "DeleteService": services.delete_service,
+    "ListServiceDeployments": service_deployments.list_service_deployments,
+    "DescribeServiceDeployments": service_deployments.describe_service_deployments,
+    "DescribeServiceRevisions": service_deployments.describe_service_revisions,
+    "StopServiceDeployment": service_deployments.stop_service_deployment,
     "UpdateContainerInstancesState": container_instances.update_container_instances_state,
     "RunTask": tasks.run_task,
     "StartTask": tasks.start_task,
@@ -54,6 +62,15 @@ HANDLERS: dict[str, Handler] = {
     "ListTagsForResource": tags.list_tags_for_resource,
     "UpdateTaskProtection": task_protection.update_task_protection,
     "GetTaskProtection": task_protection.get_task_protection,
+    "PutAccountSetting": account_settings.put_account_setting,
+    "PutAccountSettingDefault": account_settings.put_account_setting_default,
+    "ListAccountSettings": account_settings.list_account_settings,
+    "DeleteAccountSetting": account_settings.delete_account_setting,
+    "SubmitTaskStateChange": agent_calls.submit_task_state_change,
+    "SubmitContainerStateChange": agent_calls.submit_container_state_change,
+    "SubmitAttachmentStateChanges": agent_calls.submit_attachment_state_changes,
+    "DiscoverPollEndpoint": agent_calls.discover_poll_endpoint,
+    **unsupported.handlers(),  # Express gateways, daemons, Cloud Map: a clear refusal
 }
 
 ECS = JsonService(model_name="ecs", handlers=HANDLERS)

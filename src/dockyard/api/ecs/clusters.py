@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dockyard.accounts.records import effective_value
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
@@ -110,9 +111,12 @@ def create_cluster(ctx: ApiContext, params: Params) -> Result:
         )
     tags = params.get("tags", [])
     check_tags(tags)
-    settings = params.get("settings", DEFAULT_SETTINGS)
+    settings = list(params.get("settings", []))
     _check_settings(settings)
     with ctx.store.transaction() as tx:
+        if not any(s["name"] == "containerInsights" for s in settings):  # the account's
+            insights = effective_value(tx, ctx.identity, "containerInsights")
+            settings.append({"name": "containerInsights", "value": insights})
         existing = find_cluster(tx, name)
         if existing is not None and existing["status"] == "ACTIVE":
             return {"cluster": _present(tx, existing, {"SETTINGS", "CONFIGURATIONS", "TAGS"})}

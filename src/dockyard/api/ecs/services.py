@@ -19,6 +19,7 @@ from dockyard.api.ecs.task_definitions import find_task_definition
 from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
 from dockyard.context import ApiContext, Params, Result
+from dockyard.controllers.services.circuit_breaker import threshold
 from dockyard.controllers.services.desired import set_desired_count
 from dockyard.errors import (
     ClientException,
@@ -29,6 +30,7 @@ from dockyard.errors import (
 from dockyard.lifecycle import PENDING_STATUSES
 from dockyard.scheduler.filters import parse_constraints
 from dockyard.scheduler.rank import parse_strategy
+from dockyard.services import history, history_records
 from dockyard.services.documents import new_deployment
 from dockyard.store import Kind, Tx
 
@@ -172,6 +174,11 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
         for optional in ("role", "healthCheckGracePeriodSeconds"):
             if optional in params:
                 service["roleArn" if optional == "role" else optional] = params[optional]
+        if existing is not None:
+            history_records.forget(tx, arn)  # the INACTIVE service's history goes with it
+        history_records.start(
+            tx, ctx.identity, service, deployment, definition, threshold=threshold(desired), now=now
+        )
         if existing is None:
             tx.insert(
                 Kind.SERVICE,
@@ -217,12 +224,26 @@ def present(tx: Tx, service: dict[str, Any], include: set[str]) -> dict[str, Any
     counts = _counts(tx, service)
     total = counts.pop("*")
     deployments = []
+    revisions: dict[str, dict[str, Any]] = {}  # currentServiceRevisions, by revision ARN
     for deployment in service.get("deployments", []):
-        d = dict(deployment)
+        d = history.public_deployment(deployment)
         c = counts.get(d["id"], {"running": 0, "pending": 0})
         d["runningCount"], d["pendingCount"] = c["running"], c["pending"]
         deployments.append(d)
+        if history.REVISION_KEY in deployment:
+            arn = deployment[history.REVISION_KEY]
+            summary = revisions.setdefault(
+                arn,
+                {"arn": arn, "requestedTaskCount": 0, "runningTaskCount": 0, "pendingTaskCount": 0},
+            )
+            summary["requestedTaskCount"] += int(d.get("desiredCount", 0))
+            summary["runningTaskCount"] += c["running"]
+            summary["pendingTaskCount"] += c["pending"]
+        if d["status"] == "PRIMARY" and history.DEPLOYMENT_KEY in deployment:
+            out["currentServiceDeployment"] = deployment[history.DEPLOYMENT_KEY]
     out["deployments"] = deployments
+    if revisions:
+        out["currentServiceRevisions"] = list(revisions.values())
     out["runningCount"] = total["running"]
     out["pendingCount"] = total["pending"]
     if "TAGS" in include:
@@ -267,6 +288,16 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
             primary = new_deployment(definition_arn, service["desiredCount"], now)
             service["deployments"].insert(0, primary)
             service["taskDefinition"] = definition_arn
+            running = tx.get(Kind.TASK_DEFINITION, definition_arn)
+            history_records.start(
+                tx,
+                ctx.identity,
+                service,
+                primary,
+                running or {"taskDefinitionArn": definition_arn},
+                threshold=threshold(int(service["desiredCount"])),
+                now=now,
+            )
         primary["desiredCount"] = service["desiredCount"]
         primary["updatedAt"] = now
         tx.update(Kind.SERVICE, service["serviceArn"], service)
@@ -331,6 +362,7 @@ def delete_service(ctx: ApiContext, params: Params) -> Result:
             )
         service["status"] = "DRAINING"
         service["desiredCount"] = 0
+        history_records.stop_ongoing(tx, service["deployments"], history.DELETED_REASON, ctx.now())
         tx.update(Kind.SERVICE, service["serviceArn"], service, status="DRAINING")
         result = {"service": present(tx, service, set())}
     ctx.services_changed({service["serviceArn"]})

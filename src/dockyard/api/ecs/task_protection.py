@@ -58,7 +58,7 @@ def update_task_protection(ctx: ApiContext, params: Params) -> Result:
         cluster = resolve_cluster(tx, params["cluster"])
         now = ctx.now()
         for ref in refs:
-            arn = task_arn(ctx, cluster, ref)
+            arn = task_arn(ctx, cluster, ref, tx)
             task = tx.get(Kind.TASK, arn)
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
@@ -92,7 +92,7 @@ def get_task_protection(ctx: ApiContext, params: Params) -> Result:
             )
             protected = [_entry(t, now) for t in rows if protected_until(t, now) is not None]
         for ref in refs:
-            arn = task_arn(ctx, cluster, ref)
+            arn = task_arn(ctx, cluster, ref, tx)
             task = tx.get(Kind.TASK, arn)
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})

@@ -14,7 +14,7 @@ from dockyard.api.ecs.instance_refs import instance_arn
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.ecs.task_definitions import find_task_definition
 from dockyard.api.pagination import finish, page_of
-from dockyard.arns import parse_arn
+from dockyard.arns import parse_arn, resource_id
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.lifecycle import StopCode
@@ -27,13 +27,21 @@ MAX_STRATEGIES = 5
 MAX_CONSTRAINTS = 10
 
 
-def task_arn(ctx: ApiContext, cluster: dict[str, Any], ref: str) -> str:
+def task_arn(ctx: ApiContext, cluster: dict[str, Any], ref: str, tx: Tx | None = None) -> str:
+    """The ARN of the task `ref` (an id, or a long or short ARN) names in this cluster.
+    With `tx`, a task created with the short format (taskLongArnFormat disabled) is
+    found by its id or short ARN too; otherwise the long form is assumed."""
     arn = parse_arn(ref)
     if arn is not None:
         if arn.resource_type != "task":
             raise InvalidParameterException(f"'{ref}' is not a task ARN.")
-        ref = arn.resource_path.rsplit("/", 1)[-1]
-    return ctx.identity.ecs(f"task/{cluster['clusterName']}/{ref}")
+        ref = resource_id(arn)
+    long = ctx.identity.ecs_scoped("task", cluster["clusterName"], ref)
+    if tx is None:
+        return long
+    short = ctx.identity.ecs_scoped("task", cluster["clusterName"], ref, long=False)
+    found = tx.find_keys(Kind.TASK, {"arn": [long, short], "cluster": cluster["clusterArn"]})
+    return found[0] if found else long
 
 
 def _definition(tx: Tx, ref: str) -> dict[str, Any]:
@@ -94,7 +102,9 @@ def run_task(ctx: ApiContext, params: Params) -> Result:
         if not len(memory_of(tx).state(tx, cluster["clusterArn"])):
             raise InvalidParameterException("No Container Instances were found in your cluster.")
         tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng())
-    ctx.desired_changed({t["containerInstanceArn"] for t in tasks}, [t["taskArn"] for t in tasks])
+    ctx.desired_changed(
+        {t["containerInstanceArn"] for t in tasks}, docs={t["taskArn"]: t for t in tasks}
+    )
     return {"tasks": tasks, "failures": [f.to_dict() for f in result.failures]}
 
 
@@ -118,7 +128,9 @@ def start_task(ctx: ApiContext, params: Params) -> Result:
             )
             tasks.extend(placed)
             failures.extend(f.to_dict() for f in result.failures)
-    ctx.desired_changed({t["containerInstanceArn"] for t in tasks}, [t["taskArn"] for t in tasks])
+    ctx.desired_changed(
+        {t["containerInstanceArn"] for t in tasks}, docs={t["taskArn"]: t for t in tasks}
+    )
     return {"tasks": tasks, "failures": failures}
 
 
@@ -128,7 +140,7 @@ def stop_task(ctx: ApiContext, params: Params) -> Result:
         raise InvalidParameterException("reason can be up to 255 characters.")
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
-        arn = task_arn(ctx, cluster, params["task"])
+        arn = task_arn(ctx, cluster, params["task"], tx)
         task = request_stop(tx, arn, reason, StopCode.USER_INITIATED.value, ctx.now())
         if task is None:
             raise InvalidParameterException("The referenced task was not found.")
@@ -147,7 +159,7 @@ def describe_tasks(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.read() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
         for ref in refs:
-            arn = task_arn(ctx, cluster, ref)
+            arn = task_arn(ctx, cluster, ref, tx)
             task = tx.get(Kind.TASK, arn)
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})

@@ -8,13 +8,19 @@ the target rows the ECS service controller writes through `elbv2/targets.py`).
 from __future__ import annotations
 
 from dockyard.api.elbv2 import (
+    account,
     certificates,
+    listener_attributes,
     listeners,
     load_balancers,
+    network_settings,
     rules,
     tags,
     target_groups,
     targets,
+    trust_store_revocations,
+    trust_stores,
+    unsupported,
 )
 from dockyard.api.query_protocol import QueryService
 from dockyard.context import Handler
@@ -50,6 +56,27 @@ HANDLERS: dict[str, Handler] = {
     "AddTags": tags.add_tags,
     "RemoveTags": tags.remove_tags,
     "DescribeTags": tags.describe_tags,
+    "DescribeListenerAttributes": listener_attributes.describe_listener_attributes,
+    "ModifyListenerAttributes": listener_attributes.modify_listener_attributes,
+    "SetSubnets": network_settings.set_subnets,
+    "SetSecurityGroups": network_settings.set_security_groups,
+    "SetIpAddressType": network_settings.set_ip_address_type,
+    "DescribeAccountLimits": account.describe_account_limits,
+    "GetResourcePolicy": account.get_resource_policy,
+    "DescribeCapacityReservation": unsupported.describe_capacity_reservation,
+    "ModifyCapacityReservation": unsupported.modify_capacity_reservation,
+    "ModifyIpPools": unsupported.modify_ip_pools,
+    "CreateTrustStore": trust_stores.create_trust_store,
+    "DescribeTrustStores": trust_stores.describe_trust_stores,
+    "ModifyTrustStore": trust_stores.modify_trust_store,
+    "DeleteTrustStore": trust_stores.delete_trust_store,
+    "GetTrustStoreCaCertificatesBundle": trust_stores.get_trust_store_ca_certificates_bundle,
+    "DescribeTrustStoreAssociations": trust_stores.describe_trust_store_associations,
+    "DeleteSharedTrustStoreAssociation": trust_stores.delete_shared_trust_store_association,
+    "AddTrustStoreRevocations": trust_store_revocations.add_trust_store_revocations,
+    "RemoveTrustStoreRevocations": trust_store_revocations.remove_trust_store_revocations,
+    "DescribeTrustStoreRevocations": trust_store_revocations.describe_trust_store_revocations,
+    "GetTrustStoreRevocationContent": trust_store_revocations.get_trust_store_revocation_content,
 }
 
 ELBV2 = QueryService(model_name="elbv2", handlers=HANDLERS)

@@ -7,8 +7,10 @@
     redirect        RedirectConfig with AWS's #{protocol}/#{port}/#{host}/#{path}/#{query}
                     defaults filled in
 
-Listeners are HTTP only, so authenticate-* actions are refused; every list holds
-exactly one (terminal) action. A target group serves one load balancer at most.
+Authenticate-* actions are refused; every list holds exactly one (terminal) action.
+A target group serves one load balancer at most, and only listeners whose protocol
+pairs with its own (network.check_compatible: IncompatibleProtocols). TCP and TLS
+listeners (network load balancers) forward to one target group and do nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dockyard.api.elbv2.network import TCP_PROTOCOLS, check_compatible
 from dockyard.api.elbv2.refs import get_target_group
 from dockyard.elbv2.errors import (
     InvalidLoadBalancerAction,
@@ -81,8 +84,11 @@ def load_balancers_of(tx: Tx, tg_arn: str) -> list[str]:
     return sorted(target_group_users(tx).get(tg_arn, set()))
 
 
-def normalize_actions(tx: Tx, actions: list[dict[str, Any]], lb_arn: str) -> list[dict[str, Any]]:
-    """Validated copies of `actions` for a listener or rule of load balancer `lb_arn`."""
+def normalize_actions(
+    tx: Tx, actions: list[dict[str, Any]], lb_arn: str, protocol: str = "HTTP"
+) -> list[dict[str, Any]]:
+    """Validated copies of `actions` for a listener (or rule) of protocol `protocol` of load
+    balancer `lb_arn`."""
     if not actions:
         raise ValidationError("At least one action must be specified")
     for action in actions:
@@ -99,6 +105,11 @@ def normalize_actions(tx: Tx, actions: list[dict[str, Any]], lb_arn: str) -> lis
         kind = action["Type"]
         if kind not in CONFIG_OF:
             raise ValidationError(f"Action type '{kind}' must be one of {', '.join(CONFIG_OF)}")
+        if protocol in TCP_PROTOCOLS and kind != "forward":
+            raise InvalidLoadBalancerAction(
+                f"Action type '{kind}' is not supported for listeners with the protocol "
+                f"'{protocol}': network load balancers forward to a target group only"
+            )
         for other in ("ForwardConfig", "RedirectConfig", "FixedResponseConfig"):
             if other != CONFIG_OF[kind] and action.get(other) is not None:
                 raise ValidationError(f"{other} cannot be specified for action type '{kind}'")
@@ -108,7 +119,7 @@ def normalize_actions(tx: Tx, actions: list[dict[str, Any]], lb_arn: str) -> lis
         if not 1 <= order <= 50000:
             raise ValidationError(f"Action order must be between 1 and 50000; got {order}")
         if kind == "forward":
-            normalized = _forward(tx, action, lb_arn)
+            normalized = _forward(tx, action, lb_arn, protocol)
         elif kind == "redirect":
             normalized = _redirect(action.get("RedirectConfig"))
         else:
@@ -118,7 +129,7 @@ def normalize_actions(tx: Tx, actions: list[dict[str, Any]], lb_arn: str) -> lis
     return out
 
 
-def _forward(tx: Tx, action: dict[str, Any], lb_arn: str) -> dict[str, Any]:
+def _forward(tx: Tx, action: dict[str, Any], lb_arn: str, protocol: str) -> dict[str, Any]:
     arn = action.get("TargetGroupArn")
     config = action.get("ForwardConfig") or {}
     groups = config.get("TargetGroups") or []
@@ -130,6 +141,12 @@ def _forward(tx: Tx, action: dict[str, Any], lb_arn: str) -> dict[str, Any]:
             "target group only"
         )
     groups = groups or [{"TargetGroupArn": arn}]
+    network = protocol in TCP_PROTOCOLS
+    if network and len(groups) > 1:
+        raise ValidationError(
+            "You cannot specify multiple target groups in a single action with a load "
+            "balancer of type 'network'"
+        )
     if len(groups) > MAX_TARGET_GROUPS:
         raise ValidationError(
             f"A forward action can have at most {MAX_TARGET_GROUPS} target groups"
@@ -143,7 +160,7 @@ def _forward(tx: Tx, action: dict[str, Any], lb_arn: str) -> dict[str, Any]:
         if group_arn in seen:
             raise ValidationError(f"Target group '{group_arn}' is listed more than once")
         seen.add(group_arn)
-        get_target_group(tx, group_arn)
+        check_compatible(protocol, get_target_group(tx, group_arn))
         if users.get(group_arn, set()) - {lb_arn}:
             raise TargetGroupAssociationLimit(
                 f"The target group '{group_arn}' is already used by another load balancer; "
@@ -155,6 +172,10 @@ def _forward(tx: Tx, action: dict[str, Any], lb_arn: str) -> dict[str, Any]:
         tuples.append({"TargetGroupArn": group_arn, "Weight": weight})
     sticky = config.get("TargetGroupStickinessConfig") or {}
     stickiness: dict[str, Any] = {"Enabled": bool(sticky.get("Enabled", False))}
+    if stickiness["Enabled"] and network:
+        raise ValidationError(
+            "Target group stickiness cannot be specified for a load balancer of type 'network'"
+        )
     if stickiness["Enabled"]:
         duration = sticky.get("DurationSeconds")
         if duration is None or not 1 <= duration <= 604800:

@@ -1,4 +1,5 @@
-"""Load balancer and target group attributes: AWS's keys, defaults and value rules.
+"""Load balancer and target group attributes: AWS's keys, defaults and value rules
+(listener attributes: listener_attributes.py, with the same rules and `merged`).
 
 Documents keep the complete list (`"Attributes": [{"Key", "Value"}]`, defaults
 included), so the LB controller reads a value without knowing the defaults.
@@ -44,6 +45,10 @@ def _any(_key: str, _value: str) -> None:
     return None
 
 
+# The value rules, for the attribute tables of other modules (listener_attributes.py).
+boolean, between, one_of = _boolean, _between, _one_of
+
+
 LOAD_BALANCER: dict[str, tuple[str, Check]] = {
     "access_logs.s3.enabled": ("false", _one_of("false")),  # no S3 here
     "access_logs.s3.bucket": ("", _any),
@@ -66,6 +71,8 @@ LOAD_BALANCER: dict[str, tuple[str, Check]] = {
 
 TARGET_GROUP: dict[str, tuple[str, Check]] = {
     "deregistration_delay.timeout_seconds": ("300", _between(0, 3600)),
+    # At the end of the delay, close what is left (lb/plan.py; ELB documents it for NLBs).
+    "deregistration_delay.connection_termination.enabled": ("false", _boolean),
     "load_balancing.algorithm.type": (
         "round_robin",
         _one_of("round_robin", "least_outstanding_requests"),

@@ -35,18 +35,21 @@ def _existing(tx: Tx, arn: str) -> str:
 
 
 def apply_tls(tx: Tx, doc: dict[str, Any], params: Params) -> None:
-    """Set (or, for HTTP, clear) an HTTPS listener's default certificate and SslPolicy."""
-    if doc["Protocol"] != "HTTPS":
+    """Set (or, for HTTP/TCP, clear) an HTTPS or TLS listener's default certificate and
+    SslPolicy."""
+    if doc["Protocol"] not in ("HTTPS", "TLS"):
         for key in ("Certificates", "SslPolicy", ADDITIONAL_CERTIFICATES):
             doc.pop(key, None)
         return
     if "Certificates" in params:
         given = [c.get("CertificateArn") for c in params["Certificates"]]
         if len(given) != 1 or not given[0]:
-            raise ValidationError("An HTTPS listener takes exactly one default certificate")
+            raise ValidationError(
+                f"An {doc['Protocol']} listener takes exactly one default certificate"
+            )
         doc["Certificates"] = [{"CertificateArn": _existing(tx, given[0])}]
     if not doc.get("Certificates"):
-        raise ValidationError("A certificate must be specified for HTTPS listeners")
+        raise ValidationError(f"A certificate must be specified for {doc['Protocol']} listeners")
     name = params.get("SslPolicy") or doc.get("SslPolicy") or DEFAULT_POLICY
     if policy(name) is None:
         raise SSLPolicyNotFound(f"SSL policy '{name}' not found")
@@ -55,8 +58,8 @@ def apply_tls(tx: Tx, doc: dict[str, Any], params: Params) -> None:
 
 def _https_listener(tx: Tx, arn: str) -> dict[str, Any]:
     doc = get_listener(tx, arn)
-    if doc.get("Protocol") != "HTTPS":
-        raise ValidationError("Listener certificates apply to HTTPS listeners only")
+    if doc.get("Protocol") not in ("HTTPS", "TLS"):
+        raise ValidationError("Listener certificates apply to HTTPS and TLS listeners only")
     return doc
 
 
@@ -118,8 +121,8 @@ def describe_ssl_policies(ctx: ApiContext, params: Params) -> Result:
     missing = [n for n in names if n not in POLICIES]
     if missing:
         raise SSLPolicyNotFound(f"SSL policy '{missing[0]}' not found")
-    if params.get("LoadBalancerType") not in (None, "application"):
-        names = []  # the policies here serve application load balancers only
+    if params.get("LoadBalancerType") not in (None, "application", "network"):
+        names = []  # the policies here serve application and network load balancers
     page = page_of(params)
     items, marker = page_in_memory(list(dict.fromkeys(names)), page, lambda name: name)
     return answer("SslPolicies", [POLICIES[n].describe() for n in items], marker)

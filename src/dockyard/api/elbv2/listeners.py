@@ -1,8 +1,10 @@
 """Listeners: CreateListener, DescribeListeners, ModifyListener, DeleteListener.
 
-HTTP and HTTPS (TLS terminated by HAProxy with an ACM certificate: `Certificates`
-names the default one, AddListenerCertificates adds SNI ones, see certificates.py;
-`SslPolicy` is one of ELB's predefined policies, ELBSecurityPolicy-2016-08 by default).
+HTTP and HTTPS on application load balancers, TCP and TLS on network ones (network.py);
+HTTPS and TLS are terminated by HAProxy with an ACM certificate: `Certificates` names the
+default one, AddListenerCertificates adds SNI ones, see certificates.py; `SslPolicy` is
+one of ELB's predefined policies, ELBSecurityPolicy-2016-08 by default; a TLS listener
+takes an `AlpnPolicy` (none by default).
 Every load balancer's DNSName is the one address HAProxy binds, so a port serves
 one listener across all load balancers (DuplicateListener otherwise).
 Each listener owns a default rule row (Priority "default", IsDefault true) whose
@@ -16,6 +18,8 @@ from typing import Any
 from dockyard.api.elbv2 import settings
 from dockyard.api.elbv2.actions import normalize_actions
 from dockyard.api.elbv2.certificates import apply_tls
+from dockyard.api.elbv2.mutual_authentication import apply_mutual_authentication
+from dockyard.api.elbv2.network import check_alpn, check_listener_protocol, is_network
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
 from dockyard.api.elbv2.refs import get_listener, get_load_balancer, listener_arn, notify_lb
 from dockyard.api.elbv2.rules import insert_default_rule, sync_default_rule
@@ -25,7 +29,6 @@ from dockyard.elbv2.errors import (
     DuplicateListener,
     InvalidConfigurationRequest,
     TooManyListeners,
-    UnsupportedProtocol,
     ValidationError,
 )
 from dockyard.store import Kind, Tx
@@ -33,19 +36,27 @@ from dockyard.store import Kind, Tx
 MAX_LISTENERS = 50
 
 
-def _check(params: Params, current: dict[str, Any] | None = None) -> None:
-    protocol = params.get("Protocol") or (current or {}).get("Protocol", "HTTP")
-    if protocol not in ("HTTP", "HTTPS"):
-        raise UnsupportedProtocol(
-            f"Protocol '{protocol}' is not supported: listeners use HTTP or HTTPS"
-        )
-    if params.get("AlpnPolicy"):
-        raise InvalidConfigurationRequest("ALPN policies apply to TLS listeners only")
-    if protocol == "HTTP" and (params.get("Certificates") or params.get("SslPolicy")):
-        raise InvalidConfigurationRequest("Certificates and SSL policies need HTTPS")
+def _check(params: Params, load_balancer: dict[str, Any], current: dict[str, Any] | None) -> str:
+    """Validate what the request sets; returns the listener's protocol after it."""
+    network = is_network(load_balancer)
+    default = "TCP" if network else "HTTP"
+    protocol = str(params.get("Protocol") or (current or {}).get("Protocol", default))
+    check_listener_protocol(protocol, network)
+    check_alpn(params.get("AlpnPolicy"), protocol)
+    if protocol in ("HTTP", "TCP") and (params.get("Certificates") or params.get("SslPolicy")):
+        raise InvalidConfigurationRequest("Certificates and SSL policies need HTTPS or TLS")
     port = params.get("Port")
     if port is not None and not 1 <= port <= 65535:
         raise ValidationError(f"Listener port must be between 1 and 65535; got {port}")
+    return protocol
+
+
+def _apply_alpn(doc: dict[str, Any], params: Params) -> None:
+    """AlpnPolicy is a TLS listener's (kept across modifications that do not name it)."""
+    if doc["Protocol"] != "TLS":
+        doc.pop("AlpnPolicy", None)
+    elif params.get("AlpnPolicy"):
+        doc["AlpnPolicy"] = list(params["AlpnPolicy"])
 
 
 def _port_taken(tx: Tx, port: int, lb_arn: str, listener: str | None) -> None:
@@ -61,15 +72,14 @@ def _port_taken(tx: Tx, port: int, lb_arn: str, listener: str | None) -> None:
 
 
 def create_listener(ctx: ApiContext, params: Params) -> Result:
-    _check(params)
     if params.get("Port") is None:
         raise ValidationError("A listener port must be specified")
     port, lb_arn = params["Port"], params["LoadBalancerArn"]
     tags = params.get("Tags", [])
     check_tags(tags)
     with ctx.store.transaction() as tx:
-        get_load_balancer(tx, lb_arn)
-        actions = normalize_actions(tx, params["DefaultActions"], lb_arn)
+        protocol = _check(params, get_load_balancer(tx, lb_arn), None)
+        actions = normalize_actions(tx, params["DefaultActions"], lb_arn, protocol)
         for same in tx.find(Kind.LISTENER, {"load_balancer": lb_arn, "port": port}):
             if same["DefaultActions"] == actions:
                 return {"Listeners": [same]}  # the same listener again: AWS is idempotent
@@ -81,10 +91,12 @@ def create_listener(ctx: ApiContext, params: Params) -> Result:
             "ListenerArn": arn,
             "LoadBalancerArn": lb_arn,
             "Port": port,
-            "Protocol": params.get("Protocol", "HTTP"),
+            "Protocol": protocol,
             "DefaultActions": actions,
         }
         apply_tls(tx, doc, params)
+        _apply_alpn(doc, params)
+        apply_mutual_authentication(tx, doc, params)
         tx.insert(Kind.LISTENER, arn, doc, load_balancer=lb_arn, port=port)
         insert_default_rule(tx, arn, actions)
         put_tags(tx, arn, tags)
@@ -114,18 +126,21 @@ def describe_listeners(ctx: ApiContext, params: Params) -> Result:
 def modify_listener(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         doc = get_listener(tx, params["ListenerArn"])
-        _check(params, doc)
         arn, lb_arn = doc["ListenerArn"], doc["LoadBalancerArn"]
+        protocol = _check(params, get_load_balancer(tx, lb_arn), doc)
         columns: dict[str, Any] = {}
         if "Port" in params and params["Port"] != doc["Port"]:
             _port_taken(tx, params["Port"], lb_arn, arn)
             doc["Port"] = columns["port"] = params["Port"]
-        if "DefaultActions" in params:
-            doc["DefaultActions"] = normalize_actions(tx, params["DefaultActions"], lb_arn)
+        if "DefaultActions" in params or protocol != doc["Protocol"]:
+            # a new protocol must still pair with the groups it forwards to
+            actions = params.get("DefaultActions") or doc["DefaultActions"]
+            doc["DefaultActions"] = normalize_actions(tx, actions, lb_arn, protocol)
             sync_default_rule(tx, arn, doc["DefaultActions"])
-        if "Protocol" in params:
-            doc["Protocol"] = params["Protocol"]
+        doc["Protocol"] = protocol
         apply_tls(tx, doc, params)
+        _apply_alpn(doc, params)
+        apply_mutual_authentication(tx, doc, params)
         tx.update(Kind.LISTENER, arn, doc, **columns)
     notify_lb(ctx)
     return {"Listeners": [doc]}

@@ -1,19 +1,22 @@
 """Load balancers: CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and
 Describe/ModifyLoadBalancerAttributes.
 
-Application load balancers only, served by the one HAProxy of the server: every
-load balancer's DNSName is the address HAProxy binds (`settings.BIND_ADDRESS`),
-so `curl http://<DNSName>:<listener port>/` reaches it. As in AWS, creating a load
-balancer that exists with the same settings returns it, and deleting one that
-does not exist succeeds.
+Application and network load balancers (Type network: TCP/TLS listeners, see
+network.py), served by the one HAProxy of the server: every load balancer's DNSName
+is the address HAProxy binds (`settings.BIND_ADDRESS`), so `curl
+http://<DNSName>:<listener port>/` reaches it. Gateway load balancers are refused.
+As in AWS, creating a load balancer that exists with the same settings returns it,
+and deleting one that does not exist succeeds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dockyard.api.elbv2 import attributes, settings
+from dockyard.api.elbv2 import attributes, network_settings, settings
+from dockyard.api.elbv2.account import check_load_balancer_quota
 from dockyard.api.elbv2.listeners import delete_listener_tree
+from dockyard.api.elbv2.network import load_balancer_table
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of, page_of_rows
 from dockyard.api.elbv2.refs import (
     check_name,
@@ -26,6 +29,7 @@ from dockyard.api.elbv2.tags import check_tags, put_tags
 from dockyard.context import ApiContext, Params, Result
 from dockyard.elbv2.errors import (
     DuplicateLoadBalancerName,
+    DuplicateTagKeys,
     InvalidConfigurationRequest,
     LoadBalancerNotFound,
     OperationNotPermitted,
@@ -34,6 +38,7 @@ from dockyard.elbv2.errors import (
 from dockyard.store import Kind
 
 SCHEMES = {"internet-facing", "internal"}
+TYPES = {"application", "network"}
 
 
 def _name(doc: dict[str, Any]) -> str:
@@ -42,7 +47,7 @@ def _name(doc: dict[str, Any]) -> str:
 
 def _present(doc: dict[str, Any]) -> dict[str, Any]:
     """The DNSName is the current bind address (the server may have restarted on another)."""
-    return doc | {"DNSName": settings.BIND_ADDRESS}
+    return network_settings.presented(doc) | {"DNSName": settings.BIND_ADDRESS}
 
 
 def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
@@ -51,10 +56,10 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
     if name.lower().startswith("internal-"):
         raise ValidationError("Load balancer name cannot start with 'internal-'")
     lb_type = params.get("Type", "application")
-    if lb_type != "application":
+    if lb_type not in TYPES:
         raise InvalidConfigurationRequest(
-            f"Load balancer type '{lb_type}' is not supported: Dockyard runs application "
-            "load balancers only"
+            f"Load balancer type '{lb_type}' is not supported: Dockyard runs application and "
+            "network load balancers (gateway load balancers route GENEVE to appliances)"
         )
     scheme = params.get("Scheme", "internet-facing")
     if scheme not in SCHEMES:
@@ -62,7 +67,7 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
     if params.get("IpAddressType", "ipv4") != "ipv4":
         raise InvalidConfigurationRequest("Only the ipv4 IP address type is supported")
     tags = params.get("Tags", [])
-    check_tags(tags)
+    check_tags(tags, DuplicateTagKeys)
     mappings = params.get("SubnetMappings", [])
     if any(not mapping.get("SubnetId") for mapping in mappings):
         raise ValidationError("A subnet ID must be specified in each subnet mapping")
@@ -76,7 +81,10 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
                     "settings"
                 )
             return {"LoadBalancers": [_present(existing[0])]}
+        check_load_balancer_quota(tx, lb_type)
         arn = load_balancer_arn(ctx.identity, name)
+        if lb_type == "network":  # ELB's ARNs say the type: loadbalancer/net/<name>/<id>
+            arn = arn.replace(":loadbalancer/app/", ":loadbalancer/net/", 1)
         zone = ctx.identity.region + "a"
         doc = {
             "LoadBalancerArn": arn,
@@ -84,17 +92,17 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
             "CreatedTime": ctx.now(),
             "LoadBalancerName": name,
             "Scheme": scheme,
-            "State": {"Code": "active"},
+            "State": {"Code": "provisioning"},  # active once HAProxy serves it (lb/state.py)
             "Type": lb_type,
             "AvailabilityZones": [{"ZoneName": zone, "SubnetId": subnet} for subnet in subnets],
             "SecurityGroups": params.get("SecurityGroups", []),
             "IpAddressType": "ipv4",
-            "Attributes": attributes.defaults(attributes.LOAD_BALANCER),
+            "Attributes": attributes.defaults(load_balancer_table({"Type": lb_type})),
         }
-        tx.insert(Kind.LOAD_BALANCER, arn, doc, name=name, status="active")
+        tx.insert(Kind.LOAD_BALANCER, arn, doc, name=name, status="provisioning")
         put_tags(tx, arn, tags)
     notify_lb(ctx)
-    return {"LoadBalancers": [doc]}
+    return {"LoadBalancers": [_present(doc)]}
 
 
 def describe_load_balancers(ctx: ApiContext, params: Params) -> Result:
@@ -130,7 +138,7 @@ def delete_load_balancer(ctx: ApiContext, params: Params) -> Result:
         doc = tx.get(Kind.LOAD_BALANCER, arn)
         if doc is None:
             return {}
-        if attributes.value(doc, "deletion_protection.enabled", attributes.LOAD_BALANCER) == "true":
+        if attributes.value(doc, "deletion_protection.enabled", load_balancer_table(doc)) == "true":
             raise OperationNotPermitted(
                 f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled"
             )
@@ -146,7 +154,7 @@ def describe_load_balancer_attributes(ctx: ApiContext, params: Params) -> Result
     with ctx.store.read() as tx:
         doc = get_load_balancer(tx, params["LoadBalancerArn"])
     return {
-        "Attributes": attributes.merged(doc.get("Attributes", []), [], attributes.LOAD_BALANCER)
+        "Attributes": attributes.merged(doc.get("Attributes", []), [], load_balancer_table(doc))
     }
 
 
@@ -154,7 +162,7 @@ def modify_load_balancer_attributes(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         doc = get_load_balancer(tx, params["LoadBalancerArn"])
         doc["Attributes"] = attributes.merged(
-            doc.get("Attributes", []), params["Attributes"], attributes.LOAD_BALANCER
+            doc.get("Attributes", []), params["Attributes"], load_balancer_table(doc)
         )
         tx.update(Kind.LOAD_BALANCER, doc["LoadBalancerArn"], doc)
     notify_lb(ctx)

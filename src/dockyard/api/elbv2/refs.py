@@ -4,6 +4,7 @@ loadbalancer/app/<name>/<16 hex>
 listener/app/<lb name>/<lb id>/<16 hex>
 listener-rule/app/<lb name>/<lb id>/<listener id>/<16 hex>
 targetgroup/<name>/<16 hex>
+truststore/<name>/<16 hex>
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dockyard.elbv2.errors import (
     LoadBalancerNotFound,
     RuleNotFound,
     TargetGroupNotFound,
+    TrustStoreNotFound,
     ValidationError,
 )
 from dockyard.store import Kind, Tx
@@ -33,6 +35,7 @@ KINDS: dict[str, tuple[Kind, type[ElbError], str]] = {
     "targetgroup": (Kind.TARGET_GROUP, TargetGroupNotFound, "target group"),
     "listener": (Kind.LISTENER, ListenerNotFound, "listener"),
     "listener-rule": (Kind.RULE, RuleNotFound, "rule"),
+    "truststore": (Kind.TRUST_STORE, TrustStoreNotFound, "trust store"),
 }
 
 
@@ -69,8 +72,13 @@ def rule_arn(listener: str) -> str:
     return listener.replace(":listener/", ":listener-rule/", 1) + "/" + _new_id()
 
 
+def trust_store_arn(identity: Identity, name: str) -> str:
+    return identity.arn(SERVICE, f"truststore/{name}/{_new_id()}")
+
+
 def resource_type(arn: str) -> str:
-    """`loadbalancer`, `targetgroup`, `listener` or `listener-rule`; ValidationError otherwise."""
+    """`loadbalancer`, `targetgroup`, `listener`, `listener-rule` or `truststore`;
+    ValidationError otherwise."""
     parsed = parse_arn(arn)
     if parsed is None or parsed.service != SERVICE or parsed.resource_type not in KINDS:
         raise ValidationError(f"'{arn}' is not a valid Elastic Load Balancing resource ARN")
@@ -107,6 +115,10 @@ def get_listener(tx: Tx, arn: str) -> dict[str, Any]:
 
 def get_rule(tx: Tx, arn: str) -> dict[str, Any]:
     return _get(tx, arn, "listener-rule")
+
+
+def get_trust_store(tx: Tx, arn: str) -> dict[str, Any]:
+    return _get(tx, arn, "truststore")
 
 
 def notify_lb(ctx: object) -> None:

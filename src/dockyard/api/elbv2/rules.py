@@ -5,6 +5,8 @@ the document is the botocore Rule shape plus "ListenerArn". A listener's default
 rule is a row too (Priority "default", IsDefault true, no conditions, Actions =
 the listener's DefaultActions): it cannot be deleted, re-prioritized or given
 conditions, and changing its actions changes the listener's DefaultActions.
+TCP and TLS listeners (network load balancers) have their default rule only:
+CreateRule on one is a ValidationError, as in ELB.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from dockyard.api.elbv2.actions import normalize_actions
 from dockyard.api.elbv2.conditions import normalize_conditions
+from dockyard.api.elbv2.network import TCP_PROTOCOLS
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
 from dockyard.api.elbv2.refs import get_listener, get_rule, notify_lb, rule_arn
 from dockyard.api.elbv2.tags import check_tags, put_tags
@@ -69,7 +72,13 @@ def create_rule(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         listener = get_listener(tx, params["ListenerArn"])
         listener_arn, lb_arn = listener["ListenerArn"], listener["LoadBalancerArn"]
-        actions = normalize_actions(tx, params["Actions"], lb_arn)
+        protocol = listener.get("Protocol", "HTTP")
+        if protocol in TCP_PROTOCOLS:
+            raise ValidationError(
+                f"Listener rules are not supported for listeners with the protocol '{protocol}': "
+                "a network load balancer's listener has its default action only"
+            )
+        actions = normalize_actions(tx, params["Actions"], lb_arn, protocol)
         _priority_taken(tx, listener_arn, priority)
         siblings = [doc["ListenerArn"] for doc in tx.find(Kind.LISTENER, {"load_balancer": lb_arn})]
         if tx.count(Kind.RULE, {"listener": siblings}) - len(siblings) >= MAX_RULES:
@@ -120,7 +129,9 @@ def modify_rule(ctx: ApiContext, params: Params) -> Result:
             doc["Conditions"] = normalize_conditions(params["Conditions"])
         if "Actions" in params:
             listener = get_listener(tx, doc["ListenerArn"])
-            doc["Actions"] = normalize_actions(tx, params["Actions"], listener["LoadBalancerArn"])
+            doc["Actions"] = normalize_actions(
+                tx, params["Actions"], listener["LoadBalancerArn"], listener.get("Protocol", "HTTP")
+            )
             if doc["IsDefault"]:
                 listener["DefaultActions"] = doc["Actions"]
                 tx.update(Kind.LISTENER, listener["ListenerArn"], listener)

@@ -1,7 +1,10 @@
-"""AddTags, RemoveTags, DescribeTags for load balancers, target groups, listeners and rules.
+"""AddTags, RemoveTags, DescribeTags for load balancers, target groups, listeners, rules
+and trust stores.
 
 Tags live in the store's tags table (lowercase key/value, shared with ECS);
-ELBv2 spells them {"Key", "Value"}.
+ELBv2 spells them {"Key", "Value"}. A tag key given twice is DuplicateTagKeys where the
+operation models it (AddTags and CreateLoadBalancer pass it to `check_tags`; CreateTrustStore
+models it too), else the generic ValidationError (CreateListener, CreateRule, ...).
 """
 
 from __future__ import annotations
@@ -10,19 +13,19 @@ from typing import Any
 
 from dockyard.api.elbv2.refs import get_resource
 from dockyard.context import ApiContext, Params, Result
-from dockyard.elbv2.errors import DuplicateTagKeys, TooManyTags, ValidationError
+from dockyard.elbv2.errors import DuplicateTagKeys, ElbError, TooManyTags, ValidationError
 from dockyard.store import Tx
 
 MAX_TAGS = 50
 MAX_RESOURCES = 20
 
 
-def check_tags(tags: list[dict[str, Any]]) -> None:
+def check_tags(tags: list[dict[str, Any]], duplicate: type[ElbError] = ValidationError) -> None:
     if len(tags) > MAX_TAGS:
         raise TooManyTags(f"A resource can have at most {MAX_TAGS} tags")
     keys = [tag["Key"] for tag in tags]
     if len(set(keys)) != len(keys):
-        raise DuplicateTagKeys("A tag key was specified more than once")
+        raise duplicate("A tag key was specified more than once")
     for tag in tags:
         key, value = tag["Key"], tag.get("Value", "")
         if not 1 <= len(key) <= 128 or len(value) > 256:
@@ -52,6 +55,7 @@ def _resources(params: Params) -> list[str]:
 
 
 def add_tags(ctx: ApiContext, params: Params) -> Result:
+    check_tags(params["Tags"], DuplicateTagKeys)
     with ctx.store.transaction() as tx:
         for arn in _resources(params):
             get_resource(tx, arn)

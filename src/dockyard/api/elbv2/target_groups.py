@@ -1,19 +1,23 @@
 """Target groups: Create/Describe/Modify/DeleteTargetGroup and their attributes.
 
-HTTP target groups of instance or ip targets, health-checked over HTTP (HAProxy's
-`option httpchk`). LoadBalancerArns is not stored: it is derived on each read
-from the listeners and rules that forward to the group (`actions.load_balancers_of`).
+HTTP target groups (application load balancers) and TCP/TLS ones (network load
+balancers: network.py) of instance or ip targets, health-checked over HTTP (HAProxy's
+`option httpchk`) or, for TCP/TLS groups, by a TCP connect (health_checks.py).
+LoadBalancerArns is not stored: it is derived on each read from the listeners and
+rules that forward to the group (`actions.load_balancers_of`).
 As in AWS, creating a group that exists with the same settings returns it, and
 deleting one that does not exist succeeds.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from dockyard.api.elbv2 import attributes
+from dockyard.api.elbv2.account import check_target_group_quota
 from dockyard.api.elbv2.actions import target_group_users
+from dockyard.api.elbv2.health_checks import HTTP_ONLY, settle
+from dockyard.api.elbv2.network import NLB_GROUP, check_group_protocol, target_group_table
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of, page_of_rows
 from dockyard.api.elbv2.refs import (
     check_name,
@@ -34,67 +38,6 @@ from dockyard.elbv2.errors import (
 from dockyard.elbv2.targets import health_check_port
 from dockyard.store import Kind, Tx
 
-HEALTH_CHECK_DEFAULTS: dict[str, Any] = {
-    "HealthCheckProtocol": "HTTP",
-    "HealthCheckPort": "traffic-port",
-    "HealthCheckEnabled": True,
-    "HealthCheckIntervalSeconds": 30,
-    "HealthCheckTimeoutSeconds": 5,
-    "HealthyThresholdCount": 5,
-    "UnhealthyThresholdCount": 2,
-    "HealthCheckPath": "/",
-    "Matcher": {"HttpCode": "200"},
-}
-_CODES = re.compile(r"^\d{3}(,\d{3})*$")
-_RANGE = re.compile(r"^(\d{3})-(\d{3})$")
-
-
-def check_matcher(matcher: dict[str, Any]) -> None:
-    """HttpCode is "200", a list "200,202" or a range "200-299", within 200-499."""
-    if "GrpcCode" in matcher:
-        raise ValidationError("GrpcCode matchers need a gRPC target group, which is not supported")
-    code = matcher.get("HttpCode", "")
-    if _CODES.match(code):
-        bounds = [int(part) for part in code.split(",")]
-    elif match := _RANGE.match(code):
-        bounds = [int(match[1]), int(match[2])]
-        if bounds[0] > bounds[1]:
-            raise ValidationError(f"Health check matcher range '{code}' is reversed")
-    else:
-        raise ValidationError(
-            f"Health check matcher HttpCode '{code}' must be a code, a list such as "
-            "'200,202' or a range such as '200-299'"
-        )
-    if not all(200 <= bound <= 499 for bound in bounds):
-        raise ValidationError("Health check matcher codes must be between 200 and 499")
-
-
-def _check_health(settings: dict[str, Any]) -> None:
-    if settings["HealthCheckProtocol"] != "HTTP":
-        raise ValidationError("Health check protocol must be HTTP")
-    port = str(settings["HealthCheckPort"])
-    if port != "traffic-port" and not (port.isdigit() and 1 <= int(port) <= 65535):
-        raise ValidationError("Health check port must be 'traffic-port' or between 1 and 65535")
-    path = settings["HealthCheckPath"]
-    if not path.startswith("/") or len(path) > 1024:
-        raise ValidationError("Health check path must start with '/' (up to 1024 characters)")
-    interval, timeout = (
-        settings["HealthCheckIntervalSeconds"],
-        settings["HealthCheckTimeoutSeconds"],
-    )
-    if not 5 <= interval <= 300:
-        raise ValidationError("Health check interval must be between 5 and 300 seconds")
-    if not 2 <= timeout <= 120:
-        raise ValidationError("Health check timeout must be between 2 and 120 seconds")
-    if timeout >= interval:
-        raise ValidationError(
-            f"Health check timeout '{timeout}' must be smaller than the interval '{interval}'"
-        )
-    for key in ("HealthyThresholdCount", "UnhealthyThresholdCount"):
-        if not 2 <= settings[key] <= 10:
-            raise ValidationError(f"{key} must be between 2 and 10")
-    check_matcher(settings["Matcher"])
-
 
 def _present(doc: dict[str, Any], users: dict[str, set[str]]) -> dict[str, Any]:
     return doc | {"LoadBalancerArns": sorted(users.get(doc["TargetGroupArn"], set()))}
@@ -107,27 +50,35 @@ def _settings(doc: dict[str, Any]) -> dict[str, Any]:
 def create_target_group(ctx: ApiContext, params: Params) -> Result:
     name = params["Name"]
     check_name(name, "Target group")
-    if params.get("Protocol") != "HTTP":
-        raise ValidationError("Target groups must use protocol HTTP")
+    protocol = params.get("Protocol")
+    check_group_protocol(protocol)
+    assert protocol is not None
+    network = protocol in NLB_GROUP
     target_type = params.get("TargetType", "instance")
     if target_type not in {"instance", "ip"}:
         raise ValidationError(f"Target type '{target_type}' is not supported: use instance or ip")
     port = params.get("Port")
     if port is None or not 1 <= port <= 65535:
         raise ValidationError("A port between 1 and 65535 must be specified")
+    if network and params.get("ProtocolVersion"):
+        raise ValidationError(
+            "A protocol version can be specified for HTTP and HTTPS target groups only"
+        )
     if (
         params.get("ProtocolVersion", "HTTP1") != "HTTP1"
         or params.get("IpAddressType", "ipv4") != "ipv4"
     ):
         raise ValidationError("Only protocol version HTTP1 and IP address type ipv4 are supported")
-    health = {key: params.get(key, default) for key, default in HEALTH_CHECK_DEFAULTS.items()}
-    _check_health(health)
+    health = settle(params, None, protocol)
     tags = params.get("Tags", [])
     check_tags(tags)
-    doc: dict[str, Any] = {"TargetGroupName": name, "Protocol": "HTTP", "Port": port}
+    doc: dict[str, Any] = {"TargetGroupName": name, "Protocol": protocol, "Port": port}
     if params.get("VpcId"):
         doc["VpcId"] = params["VpcId"]
-    doc |= health | {"TargetType": target_type, "ProtocolVersion": "HTTP1", "IpAddressType": "ipv4"}
+    doc |= health | {"TargetType": target_type}
+    if not network:
+        doc["ProtocolVersion"] = "HTTP1"
+    doc["IpAddressType"] = "ipv4"
     with ctx.store.transaction() as tx:
         existing = tx.find(Kind.TARGET_GROUP, {"name": name})
         if existing:
@@ -137,11 +88,12 @@ def create_target_group(ctx: ApiContext, params: Params) -> Result:
                     "settings"
                 )
             return {"TargetGroups": [_present(existing[0], target_group_users(tx))]}
+        check_target_group_quota(tx)
         arn = target_group_arn(ctx.identity, name)
         doc = {
             "TargetGroupArn": arn,
             **doc,
-            "Attributes": attributes.defaults(attributes.TARGET_GROUP),
+            "Attributes": attributes.defaults(target_group_table(doc)),
         }
         tx.insert(Kind.TARGET_GROUP, arn, doc, name=name)
         put_tags(tx, arn, tags)
@@ -188,8 +140,9 @@ def modify_target_group(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         doc = get_target_group(tx, params["TargetGroupArn"])
         old_port = doc["HealthCheckPort"]
-        health = {key: params.get(key, doc.get(key, d)) for key, d in HEALTH_CHECK_DEFAULTS.items()}
-        _check_health(health)
+        health = settle(params, doc, str(doc.get("Protocol", "HTTP")))
+        for key in HTTP_ONLY:  # a TCP check has no path and no matcher
+            doc.pop(key, None)
         doc.update(health)
         arn = doc["TargetGroupArn"]
         tx.update(Kind.TARGET_GROUP, arn, doc)
@@ -223,14 +176,14 @@ def delete_target_group(ctx: ApiContext, params: Params) -> Result:
 def describe_target_group_attributes(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.read() as tx:
         doc = get_target_group(tx, params["TargetGroupArn"])
-    return {"Attributes": attributes.merged(doc.get("Attributes", []), [], attributes.TARGET_GROUP)}
+    return {"Attributes": attributes.merged(doc.get("Attributes", []), [], target_group_table(doc))}
 
 
 def modify_target_group_attributes(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         doc = get_target_group(tx, params["TargetGroupArn"])
         doc["Attributes"] = attributes.merged(
-            doc.get("Attributes", []), params["Attributes"], attributes.TARGET_GROUP
+            doc.get("Attributes", []), params["Attributes"], target_group_table(doc)
         )
         tx.update(Kind.TARGET_GROUP, doc["TargetGroupArn"], doc)
     notify_lb(ctx)

@@ -8,6 +8,7 @@ loop.py             one step: reads, calls reconcile, applies the plan (placemen
   reads.py          what a step reads: live tasks, the primary's newest STOPPED ones,
                     the instances its tasks are on (bounded by the service)
   targets.py        services behind load balancers: register / drain / health
+  history.py        the deployment history rows of the plan's deployment changes
 reconcile.py        reconcile(service, deployments, tasks, instances, now) -> Plan (pure)
   context.py        the state of one step, event and stop-reason texts, stop order
   rolling.py        REPLICA: starts and stops within minimumHealthy/maximum percent

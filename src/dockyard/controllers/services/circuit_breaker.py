@@ -103,6 +103,12 @@ def evaluate(
         rollout_state_reason=CIRCUIT_BREAKER_REASON,
         failed_tasks=reported,
     )
-    create = DeploymentChange(new_id, status="PRIMARY", new_task_definition=target.task_definition)
+    create = DeploymentChange(
+        new_id,
+        status="PRIMARY",
+        new_task_definition=target.task_definition,
+        rollback_of=primary.id,
+        rollback_to=target.id,
+    )
     events.append(rollback_message(service.name, primary.id, new_id))
     return Verdict((demote, create), tuple(events), failed=True)

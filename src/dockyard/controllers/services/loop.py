@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.context import ApiContext
-from dockyard.controllers.services import reads
+from dockyard.controllers.services import history, reads
 from dockyard.controllers.services.model import Plan
 from dockyard.controllers.services.reconcile import reconcile
 from dockyard.controllers.services.targets import (
@@ -43,7 +43,8 @@ class Outcome:
     (steady, or gone): only a change it depends on needs another step then."""
 
     touched: set[str] = field(default_factory=set)
-    tasks: set[str] = field(default_factory=set)  # tasks started or stopped (agent pushes)
+    # tasks started or stopped -> their committed documents (the agent hub's pushes)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     settled: bool = True
     progressed: bool = False  # started, stopped or changed the service document
     target_groups: frozenset[str] = frozenset()  # its load balancers' target groups
@@ -130,7 +131,10 @@ def _reconcile(
     plan = reconcile(view, deployments, tasks, instances, now)
     outcome.settled = plan.steady
     before = repr(service)
+    known = list(service["deployments"])  # entries a change may remove, for the history
     _apply_deployments(service, plan, now)
+    if plan.deployments:
+        history.follow(tx, [*known, *service["deployments"]], plan.deployments, now)
     for message in plan.events:
         add_event(service, message, now)
     stopped = []
@@ -157,7 +161,7 @@ def _reconcile(
         if task is not None:
             stopped.append(stop.task_arn)
             touched.add(task.get("containerInstanceArn", ""))
-            outcome.tasks.add(stop.task_arn)
+            outcome.tasks[stop.task_arn] = task
     if stopped:
         add_event(
             service,
@@ -167,7 +171,7 @@ def _reconcile(
         )
     started = _start(ctx, tx, cluster, service, plan, definitions=definitions, now=now)
     touched.update(t["containerInstanceArn"] for t in started)
-    outcome.tasks.update(t["taskArn"] for t in started)
+    outcome.tasks.update((t["taskArn"], t) for t in started)
     if balanced:
         # Tasks stopped in this pass were read as RUNNING: never register them again.
         just_stopped = set(stopped)

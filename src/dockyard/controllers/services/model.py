@@ -113,6 +113,10 @@ class DeploymentChange:
     rollout_state_reason: str | None = None
     failed_tasks: int | None = None
     new_task_definition: str | None = None  # set on a new deployment (rollback)
+    # A rollback: the failed deployment it replaces and the one whose revision it runs again
+    # (the deployment history follows them, controllers/services/history.py).
+    rollback_of: str | None = None
+    rollback_to: str | None = None
 
 
 @dataclass

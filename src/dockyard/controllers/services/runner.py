@@ -27,6 +27,7 @@ import contextlib
 import logging
 import threading
 from collections import defaultdict
+from typing import Any
 
 from dockyard.context import ApiContext, Changed
 from dockyard.controllers.services.loop import INTERVAL_S, Outcome, reconcile_service
@@ -119,15 +120,15 @@ class ServiceRunner:
 
     # -- one key ------------------------------------------------------------------------
 
-    def process(self, arn: str, now: float) -> tuple[set[str], set[str]]:
+    def process(self, arn: str, now: float) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """Run one step for `arn` (popped from the queue) and schedule what follows;
-        returns the instances and the tasks it started or stopped."""
+        returns the instances and the tasks it started or stopped (their documents)."""
         try:
             outcome = reconcile_service(self.ctx, arn)
         except Exception:
             delay = self.queue.retry(arn, now)
             log.exception("service %s: reconcile step failed; retrying in %.1fs", arn, delay)
-            return set(), set()
+            return set(), {}
         finally:
             self.queue.done(arn)
             self.steps += 1
@@ -172,8 +173,8 @@ class ServiceRunner:
                 log.exception("service controller: reading what changed failed; retrying")
             arn = self.queue.pop(clock())
             if arn is not None:
-                touched, task_arns = self.process(arn, clock())
-                self.ctx.desired_changed(touched, task_arns)
+                touched, docs = self.process(arn, clock())
+                self.ctx.desired_changed(touched, docs=docs)
                 await asyncio.sleep(0)  # one service at a time: let requests through
                 continue
             with contextlib.suppress(TimeoutError):

@@ -1,0 +1,173 @@
+"""Trust store revocations: AddTrustStoreRevocations, RemoveTrustStoreRevocations,
+DescribeTrustStoreRevocations, GetTrustStoreRevocationContent.
+
+Each revocation is a CRL (PEM or DER, from `S3Bucket` `file` / `inline` as the bundle)
+signed by one of the trust store's CA certificates; it gets the next RevocationId of
+its trust store (1, 2, ...). All of a trust store's CRLs are joined into one
+`crl-file` for HAProxy; verify-mode listeners then refuse a revoked client certificate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
+from dockyard.api.elbv2.refs import get_trust_store, notify_lb
+from dockyard.api.elbv2.trust_stores import (
+    BUNDLE_SHA,
+    CRL_SHA,
+    NEXT_REVOCATION,
+    REVOCATIONS,
+    certs_dir,
+    listeners_using,
+    prune_after_commit,
+)
+from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2 import trust_store_files as files
+from dockyard.elbv2.errors import (
+    InvalidRevocationContent,
+    RevocationContentNotFound,
+    RevocationIdNotFound,
+    TooManyTrustStoreRevocationEntries,
+    ValidationError,
+)
+from dockyard.elbv2.trust_stores import (
+    MAX_REVOCATION_FILE_BYTES,
+    MAX_REVOCATION_FILES,
+    MAX_REVOKED_ENTRIES,
+    parse_crl,
+)
+from dockyard.store import Kind, Tx
+
+PUBLIC = ("RevocationId", "RevocationType", "NumberOfRevokedEntries")
+
+
+def _public(arn: str, revocation: dict[str, Any]) -> dict[str, Any]:
+    return {"TrustStoreArn": arn, **{key: revocation[key] for key in PUBLIC}}
+
+
+def _read_bundle(directory: Path, doc: dict[str, Any]) -> str:
+    path = files.bundle_path(directory, doc["TrustStoreArn"], doc[BUNDLE_SHA])
+    try:
+        return path.read_text()
+    except OSError:
+        raise InvalidRevocationContent(
+            "The trust store's CA certificates bundle is missing on the server: "
+            "ModifyTrustStore to upload it again"
+        ) from None
+
+
+def _write_combined(tx: Tx, directory: Path, doc: dict[str, Any]) -> None:
+    """Rewrite the one crl-file of the trust store, update counts, save the document."""
+    arn = doc["TrustStoreArn"]
+    pems = [
+        files.revocation_path(directory, arn, r["RevocationId"]).read_text()
+        for r in doc[REVOCATIONS]
+    ]
+    text, digest = files.combined_crl(pems)
+    doc[CRL_SHA] = digest if pems else None
+    doc["TotalRevokedEntries"] = sum(r["NumberOfRevokedEntries"] for r in doc[REVOCATIONS])
+    if pems:
+        files.write_file(files.crl_path(directory, arn, digest), text)
+    tx.update(Kind.TRUST_STORE, arn, doc)
+    prune_after_commit(tx, directory, doc)
+
+
+def add_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
+    contents = params.get("RevocationContents") or []
+    if not contents:
+        raise ValidationError("At least one revocation content must be specified")
+    for content in contents:
+        if content.get("RevocationType", "CRL") != "CRL":
+            raise InvalidRevocationContent("The revocation type must be CRL")
+        if not content.get("S3Bucket") or not content.get("S3Key"):
+            raise RevocationContentNotFound("A revocation needs an S3Bucket and an S3Key")
+    directory = certs_dir(ctx)
+    with ctx.store.transaction() as tx:
+        doc = get_trust_store(tx, params["TrustStoreArn"])
+        arn = doc["TrustStoreArn"]
+        bundle = _read_bundle(directory, doc)
+        crls = [
+            parse_crl(
+                files.read_source(
+                    c["S3Bucket"], c["S3Key"], MAX_REVOCATION_FILE_BYTES, RevocationContentNotFound
+                ),
+                bundle,
+            )
+            for c in contents
+        ]
+        if len(doc[REVOCATIONS]) + len(crls) > MAX_REVOCATION_FILES:
+            raise TooManyTrustStoreRevocationEntries(
+                f"A trust store can have at most {MAX_REVOCATION_FILES} revocation files"
+            )
+        if doc["TotalRevokedEntries"] + sum(c.entries for c in crls) > MAX_REVOKED_ENTRIES:
+            raise TooManyTrustStoreRevocationEntries(
+                f"A trust store can have at most {MAX_REVOKED_ENTRIES} revoked entries"
+            )
+        added = []
+        for crl in crls:
+            revocation = {
+                "RevocationId": doc[NEXT_REVOCATION],
+                "RevocationType": "CRL",
+                "NumberOfRevokedEntries": crl.entries,
+                "_Sha256": crl.sha256,
+            }
+            doc[NEXT_REVOCATION] += 1
+            files.write_file(
+                files.revocation_path(directory, arn, revocation["RevocationId"]), crl.pem
+            )
+            doc[REVOCATIONS].append(revocation)
+            added.append(_public(arn, revocation))
+        _write_combined(tx, directory, doc)
+        used = bool(listeners_using(tx, arn))
+    if used:
+        notify_lb(ctx)
+    return {"TrustStoreRevocations": added}
+
+
+def _known(doc: dict[str, Any], ids: list[int]) -> dict[int, dict[str, Any]]:
+    by_id = {r["RevocationId"]: r for r in doc[REVOCATIONS]}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise RevocationIdNotFound(f"Revocation ID {missing[0]} not found")
+    return by_id
+
+
+def remove_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
+    ids = list(dict.fromkeys(params["RevocationIds"]))
+    if not ids:
+        raise ValidationError("At least one revocation ID must be specified")
+    directory = certs_dir(ctx)
+    with ctx.store.transaction() as tx:
+        doc = get_trust_store(tx, params["TrustStoreArn"])
+        _known(doc, ids)
+        doc[REVOCATIONS] = [r for r in doc[REVOCATIONS] if r["RevocationId"] not in ids]
+        _write_combined(tx, directory, doc)
+        used = bool(listeners_using(tx, doc["TrustStoreArn"]))
+    if used:
+        notify_lb(ctx)
+    return {}
+
+
+def describe_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
+    page = page_of(params)
+    with ctx.store.read() as tx:
+        doc = get_trust_store(tx, params["TrustStoreArn"])
+    ids = list(dict.fromkeys(params.get("RevocationIds") or []))
+    by_id = _known(doc, ids)
+    chosen = [by_id[i] for i in sorted(ids)] if ids else list(doc[REVOCATIONS])
+    items, marker = page_in_memory(chosen, page, lambda r: f"{r['RevocationId']:020d}")
+    arn = doc["TrustStoreArn"]
+    return answer("TrustStoreRevocations", [_public(arn, r) for r in items], marker)
+
+
+def get_trust_store_revocation_content(ctx: ApiContext, params: Params) -> Result:
+    """Location: a file:// URI of the CRL (as PEM) on the server (ELB: pre-signed S3 URL)."""
+    directory = certs_dir(ctx)
+    with ctx.store.read() as tx:
+        doc = get_trust_store(tx, params["TrustStoreArn"])
+    revocation_id = params["RevocationId"]
+    _known(doc, [revocation_id])
+    path = files.revocation_path(directory, doc["TrustStoreArn"], revocation_id)
+    return {"Location": path.resolve().as_uri()}
