@@ -64,6 +64,9 @@ class ApiContext:
     # The service controller's queue (controllers/services/runner.py): what changed, so
     # only the services that depend on it are reconciled.
     on_change: Callable[[Changed], None] | None = None
+    # Called after UpdateContainerAgent set an instance's update PENDING (its ARN): the
+    # agent hub sends the agent the `update` message (api/ecs/agent_update.py).
+    on_agent_update: Callable[[str], None] | None = None
     # Where ACM keeps certificate and private-key files (mode 0600, read by HAProxy);
     # None: ImportCertificate is refused (no place to keep keys).
     certs_dir: Path | None = None

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from dockyard import console
 from dockyard.alarms.actions import ActionRouter
+from dockyard.api import exec as exec_relay
 from dockyard.api import prometheus, task_logs
 from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import create_app
@@ -36,6 +37,7 @@ from dockyard.lb import LbController, LbSettings
 from dockyard.logs import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.metrics.latest import LatestMetrics, MetricsSink
+from dockyard.store.lock import DataDirInUse, lock_data_dir
 from dockyard.store.sql import open_store, sqlite_url
 from dockyard.wire.agent import WS_PATH
 
@@ -93,6 +95,10 @@ def build_app(config: ServerConfig) -> web.Application:
 
         credentials = load_credentials(str(config.credentials_file))
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:  # one server per data dir (SQLite, sidecars, HAProxy run dir): see store/lock.py
+        data_lock = lock_data_dir(config.data_dir)
+    except DataDirInUse as error:
+        raise ConfigError(str(error)) from error
     store = open_store(config.store_url or sqlite_url(config.data_dir))
     metrics = MetricsStore(config.data_dir / "metrics.db", retention_s=config.metrics_retention_s)
     logs = LogStore(config.data_dir / "logs.db", cap_s=config.logs_retention_s)
@@ -114,6 +120,7 @@ def build_app(config: ServerConfig) -> web.Application:
     hub.mark_all_disconnected()
     app.router.add_get(WS_PATH, hub.handle)
     app.router.add_get(task_logs.PATH, task_logs.make_handler(ctx, hub, credentials))
+    app.router.add_get(exec_relay.PATH, exec_relay.make_handler(hub))  # dockyard task exec
     console.register(app, ctx, hub, credentials, config.data_dir)  # web console at /console
     app.router.add_get(prometheus.PATH, prometheus.make_handler(ctx, hub.connection_count, latest))
     settings = InstanceSettings(
@@ -148,6 +155,7 @@ def build_app(config: ServerConfig) -> web.Application:
         metrics.close()
         logs.close()
         store.close()
+        data_lock.release()
 
     app.on_startup.append(start_controllers)
     app.on_shutdown.append(stop)

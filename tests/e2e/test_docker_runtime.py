@@ -1,7 +1,8 @@
 """DockerRuntime against the real engine: dynamic ports served over HTTP on a loopback
 alias, port collisions, stop timeouts, health checks, events, labels, logs.
 
-Needs a Docker engine (skipped with the reason when none answers) and Debian's
+Needs a Docker engine (skipped with the reason when none answers; a failure with
+DOCKYARD_REQUIRE_DOCKER=1) and Debian's
 busybox-static for the locally built test images. Every container carries this
 module's cluster label and is removed by it, also when a test fails.
 """
@@ -43,6 +44,7 @@ from dockyard.agent.runtime_docker import DockerRuntime
 from dockyard.agent.runtime_ports import DynamicPortPicker, can_bind
 from dockyard.testing import runtime_contract as contract
 from dockyard.testing.images import BUSYBOX_IMAGE, WEB_IMAGE, build_test_images
+from tests.e2e.conftest import docker_required
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +72,8 @@ def docker_client() -> Iterator[Any]:
         client = docker.from_env(timeout=10)
         client.ping()
     except Exception as exc:
+        if docker_required():  # CI (DOCKYARD_REQUIRE_DOCKER=1): fail, never skip
+            raise
         pytest.skip(f"no Docker engine answers (DOCKER_HOST or /var/run/docker.sock): {exc}")
     try:
         yield client
@@ -84,6 +88,8 @@ def docker_client() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def images(docker_client: Any) -> dict[str, str]:
     if not os.path.exists("/usr/bin/busybox"):
+        if docker_required():
+            pytest.fail("test images need /usr/bin/busybox (apt-get install busybox-static)")
         pytest.skip("test images need /usr/bin/busybox (apt-get install busybox-static)")
     return build_test_images(docker_client)
 

@@ -254,6 +254,17 @@ def _seed_calls(found: Mapping[str, str]) -> list[tuple[str, str, dict[str, Any]
         ("acm", "ImportCertificate", {"Certificate": CERT, "PrivateKey": KEY}),
         ("ecs", "CreateCluster", {"clusterName": "default", "tags": [{"key": "k", "value": "v"}]}),
         ("ecs", "CreateCluster", {"clusterName": "empty"}),
+        (
+            "ecs",
+            "CreateCapacityProvider",
+            {
+                "name": "spot",
+                "autoScalingGroupProvider": {
+                    "autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:"
+                    "autoScalingGroup:1:autoScalingGroupName/spot"
+                },
+            },
+        ),
         ("ecs", "PutAccountSetting", {"name": "containerInsights", "value": "enabled"}),
         ("ecs", "RegisterTaskDefinition", TASKDEF),
         ("ecs", "RegisterContainerInstance", {"cluster": "default", "totalResources": RESOURCES}),

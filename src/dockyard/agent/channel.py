@@ -24,8 +24,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from dockyard.agent.exec import ExecRelay
 from dockyard.agent.manager import TaskManager
-from dockyard.wire.agent import HEARTBEAT_S, WS_PATH, DesiredMessage, TaskReport
+from dockyard.wire.agent import EXEC_TO_AGENT, HEARTBEAT_S, WS_PATH, DesiredMessage, TaskReport
 from dockyard.wire.generations import AgentView, Applied, Resync
 
 log = logging.getLogger("dockyard.agent.channel")
@@ -65,6 +66,7 @@ class Channel:
         self.region = region
         self.connected = asyncio.Event()
         self.on_log_ack: Callable[[dict[str, Any]], None] | None = None  # logs_shipper
+        self.on_update: Callable[[dict[str, Any]], None] | None = None  # agent/update.py
         self._live_send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     async def run(self) -> None:
@@ -115,6 +117,7 @@ class Channel:
             await send({"type": "state", "tasks": current})
             sender = asyncio.create_task(self._drain(send, outbox))
             logs = LogRelay(self.manager, send)
+            execs = ExecRelay(self.manager, send)  # dockyard task exec (agent/exec.py)
             try:
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
@@ -128,12 +131,17 @@ class Channel:
                             self.on_log_ack(data)  # agent/logs_shipper.py
                         elif kind == "logs_cancel":
                             logs.cancel(str(data.get("id")))
+                        elif kind in EXEC_TO_AGENT:
+                            execs.handle(data)
+                        elif kind == "update" and self.on_update is not None:
+                            self.on_update(data)  # UpdateContainerAgent
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
             finally:
                 self._live_send = None
                 sender.cancel()
                 logs.cancel_all()
+                execs.cancel_all()
             log.warning("server closed the connection")
 
     async def _desired(

@@ -12,9 +12,11 @@ file speaks the ECS agent's keys (as in the seed's ecs-bootstrap file):
     ECS_CONTAINER_STOP_TIMEOUT=30s
     ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=3h
     ECS_AVAILABILITY_ZONE=az-1         # Dockyard: there is no EC2 metadata to ask
+    ECS_CAPACITY_PROVIDER=spot         # Dockyard: the capacity provider this host is in
     DOCKYARD_ENDPOINT=http://127.0.0.1:8080
     DOCKYARD_HOST_IP=127.0.1.1
     DOCKYARD_METADATA_PORT=0           # task metadata endpoint port (0: free, kept)
+    ECS_AWSVPC_POOL=127.0.2.0/24       # Dockyard: one address per awsvpc task (agent/awsvpc.py)
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.agent.awsvpc import AddressPool
+
 DEFAULT_RESERVED_PORTS = (22, 2375, 2376, 51678, 51679)
 DEFAULT_DYNAMIC_RANGE = (49153, 65535)
 DEFAULT_STOP_TIMEOUT_S = 30.0
 DEFAULT_CLEANUP_WAIT_S = 3 * 3600.0
+CAPACITY_PROVIDER_ATTRIBUTE = "ecs.capacity-provider-name"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 
@@ -92,6 +97,13 @@ def cpu_architecture() -> str:
     return {"aarch64": "arm64", "amd64": "x86_64"}.get(machine, machine)
 
 
+def awsvpc_pool_size(cidr: str) -> int:
+    try:
+        return AddressPool(cidr).size
+    except ValueError as exc:
+        raise ConfigError(f"invalid awsvpc pool {cidr!r}: {exc}") from None
+
+
 @dataclass
 class AgentConfig:
     endpoint: str
@@ -112,6 +124,7 @@ class AgentConfig:
     region: str = "us-east-1"
     fake_runtime: bool = False
     metadata_port: int = 0  # task metadata endpoint (agent/metadata.py); 0: a free port
+    awsvpc_pool: str | None = None  # CIDR of the addresses awsvpc tasks get (agent/awsvpc.py)
 
     def agent_attributes(self) -> list[dict[str, str]]:
         """What the agent registers: ECS's own attributes, then the custom ones."""
@@ -127,6 +140,9 @@ class AgentConfig:
         }
         if self.availability_zone:
             attributes["ecs.availability-zone"] = self.availability_zone
+        if self.awsvpc_pool:  # ECS's awsvpc capability; the pool size bounds awsvpc tasks
+            attributes["ecs.capability.task-eni"] = ""
+            attributes["dockyard.awsvpc-pool-size"] = str(awsvpc_pool_size(self.awsvpc_pool))
         attributes.update(self.attributes)
         return [
             {"name": name, "value": value} if value else {"name": name}
@@ -162,6 +178,9 @@ def build_config(
         if not key:
             raise ConfigError(f"--attribute {item!r}: expected key=value")
         attributes[key] = value if sep else ""
+    provider = pick("capacity_provider", "ECS_CAPACITY_PROVIDER")
+    if provider:  # membership of a capacity provider (server: tasks/provider_placement.py)
+        attributes[CAPACITY_PROVIDER_ATTRIBUTE] = str(provider)
     reserved_memory = int(env.get("ECS_RESERVED_MEMORY", "0") or 0)
     memory = pick("memory", "DOCKYARD_MEMORY")
     memory = int(memory) if memory else total_memory_mib() - reserved_memory
@@ -199,7 +218,10 @@ def build_config(
         region=flags.get("region") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         fake_runtime=bool(flags.get("fake_runtime")),
         metadata_port=int(pick("metadata_port", "DOCKYARD_METADATA_PORT") or 0),
+        awsvpc_pool=pick("awsvpc_pool", "ECS_AWSVPC_POOL") or None,
     )
+    if config.awsvpc_pool:
+        awsvpc_pool_size(config.awsvpc_pool)  # refuse a bad CIDR at start
     if config.cpu <= 0 or config.memory <= 0:
         raise ConfigError("CPU and MEMORY must be positive")
     return config

@@ -23,9 +23,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dockyard import __version__
 from dockyard.agent import logs_shipper
-from dockyard.agent.channel import Channel
+from dockyard.agent.awsvpc import AddressPool
+from dockyard.agent.channel import Channel, signed_headers
 from dockyard.agent.config import AgentConfig
 from dockyard.agent.manager import TaskManager
 from dockyard.agent.metadata import MetadataServer, start_metadata_server
@@ -39,7 +39,9 @@ from dockyard.agent.metrics import (
 from dockyard.agent.runtime import ContainerRuntime
 from dockyard.agent.runtime_ports import DynamicPortPicker
 from dockyard.agent.task_worker import WorkerContext
+from dockyard.agent.update import Updater
 from dockyard.arns import new_ec2_instance_id, parse_arn
+from dockyard.wire.package import installed_version
 
 log = logging.getLogger("dockyard.agent")
 STATE_FILE = "agent-state.json"
@@ -79,13 +81,14 @@ def register(config: AgentConfig, docker_version: str) -> dict[str, Any]:
     state = json.loads(path.read_text()) if path.exists() else {}
     instance_id = state.get("ec2InstanceId") or new_ec2_instance_id()
     ecs = _client(config)
+    agent_version, agent_hash = installed_version()  # wire/package.py: 0.1.0+<hash>
     params: dict[str, Any] = {
         "cluster": config.cluster,
         "totalResources": _resources(config),
         "attributes": config.agent_attributes(),
         "versionInfo": {
-            "agentVersion": __version__,
-            "agentHash": "dockyard",
+            "agentVersion": agent_version,
+            "agentHash": agent_hash,
             "dockerVersion": docker_version,
         },
         "instanceIdentityDocument": json.dumps({"instanceId": instance_id}),
@@ -190,6 +193,7 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         instance_arn=instance_arn,
         default_stop_timeout_s=config.stop_timeout_s,
         report=lambda _report: None,
+        awsvpc=AddressPool(config.awsvpc_pool) if config.awsvpc_pool else None,
     )
     manager = TaskManager(ctx, config.cleanup_wait_s)
     metadata: MetadataServer | None = None
@@ -226,6 +230,16 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
             manager.on_event(event)
 
     stop = asyncio.Event()
+    updater = Updater(  # UpdateContainerAgent: install the server's package, then re-exec
+        config.endpoint,
+        config.data_dir,
+        channel.send_now,
+        stop.set,
+        headers=(lambda url: signed_headers(url, *credentials, config.region))
+        if credentials
+        else None,
+    )
+    channel.on_update = updater.start
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -256,3 +270,5 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
             await ctx.logs.close()
         await events.aclose()
         await runtime.close()
+    if updater.restart_with is not None:
+        updater.exec_new_version()  # same argv, new code; containers were left running

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from dockyard.agent.awsvpc import LABEL_AWSVPC_ADDRESS
 from dockyard.agent.metrics import RunningTask, reservation, service_of
 from dockyard.agent.runtime import (
     LABEL_CONTAINER_INSTANCE,
@@ -64,10 +65,13 @@ class TaskManager:
             if state.task_arn:
                 grouped[state.task_arn].append(state)
         self.orphans = dict(grouped)
-        for states in self.orphans.values():
+        for arn, states in self.orphans.items():
             for state in states:
                 for binding in state.ports:
                     self.ctx.picker.reserve(binding.host_port, binding.protocol)
+                address = state.labels.get(LABEL_AWSVPC_ADDRESS)
+                if address and self.ctx.awsvpc is not None:  # held until the task is gone
+                    self.ctx.awsvpc.adopt(arn, address)
         log.info("found %d container(s) of %d task(s) on the engine", len(found), len(grouped))
 
     # -- outbox ---------------------------------------------------------------------------
@@ -181,6 +185,8 @@ class TaskManager:
             await self.ctx.runtime.remove(state.id)
             for binding in state.ports:
                 self.ctx.picker.release(binding.host_port, binding.protocol)
+        if self.ctx.awsvpc is not None:
+            self.ctx.awsvpc.release(arn)
 
     def _schedule_cleanup(self, arn: str) -> None:
         if arn in self._cleaning:

@@ -19,6 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.agent.awsvpc import (
+    LABEL_AWSVPC_ADDRESS,
+    AddressPool,
+    PoolExhaustedError,
+    eni_details,
+)
 from dockyard.agent.logs_shipper import LogShipper, docker_log_config
 from dockyard.agent.runtime import (
     LABEL_CLUSTER,
@@ -33,6 +39,7 @@ from dockyard.agent.runtime import (
     RuntimeEvent,
     Ulimit,
 )
+from dockyard.agent.task_limits import task_level
 from dockyard.lifecycle import StopCode, TaskStatus
 from dockyard.wire.agent import ContainerReport, DesiredTask, TaskReport
 
@@ -81,6 +88,7 @@ class WorkerContext:
     logs: LogShipper | None = None  # ships awslogs containers' output
     # (task ARN, container name) -> ECS_CONTAINER_METADATA_URI(_V4) (agent/metadata.py)
     metadata_env: Callable[[str, str], dict[str, str]] | None = None
+    awsvpc: AddressPool | None = None  # addresses for awsvpc tasks (agent/awsvpc.py)
 
 
 def _ordered(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -121,6 +129,9 @@ class TaskWorker:
             )
             for c in self.definition.get("containerDefinitions", [])
         }
+        self.awsvpc = self.definition.get("networkMode") == "awsvpc"
+        self.task_cpu, self.task_memory = task_level(self.definition, desired)
+        self.address: str | None = None  # awsvpc: the task's address from the pool
         self.reason: str | None = None
         self.stop_code: str | None = None
         self.timestamps: dict[str, float] = {}
@@ -181,6 +192,8 @@ class TaskWorker:
         }
         if self.reason:
             report["reason"] = self.reason
+        if self.address:
+            report["eni"] = eni_details(self.address)
         if self.stop_code:
             report["stopCode"] = self.stop_code
         for key, value in self.timestamps.items():
@@ -201,12 +214,16 @@ class TaskWorker:
 
     def _adopt(self, found: list[ContainerState]) -> None:
         for state in found:
+            address = state.labels.get(LABEL_AWSVPC_ADDRESS)
+            if address and self.ctx.awsvpc is not None:
+                self.address = address
+                self.ctx.awsvpc.adopt(self.arn, address)
             record = self.containers.get(state.container_name or "")
             if record is None:
                 continue
             record.runtime_id = state.id
             self._ship_logs(record.name)
-            record.bindings = _bindings(state)
+            record.bindings = [] if self.awsvpc else _bindings(state)
             record.health = state.health_status
             if state.status == "running":
                 record.status = "RUNNING"
@@ -273,7 +290,10 @@ class TaskWorker:
             if record is not None and record.runtime_id:
                 links.append((record.runtime_id, alias or target))
         command = override.get("command", container.get("command"))
-        cpu = int(override.get("cpu", container.get("cpu", 0)) or 0)
+        cpu = int(override.get("cpu", container.get("cpu", 0)) or 0) or self._cpu_share()
+        memory = override.get("memory", container.get("memory"))
+        if memory is None and "memoryReservation" not in container and self.task_memory:
+            memory = self.task_memory  # task-level memory: the container's hard limit
         health = container.get("healthCheck")
         stop_timeout = container.get("stopTimeout")
         log_driver, log_options = docker_log_config(container.get("logConfiguration"))
@@ -288,7 +308,7 @@ class TaskWorker:
             user=container.get("user"),
             hostname=container.get("hostname"),
             cpu_shares=cpu,
-            memory_mib=override.get("memory", container.get("memory")),
+            memory_mib=memory,
             memory_reservation_mib=override.get(
                 "memoryReservation", container.get("memoryReservation")
             ),
@@ -296,8 +316,8 @@ class TaskWorker:
                 PortMapping(
                     int(m["containerPort"]),
                     m.get("protocol", "tcp"),
-                    int(m.get("hostPort") or 0),
-                    self.ctx.host_ip,
+                    int(m["containerPort"] if self.address else m.get("hostPort") or 0),
+                    self.address or self.ctx.host_ip,
                 )
                 for m in container.get("portMappings", [])
                 if "containerPort" in m
@@ -305,6 +325,7 @@ class TaskWorker:
             labels={
                 LABEL_CLUSTER: self.ctx.cluster_arn,
                 LABEL_CONTAINER_INSTANCE: self.ctx.instance_arn,
+                **({LABEL_AWSVPC_ADDRESS: self.address} if self.address else {}),
             },
             links=tuple(links),
             ulimits=tuple(
@@ -323,6 +344,15 @@ class TaskWorker:
             log_options=log_options,
         )
 
+    def _cpu_share(self) -> int:
+        """Task-level cpu, split evenly over the containers that set none (CPU shares)."""
+        if not self.task_cpu:
+            return 0
+        containers = self.definition.get("containerDefinitions", [])
+        unset = [c for c in containers if not c.get("cpu")]
+        given = sum(int(c.get("cpu") or 0) for c in containers)
+        return max(0, self.task_cpu - given) // max(1, len(unset))
+
     def _ship_logs(self, name: str) -> None:
         """An awslogs container's output goes to CloudWatch Logs (agent/logs_shipper.py)."""
         record = self.containers[name]
@@ -334,6 +364,14 @@ class TaskWorker:
     async def _start_containers(self) -> None:
         runtime = self.ctx.runtime
         containers = _ordered(self.definition.get("containerDefinitions", []))
+        if self.awsvpc and self.address is None:
+            try:
+                if self.ctx.awsvpc is None:
+                    raise PoolExhaustedError("this instance has no awsvpc address pool")
+                self.address = self.ctx.awsvpc.allocate(self.arn)
+            except PoolExhaustedError as exc:
+                self._fail(exc)
+                return
         self.timestamps["pullStartedAt"] = time.time()
         self._set(TaskStatus.PENDING)
         try:
@@ -356,7 +394,7 @@ class TaskWorker:
                 return
             record.runtime_id = state.id
             self._ship_logs(record.name)
-            record.bindings = _bindings(state)
+            record.bindings = [] if self.awsvpc else _bindings(state)
             record.status = "RUNNING" if state.status == "running" else "STOPPED"
             record.exit_code = state.exit_code
             self._send()
@@ -406,6 +444,8 @@ class TaskWorker:
                 if state is not None:
                     for binding in state.ports:
                         self.ctx.picker.release(binding.host_port, binding.protocol)
+        if self.ctx.awsvpc is not None:
+            self.ctx.awsvpc.release(self.arn)
 
     async def cancel(self) -> None:
         if self._task is not None:

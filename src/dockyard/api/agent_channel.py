@@ -26,8 +26,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from dockyard.api import agent_package
 from dockyard.api.agent_desired import DesiredSets
 from dockyard.api.app import authenticate
+from dockyard.api.ecs import agent_update
 from dockyard.context import ApiContext
 from dockyard.controllers.instances import Away
 from dockyard.errors import AwsError, ClientException
@@ -36,10 +38,11 @@ from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
 from dockyard.tasks.reports import apply_report_batches
-from dockyard.wire.agent import HEARTBEAT_S, DesiredMessage
+from dockyard.wire.agent import EXEC_FROM_AGENT, HEARTBEAT_S, DesiredMessage
 
 log = logging.getLogger("dockyard.agents")
 RESCAN_S = 600.0  # safety net: diff each connected instance's whole set this often
+REPORT_BATCH = 256  # state messages per transaction (bounds how long one holds the loop)
 
 
 class Connection:
@@ -52,6 +55,8 @@ class Connection:
         self.rescan_at = 0.0  # next safety rescan (time.monotonic())
         # log streams in flight: request id -> chunks (None ends the stream)
         self.log_streams: dict[str, asyncio.Queue[str | None]] = {}
+        # exec sessions in flight (api/exec.py): id -> exec-output/exec-exit messages
+        self.exec_streams: dict[str, asyncio.Queue[dict[str, Any] | None]] = {}
 
 
 class AgentHub:
@@ -70,6 +75,8 @@ class AgentHub:
         self.away = Away()  # instances whose agent is not connected (the controller's)
         self._reports: list[tuple[str, Any]] = []  # state messages of this loop turn
         ctx.on_desired_change = self.notify
+        ctx.on_agent_update = self.request_update
+        self._updates: set[asyncio.Task[None]] = set()  # `update` messages being sent
 
     def connection_count(self) -> int:
         return len(self.connections)
@@ -149,6 +156,7 @@ class AgentHub:
         if previous is not None:
             await previous.ws.close()
         log.info("agent connected: %s", instance_arn)
+        self.request_update(instance_arn)  # an update under way resumes on reconnect
         sender = asyncio.create_task(self._send_loop(connection))
         try:
             async for message in ws:
@@ -162,6 +170,8 @@ class AgentHub:
                 await sender
             for queue in connection.log_streams.values():
                 queue.put_nowait(None)
+            for exec_queue in connection.exec_streams.values():
+                exec_queue.put_nowait(None)
             if self.connections.get(instance_arn) is connection:
                 del self.connections[instance_arn]
                 self._set_connected(instance_arn, False)
@@ -201,6 +211,11 @@ class AgentHub:
         except ValueError:
             log.warning("agent %s sent invalid JSON", instance_arn)
             return
+        if message.get("type") in EXEC_FROM_AGENT:  # `dockyard task exec` (api/exec.py)
+            exec_queue = connection.exec_streams.get(str(message.get("id")))
+            if exec_queue is not None:
+                exec_queue.put_nowait(message)
+            return
         if message.get("type") == "log":
             queue = connection.log_streams.get(str(message.get("id")))
             if queue is not None:
@@ -221,6 +236,9 @@ class AgentHub:
             self.sink.put(ecs_samples(message, self.ctx.now()))
             return
         kind = message.get("type")
+        if kind == "update_status":  # UpdateContainerAgent progress
+            agent_update.record_status(self.ctx, instance_arn, message)
+            return
         if kind == "ack" and isinstance(message.get("generation"), int):
             self.desired.view(instance_arn).ack(message["generation"], self.ctx.now())
             return
@@ -238,9 +256,12 @@ class AgentHub:
         """Apply every state message received in this event-loop turn in one transaction
         (`apply_report_batches`); if that fails, each message alone, so one bad message
         costs only itself."""
-        batches, self._reports = self._reports, []
+        batches = self._reports[:REPORT_BATCH]
+        del self._reports[:REPORT_BATCH]
         if not batches:
             return
+        if self._reports:  # the rest in the next turn: requests get the loop in between
+            asyncio.get_running_loop().call_soon(self._apply_reports)
         now = self.ctx.now()
         try:
             with self.ctx.store.transaction() as tx:
@@ -266,6 +287,36 @@ class AgentHub:
             for instance_arn, arns in stopped.items():
                 self.desired.reported_stopped(instance_arn, arns)
             self.ctx.tasks_changed({(t.get("clusterArn", ""), t.get("group")) for t in moved})
+
+    def request_update(self, instance_arn: str) -> None:
+        """Send the agent the `update` message if its instance has an update under way
+        that it has not yet applied (api/ecs/agent_update.py)."""
+        connection = self.connections.get(instance_arn)
+        if connection is not None:
+            task = asyncio.get_running_loop().create_task(self._send_update(connection))
+            self._updates.add(task)
+            task.add_done_callback(self._updates.discard)
+
+    async def _send_update(self, connection: Connection) -> None:
+        with self.ctx.store.read() as tx:
+            doc = tx.get(Kind.CONTAINER_INSTANCE, connection.instance_arn)
+        target = agent_update.pending_target(doc) if doc is not None else None
+        if target is None:
+            return
+        built = await agent_package.server_package()
+        if built.version != target:  # requested from a server running other code
+            agent_update.record_status(
+                self.ctx,
+                connection.instance_arn,
+                {
+                    "status": "FAILED",
+                    "version": target,
+                    "reason": f"The server now serves version {built.version}, not {target}.",
+                },
+            )
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await connection.ws.send_str(json.dumps(agent_package.update_message(built)))
 
     async def stream_logs(
         self,
@@ -306,7 +357,7 @@ class AgentHub:
                     )
 
     async def close(self) -> None:
-        if self._reports:
+        while self._reports:
             self._apply_reports()  # received before the close: applied, not dropped
         for connection in list(self.connections.values()):
             await connection.ws.close()

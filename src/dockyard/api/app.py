@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from dockyard.accounts.principals import CALLER
+from dockyard.api import agent_package
 from dockyard.api.json_protocol import JsonService, dispatch, error_response
 from dockyard.api.query_protocol import FORM_CONTENT_TYPE, QueryService
 from dockyard.api.query_protocol import respond as query_respond
@@ -160,5 +161,9 @@ def create_app(
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CTX_KEY] = ctx
     app.router.add_get("/health", _health)
+    app.router.add_get(  # UpdateContainerAgent: agents download this server's package
+        agent_package.PATH,
+        agent_package.make_handler(lambda request: authenticate(request, b"", credentials)),
+    )
     app.router.add_post("/", gateway.handle)
     return app

@@ -22,6 +22,10 @@ from dockyard.agent.config import ConfigError, build_config
 @click.option("--memory", type=int, help="MiB to register (default: total - ECS_RESERVED_MEMORY).")
 @click.option("--attribute", multiple=True, help="Custom attribute key=value (repeatable).")
 @click.option("--availability-zone", help="Value of the ecs.availability-zone attribute.")
+@click.option(
+    "--capacity-provider",
+    help="Capacity provider this instance belongs to (ECS_CAPACITY_PROVIDER).",
+)
 @click.option("--dynamic-port-range", help="Dynamic host port range, e.g. 49153-65535.")
 @click.option("--stop-timeout", help="Default container stop timeout (e.g. 30s).")
 @click.option("--cleanup-wait", help="How long stopped containers are kept (e.g. 3h, 10s).")
@@ -39,6 +43,7 @@ from dockyard.agent.config import ConfigError, build_config
 )
 @click.option("--secret-access-key", envvar="DOCKYARD_SECRET_ACCESS_KEY")
 @click.option("--fake-runtime", is_flag=True, help="Simulated host: in-memory containers.")
+@click.option("--awsvpc-pool", help="Addresses for awsvpc tasks, e.g. 127.0.2.0/24.")
 @click.option(
     "--metadata-port",
     type=click.IntRange(0, 65535),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import sqlalchemy.exc
 
 from dockyard.server import ConfigError, ServerConfig, run
 
@@ -121,6 +122,12 @@ def server(
     except (ConfigError, ValueError) as error:
         click.echo(f"dockyard server: {error}", err=True)
         sys.exit(2)
+    except sqlalchemy.exc.ArgumentError as error:  # a --store-url SQLAlchemy cannot use
+        click.echo(f"dockyard server: --store-url: {error}", err=True)
+        sys.exit(2)
+    except sqlalchemy.exc.OperationalError as error:  # the database cannot be reached/opened
+        click.echo(f"dockyard server: cannot open the store: {error.orig or error}", err=True)
+        sys.exit(1)
     except OSError as error:
         click.echo(f"dockyard server: cannot listen on {host}:{port}: {error}", err=True)
         sys.exit(1)

@@ -19,6 +19,7 @@ from dockyard.cli.client import (
     paginate,
     settings,
 )
+from dockyard.cli.exec import task_exec
 from dockyard.cli.output import details, emit, print_json, report_failures, short_id, show, table
 from dockyard.cli.resources import cluster_option
 
@@ -72,6 +73,7 @@ COLUMNS = ["task", "definition", "last", "desired", "health", "instance", "ports
 @click.option(
     "--constraint", "constraints", multiple=True, help="distinctInstance, or memberOf:EXPRESSION."
 )
+@click.option("--enable-execute-command", is_flag=True, help="Allow `dockyard task exec`.")
 @click.pass_context
 def task_run(
     ctx: click.Context,
@@ -82,9 +84,12 @@ def task_run(
     started_by: str | None,
     strategies: tuple[str, ...],
     constraints: tuple[str, ...],
+    enable_execute_command: bool,
 ) -> None:
     """Run COUNT tasks of TASK_DEFINITION (family, family:revision or ARN)."""
     params: dict[str, Any] = {"cluster": cluster, "taskDefinition": task_definition, "count": count}
+    if enable_execute_command:
+        params["enableExecuteCommand"] = True
     if group:
         params["group"] = group
     if started_by:
@@ -292,3 +297,6 @@ def task_logs(
         raise ApiError(str(body.get("__type")), str(body.get("message"))) from None
     except urllib.error.URLError as error:
         raise UnreachableError(conf.endpoint, str(error.reason)) from None
+
+
+task.add_command(task_exec)  # dockyard task exec (cli/exec.py)

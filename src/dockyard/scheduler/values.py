@@ -105,7 +105,8 @@ def _ordered(value: str, arg: str, compare: Callable[[object, object], bool]) ->
 
 
 def _version_key(text: str) -> tuple[int, ...] | None:
-    parts = text.strip().removeprefix("v").split(".")
+    # A local part (Dockyard's `0.1.0+<content hash>`, wire/package.py) does not order.
+    parts = text.strip().removeprefix("v").split("+", 1)[0].split(".")
     if not all(p.isdigit() for p in parts):
         return None
     key = [int(p) for p in parts]

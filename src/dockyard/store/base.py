@@ -48,6 +48,8 @@ class Kind(enum.Enum):
     # ELBv2 trust stores (migration 0009): counts and digests; bundles and CRLs are files
     # (dockyard.elbv2.trust_store_files).
     TRUST_STORE = "trust_stores"
+    # ECS capacity providers (migration 0012): column name, status.
+    CAPACITY_PROVIDER = "capacity_providers"
 
 
 # Called inside the transaction after each insert/update (doc) or delete (None) of a

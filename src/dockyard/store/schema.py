@@ -6,8 +6,13 @@ Changing this file needs an Alembic revision in `migrations/versions/`.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 metadata = sa.MetaData()
+
+# Documents: JSONB on PostgreSQL (parsed once, compact, indexable), JSON text on SQLite.
+JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+GROUP = sa.String(255).with_variant(sa.String(512), "postgresql")  # tasks.task_group
 
 clusters = sa.Table(
     "clusters",
@@ -15,7 +20,7 @@ clusters = sa.Table(
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 task_definitions = sa.Table(
@@ -25,7 +30,7 @@ task_definitions = sa.Table(
     sa.Column("family", sa.String(255), nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.UniqueConstraint("family", "revision", name="uq_task_definitions_family_revision"),
     sa.Index("ix_task_definitions_status_family", "status", "family"),
 )
@@ -37,7 +42,7 @@ container_instances = sa.Table(
     sa.Column("cluster", sa.String(1600), nullable=False),
     sa.Column("instance_id", sa.String(64), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index("ix_container_instances_cluster_status", "cluster", "status"),
 )
 
@@ -49,11 +54,13 @@ tasks = sa.Table(
     sa.Column("instance", sa.String(1600), nullable=True),
     sa.Column("family", sa.String(255), nullable=False),
     sa.Column("started_by", sa.String(128), nullable=True),
-    sa.Column("task_group", sa.String(255), nullable=True),
+    # "service:" + a 255-character service name: PostgreSQL enforces lengths, SQLite does
+    # not (its DDL stays VARCHAR(255), so existing data dirs match schema.py).
+    sa.Column("task_group", GROUP, nullable=True),
     sa.Column("desired_status", sa.String(32), nullable=False),
     sa.Column("last_status", sa.String(32), nullable=False),
-    sa.Column("reservation", sa.JSON, nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("reservation", JSON_DOC, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index("ix_tasks_cluster_desired", "cluster", "desired_status"),
     sa.Index("ix_tasks_instance_last", "instance", "last_status"),
     sa.Index("ix_tasks_cluster_group", "cluster", "task_group"),
@@ -72,7 +79,7 @@ instance_capacity = sa.Table(
     sa.Column("remaining_memory", sa.Integer, nullable=False),
     sa.Column("running_count", sa.Integer, nullable=False),
     sa.Column("pending_count", sa.Integer, nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 services = sa.Table(
@@ -82,7 +89,7 @@ services = sa.Table(
     sa.Column("cluster", sa.String(1600), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index("ix_services_cluster_status", "cluster", "status"),
 )
 
@@ -93,7 +100,7 @@ load_balancers = sa.Table(
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("name", sa.String(32), nullable=False, unique=True),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 listeners = sa.Table(
@@ -102,7 +109,7 @@ listeners = sa.Table(
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("load_balancer", sa.String(1600), nullable=False, index=True),
     sa.Column("port", sa.Integer, nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 rules = sa.Table(
@@ -111,7 +118,7 @@ rules = sa.Table(
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("listener", sa.String(1600), nullable=False, index=True),
     sa.Column("priority", sa.String(16), nullable=False),  # "1".."50000" or "default"
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 target_groups = sa.Table(
@@ -119,7 +126,7 @@ target_groups = sa.Table(
     metadata,
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("name", sa.String(32), nullable=False, unique=True),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 targets = sa.Table(
@@ -128,7 +135,7 @@ targets = sa.Table(
     sa.Column("arn", sa.String(1600), primary_key=True),  # "<target group arn>|<id>|<port>"
     sa.Column("target_group", sa.String(1600), nullable=False, index=True),
     sa.Column("state", sa.String(32), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 # --- CloudWatch alarms and Application Auto Scaling (control-plane configuration) ----------
@@ -143,7 +150,7 @@ alarms = sa.Table(
     sa.Column("metric_name", sa.String(255), nullable=True),
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("owner", sa.String(1600), nullable=True),  # scaling policy ARN owning it
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index("ix_alarms_metric", "namespace", "metric_name"),
     sa.Index("ix_alarms_owner", "owner"),
 )
@@ -154,7 +161,7 @@ alarm_history = sa.Table(
     sa.Column("arn", sa.String(64), primary_key=True),  # an id
     sa.Column("alarm_name", sa.String(255), nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index("ix_alarm_history_name_time", "alarm_name", "timestamp"),
     sa.Index("ix_alarm_history_time", "timestamp"),
 )
@@ -166,7 +173,7 @@ scalable_targets = sa.Table(
     sa.Column("service_namespace", sa.String(32), nullable=False),
     sa.Column("resource_id", sa.String(1600), nullable=False),
     sa.Column("dimension", sa.String(128), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.UniqueConstraint(
         "service_namespace", "resource_id", "dimension", name="uq_scalable_targets_resource"
     ),
@@ -180,7 +187,7 @@ scaling_policies = sa.Table(
     sa.Column("resource_id", sa.String(1600), nullable=False),
     sa.Column("dimension", sa.String(128), nullable=False),
     sa.Column("name", sa.String(256), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.UniqueConstraint(
         "service_namespace", "resource_id", "dimension", "name", name="uq_scaling_policies_name"
     ),
@@ -193,7 +200,7 @@ scheduled_actions = sa.Table(
     sa.Column("service_namespace", sa.String(32), nullable=False),
     sa.Column("resource_id", sa.String(1600), nullable=False),
     sa.Column("name", sa.String(256), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.UniqueConstraint(
         "service_namespace", "resource_id", "name", name="uq_scheduled_actions_name"
     ),
@@ -206,7 +213,7 @@ scaling_activities = sa.Table(
     sa.Column("service_namespace", sa.String(32), nullable=False),
     sa.Column("resource_id", sa.String(1600), nullable=False),
     sa.Column("start_time", sa.Float, nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index(
         "ix_scaling_activities_resource_time", "service_namespace", "resource_id", "start_time"
     ),
@@ -218,7 +225,7 @@ certificates = sa.Table(
     metadata,
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("domain_name", sa.String(253), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 tags = sa.Table(
@@ -277,7 +284,7 @@ service_deployments = sa.Table(
     sa.Column("service", sa.String(1600), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index("ix_service_deployments_service_created", "service", "created_at"),
 )
 
@@ -287,7 +294,7 @@ service_revisions = sa.Table(
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("service", sa.String(1600), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
     sa.Index("ix_service_revisions_service_created", "service", "created_at"),
 )
 
@@ -301,7 +308,7 @@ account_settings = sa.Table(
     sa.Column("arn", sa.String(1700), primary_key=True),
     sa.Column("principal", sa.String(1600), nullable=False, index=True),
     sa.Column("name", sa.String(64), nullable=False),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 TABLES["account_settings"] = account_settings
 
@@ -311,7 +318,20 @@ trust_stores = sa.Table(
     metadata,
     sa.Column("arn", sa.String(1600), primary_key=True),
     sa.Column("name", sa.String(32), nullable=False, unique=True),
-    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
 )
 
 TABLES["trust_stores"] = trust_stores
+
+# --- ECS capacity providers (migration 0012): tasks.capacity_provider is the provider a task
+# was placed through (NULL: launchType), counted per service to keep a strategy's split.
+capacity_providers = sa.Table(
+    "capacity_providers",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("doc", JSON_DOC, nullable=False),
+)
+TABLES["capacity_providers"] = capacity_providers
+tasks.append_column(sa.Column("capacity_provider", sa.String(255), nullable=True))

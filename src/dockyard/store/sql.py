@@ -1,15 +1,24 @@
-"""SQLAlchemy Core backend: SQLite (WAL) today, PostgreSQL through the same code later.
+"""SQLAlchemy Core backend: SQLite (WAL, the embedded default) and PostgreSQL (psycopg 3).
 
 Durability: SQLite runs in WAL mode with synchronous=NORMAL, which survives a
 `kill -9` of the server (a process crash never loses a committed transaction;
 only an OS crash could lose the last ones) - every acknowledged API call has
 committed before its response is written. `DOCKYARD_SQLITE_SYNC=FULL` trades
-speed for power-loss safety.
+speed for power-loss safety. PostgreSQL commits durably by its own settings.
+
+Concurrency: one writer at a time on both backends. SQLite's `BEGIN IMMEDIATE`
+takes its database write lock; on PostgreSQL every write transaction first takes a
+transaction-scoped advisory lock (`pg_advisory_xact_lock(WRITE_LOCK)`), so writers
+run one after the other and each sees every earlier commit (READ COMMITTED after
+the lock is as good as SERIALIZABLE for them: no serialization failures, no retry
+loop). Read transactions (`read()`) are REPEATABLE READ READ ONLY snapshots, as a
+SQLite read transaction is. See store/README.md.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from dockyard.store import schema
 from dockyard.store.base import Doc, Kind, Observer
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -39,6 +50,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# The PostgreSQL advisory lock every write transaction holds until it ends ("dock").
+WRITE_LOCK = 0x646F636B
+
+
+def _starts_with(
+    column: sa.ColumnElement[Any], prefix: sa.ColumnElement[Any]
+) -> sa.ColumnElement[bool]:
+    """`column` starts with `prefix`, case-sensitively on both backends (AWS name prefixes
+    are; SQLite's LIKE is not): no LIKE wildcards to escape either."""
+    head: sa.ColumnElement[str] = sa.func.substr(column, 1, sa.func.length(prefix))
+    return head == prefix
 
 
 @functools.cache
@@ -68,7 +92,7 @@ def _find_statement(  # noqa: PLR0917 - positional so functools.cache keys on it
         else:
             query = query.where(column == sa.bindparam(f"w_{name}"))
     if prefix_column is not None:
-        query = query.where(table.c[prefix_column].like(sa.bindparam("prefix"), escape="\\"))
+        query = query.where(_starts_with(table.c[prefix_column], sa.bindparam("prefix")))
     columns = [table.c[name] for name in order_by]
     if after:
         key = sa.tuple_(*columns)
@@ -147,8 +171,7 @@ class SqlTx:
                 clauses.append(column == value)
         if prefix is not None:
             column_name, text = prefix
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append(table.c[column_name].like(escaped + "%", escape="\\"))
+            clauses.append(_starts_with(table.c[column_name], sa.literal(text, sa.String)))
         return clauses
 
     def get(self, kind: Kind, key: str) -> Doc | None:
@@ -186,8 +209,7 @@ class SqlTx:
         if limit is not None:
             params["limit"] = limit
         if prefix is not None:
-            escaped = prefix[1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params["prefix"] = escaped + "%"
+            params["prefix"] = prefix[1]
         return [dict(row[0]) for row in self._conn.execute(statement, params)]
 
     def count(self, kind: Kind, where: Mapping[str, Any] | None = None) -> int:
@@ -286,12 +308,15 @@ class SqlTx:
         return int(self._conn.execute(query).scalar_one())
 
     def find_raw(self, kind: Kind, where: Mapping[str, Any]) -> list[tuple[str, Any]]:
-        """(key, document as stored) pairs: JSON text on SQLite, left undecoded so callers
-        can cache what they derive from it (placement reads every instance per call)."""
+        """(key, document as JSON text) pairs, left undecoded so callers can cache what they
+        derive from it (placement reads every instance per call). SQLite stores the text;
+        PostgreSQL prints its JSONB (keys reordered, `"key": value` spacing kept)."""
         table = self._table(kind)
-        query = sa.select(table.c.arn, sa.type_coerce(table.c.doc, sa.Text)).where(
-            *self._where(table, where)
-        )
+        if self._store.sqlite:
+            as_text: sa.ColumnElement[str] = sa.type_coerce(table.c.doc, sa.Text)
+        else:
+            as_text = sa.cast(table.c.doc, sa.Text)
+        query = sa.select(table.c.arn, as_text).where(*self._where(table, where))
         return [(row[0], row[1]) for row in self._conn.execute(query)]
 
     def get_row(self, kind: Kind, key: str) -> dict[str, Any] | None:
@@ -341,7 +366,7 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sqlite = engine.dialect.name == "sqlite"
+        self.sqlite = engine.dialect.name == "sqlite"
         self.observers: dict[Kind, list[Observer]] = {}
 
     def observe(self, kind: Kind, observer: Observer) -> None:
@@ -352,7 +377,7 @@ class SqlStore:
         """Commit on success, roll back on any exception (a failed COMMIT included);
         then run the transaction's after_commit or after_rollback callbacks."""
         with self.engine.connect() as conn:
-            if self._sqlite:
+            if self.sqlite:
                 _sqlite_begin(conn)
                 tx = SqlTx(conn, self)
                 try:
@@ -367,6 +392,7 @@ class SqlStore:
                 tx = SqlTx(conn, self)
                 try:
                     with conn.begin():
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                         yield tx
                 except BaseException:
                     tx._finished(committed=False)
@@ -376,15 +402,17 @@ class SqlStore:
     @contextmanager
     def read(self) -> Iterator[SqlTx]:
         with self.engine.connect() as conn:
-            if self._sqlite:
+            if self.sqlite:
                 conn.exec_driver_sql("BEGIN")
                 try:
                     yield SqlTx(conn, self)
                 finally:
                     conn.exec_driver_sql("ROLLBACK")
             else:
-                with conn.begin():
-                    yield SqlTx(conn, self)
+                snapshot = conn.execution_options(isolation_level="REPEATABLE READ")
+                with snapshot.begin():
+                    snapshot.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    yield SqlTx(snapshot, self)
 
     def migrate(self) -> None:
         from dockyard.store.migrate import upgrade
@@ -401,18 +429,38 @@ def _in_transaction(conn: Connection) -> bool:
     return bool(getattr(dbapi, "in_transaction", True))
 
 
+def _check_postgres(engine: Engine) -> None:
+    """Warn when the database does not order text by bytes (as SQLite does): ARN order and
+    paging would differ from SQLite's. Create it with `LC_COLLATE 'C'`."""
+    with engine.connect() as conn:
+        collation = conn.exec_driver_sql(
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+        ).scalar_one()
+    if collation not in {"C", "POSIX", "C.UTF-8", "C.utf8"}:
+        log.warning(
+            "PostgreSQL database collation is %s, not C: lists order ARNs by that locale"
+            " (create the database with LC_COLLATE 'C' TEMPLATE template0)",
+            collation,
+        )
+
+
 def sqlite_url(data_dir: str | os.PathLike[str]) -> str:
     path = Path(data_dir).resolve() / "dockyard.db"
     return f"sqlite:///{path}"
 
 
 def open_store(url: str, *, migrate: bool = True) -> SqlStore:
-    """Open (and migrate) the store at a SQLAlchemy URL."""
+    """Open (and migrate) the store at a SQLAlchemy URL (`postgresql://` and `postgres://`
+    mean psycopg 3, the driver Dockyard installs)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url[len(scheme) :]
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, poolclass=sa.pool.SingletonThreadPool)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
+        _check_postgres(engine)
     store = SqlStore(engine)
     if migrate:
         store.migrate()

@@ -23,8 +23,11 @@ from dockyard.arns import new_id
 from dockyard.context import ApiContext
 from dockyard.metrics.instruments import PLACEMENT_SECONDS, TASK_COUNTS
 from dockyard.scheduler import ClusterState, PlacementResult, TaskRequest, place
+from dockyard.scheduler.providers import FARGATE_PROVIDERS
 from dockyard.scheduler.taskdef import task_request_from_definition
 from dockyard.store import Kind, Tx
+from dockyard.tasks import awsvpc
+from dockyard.tasks import provider_placement as providers
 from dockyard.tasks.accounting import reservation_for
 from dockyard.tasks.memory import memory_of
 
@@ -44,6 +47,11 @@ class TaskSpec:
     constraints: Sequence[dict[str, Any]] = ()
     tags: Sequence[dict[str, str]] = ()
     extra: dict[str, Any] | None = None
+    network_configuration: dict[str, Any] | None = None  # awsvpc (tasks/awsvpc.py)
+    # capacityProviderStrategy (normalized, checked): [] places by launchType. keep_split:
+    # bases and weights count the group's wanted tasks (services), not just this call.
+    capacity_provider_strategy: Sequence[dict[str, Any]] = ()
+    keep_split: bool = False
 
 
 def request_for(spec: TaskSpec) -> TaskRequest:
@@ -75,9 +83,29 @@ def place_tasks(
     constraints = list(spec.task_definition.get("placementConstraints", [])) + list(
         spec.constraints
     )
-    result = place(
-        plan, request, spec.count, list(spec.strategy), constraints, rng or random.Random()
-    )
+    constraints += awsvpc.implicit_constraints(spec.task_definition)
+    rng = rng or random.Random()
+    if spec.capacity_provider_strategy:
+        split = providers.shares(
+            tx,
+            cluster_arn,
+            spec.capacity_provider_strategy,
+            spec.count,
+            request.group,
+            keep_split=spec.keep_split,
+            started_by=spec.started_by,
+        )
+        results = []
+        provider_of: list[str | None] = []
+        for name, count in split:  # each share on its provider's instances
+            share_constraints = providers.share_constraints(name, constraints)
+            share = place(plan, request, count, list(spec.strategy), share_constraints, rng)
+            results.append(share)
+            provider_of += [name] * len(share.placements)
+        result = merge_results(results)
+    else:
+        result = place(plan, request, spec.count, list(spec.strategy), constraints, rng)
+        provider_of = [None] * len(result.placements)
     memory.guard(tx, cluster_arn)
     if plan is not state:
         for placement in result.placements:
@@ -86,13 +114,16 @@ def place_tasks(
     rows = []
     touched: set[str] = set()
     long_arn = long_arn_format(tx, ctx.identity, "task") if result.placements else True
-    for placement in result.placements:
+    for placement, provider in zip(result.placements, provider_of, strict=True):
         arn = placement.instance_arn
         touched.add(arn)
         zone = state.node(arn).attributes.get(AZ_ATTRIBUTE)
         task, reservation = new_task(
             ctx, cluster, arn, spec, request, zone=zone, long_arn=long_arn
         )
+        if provider is not None:
+            task["capacityProviderName"] = provider
+            task["launchType"] = "FARGATE" if provider in FARGATE_PROVIDERS else "EC2"
         TASK_COUNTS.moved(cluster_arn, task["group"], None, task["lastStatus"])
         columns = {
             "cluster": cluster_arn,
@@ -103,6 +134,7 @@ def place_tasks(
             "desired_status": "RUNNING",
             "last_status": task["lastStatus"],
             "reservation": reservation,
+            "capacity_provider": provider,
         }
         rows.append((task["taskArn"], task, columns))
         tasks.append(task)
@@ -112,6 +144,18 @@ def place_tasks(
             tx.put_tags(task["taskArn"], list(spec.tags))
     memory.write_many(tx, cluster_arn, sorted(touched))
     return tasks, result
+
+
+def merge_results(results: Sequence[PlacementResult]) -> PlacementResult:
+    """One result for the shares of a capacity provider strategy: every placement, the
+    failures of the first share that left tasks unplaced, and the unplaced total."""
+    failed = [r for r in results if r.unplaced]
+    return PlacementResult(
+        placements=[p for r in results for p in r.placements],
+        failures=failed[0].failures if failed else [],
+        unplaced=sum(r.unplaced for r in results),
+        closest=next((r.closest for r in failed if r.closest is not None), None),
+    )
 
 
 def new_task(
@@ -180,6 +224,8 @@ def new_task(
     }
     if zone:
         task["availabilityZone"] = zone
+    if awsvpc.is_awsvpc(definition):
+        task["attachments"] = [awsvpc.precreated_attachment(spec.network_configuration)]
     if spec.started_by:
         task["startedBy"] = spec.started_by
     for key, value in (spec.extra or {}).items():

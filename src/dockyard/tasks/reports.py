@@ -15,6 +15,7 @@ from dockyard.lifecycle import TaskStatus, advance
 from dockyard.metrics.instruments import TASK_COUNTS
 from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Tx
+from dockyard.tasks import awsvpc
 from dockyard.tasks.accounting import bind_dynamic, count_transition, release
 from dockyard.tasks.memory import CapacityRow, memory_of
 
@@ -75,6 +76,7 @@ def transition(
         for container in task["containers"]:
             if container["lastStatus"] != "STOPPED":
                 container["lastStatus"] = "STOPPED"
+        awsvpc.detach(task)  # an awsvpc task's ENI attachment: DELETED
     arn = task.get("containerInstanceArn")
     if node is not None:
         _account(node, reservation, before, after)
@@ -258,6 +260,8 @@ def _apply_task(  # noqa: PLR0917 - private step of apply_report
         if field in report and task.get(field) != report[field]:
             task[field] = report[field]
             changed = True
+    if isinstance(report.get("eni"), dict) and report.get("lastStatus") != "STOPPED":
+        changed |= awsvpc.attach(task, report["eni"])  # the agent's address for the task
     if report.get("lastStatus") == "STOPPED" and task["desiredStatus"] != "STOPPED":
         task.setdefault("stoppedReason", report.get("reason") or "Task stopped.")
         if report.get("stopCode"):

@@ -42,6 +42,18 @@ sends only what changed:
                      logs/shipping.py (dropping positions stored before); the server
                      answers {"type": "log_ack", "id": N} (with "error" when refused)
                      and the agent checkpoints the batch's last position on that ack
+    server -> agent  {"type": "exec-start", "id": S, "taskArn", "container", "command": [..],
+                      "tty": bool, "rows"?, "cols"?}   `dockyard task exec` (agent/exec.py)
+    server -> agent  {"type": "exec-input", "id": S, "data": base64} ({"eof": true}: stdin
+                     closed); {"type": "exec-resize", "id": S, "rows", "cols"};
+                     {"type": "exec-cancel", "id": S} (the client went away)
+    agent -> server  {"type": "exec-output", "id": S, "stream": 1|2, "data": base64};
+                     {"type": "exec-exit", "id": S, "exitCode": N} (with "error" when the
+                     command could not run); relayed by api/exec.py
+    server -> agent  {"type": "update", "version": V, "agentHash": H, "sha256": Z,
+                      "path": "/agent/package"}   UpdateContainerAgent (api/ecs/agent_update.py)
+    agent -> server  {"type": "update_status", "status": STAGING|STAGED|UPDATING|FAILED,
+                      "version": V, "reason"?: R}   the agent's progress (agent/update.py)
     both             websocket ping/pong heartbeats (aiohttp `heartbeat=`)
 
 Healing stays level-triggered: a delta the agent cannot place makes it ask (resync); an
@@ -56,6 +68,8 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict
 
 WS_PATH = "/agent/ws"
+EXEC_TO_AGENT = frozenset({"exec-start", "exec-input", "exec-resize", "exec-cancel"})
+EXEC_FROM_AGENT = frozenset({"exec-output", "exec-exit"})
 HEARTBEAT_S = 10.0
 ACK_TIMEOUT_S = 30.0  # an unacknowledged desired message is resent after this long
 
@@ -117,6 +131,7 @@ class TaskReport(TypedDict, total=False):
     pullStoppedAt: float
     startedAt: float
     containers: list[ContainerReport]
+    eni: dict[str, str]  # awsvpc: privateIPv4Address, macAddress, networkInterfaceId
 
 
 class MetricsGroup(TypedDict):

@@ -8,9 +8,12 @@ from __future__ import annotations
 from dockyard.api.ecs import (
     account_settings,
     agent_calls,
+    agent_update,
     attributes,
+    capacity_providers,
     clusters,
     container_instances,
+    execute_command,
     service_deployments,
     services,
     tags,
@@ -29,6 +32,11 @@ HANDLERS: dict[str, Handler] = {
     "UpdateCluster": clusters.update_cluster,
     "UpdateClusterSettings": clusters.update_cluster_settings,
     "DeleteCluster": clusters.delete_cluster,
+    "CreateCapacityProvider": capacity_providers.create_capacity_provider,
+    "DescribeCapacityProviders": capacity_providers.describe_capacity_providers,
+    "UpdateCapacityProvider": capacity_providers.update_capacity_provider,
+    "DeleteCapacityProvider": capacity_providers.delete_capacity_provider,
+    "PutClusterCapacityProviders": capacity_providers.put_cluster_capacity_providers,
     "RegisterTaskDefinition": task_definitions.register_task_definition,
     "DescribeTaskDefinition": task_definitions.describe_task_definition,
     "ListTaskDefinitions": task_definitions.list_task_definitions,
@@ -66,10 +74,12 @@ HANDLERS: dict[str, Handler] = {
     "PutAccountSettingDefault": account_settings.put_account_setting_default,
     "ListAccountSettings": account_settings.list_account_settings,
     "DeleteAccountSetting": account_settings.delete_account_setting,
+    "UpdateContainerAgent": agent_update.update_container_agent,
     "SubmitTaskStateChange": agent_calls.submit_task_state_change,
     "SubmitContainerStateChange": agent_calls.submit_container_state_change,
     "SubmitAttachmentStateChanges": agent_calls.submit_attachment_state_changes,
     "DiscoverPollEndpoint": agent_calls.discover_poll_endpoint,
+    "ExecuteCommand": execute_command.execute_command,  # session for api/exec.py
     **unsupported.handlers(),  # Express gateways, daemons, Cloud Map: a clear refusal
 }
 

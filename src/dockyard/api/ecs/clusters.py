@@ -22,6 +22,7 @@ from dockyard.errors import (
     InvalidParameterException,
 )
 from dockyard.store import Kind, Tx
+from dockyard.tasks.provider_placement import check_cluster_providers, normalized
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 DEFAULT_SETTINGS = [{"name": "containerInsights", "value": "disabled"}]
@@ -103,6 +104,11 @@ def _present(tx: Tx, cluster: dict[str, Any], include: set[str]) -> dict[str, An
     return out
 
 
+def present_cluster(tx: Tx, cluster: dict[str, Any], include: set[str]) -> dict[str, Any]:
+    """The AWS shape of a cluster document (counts, and the `include`d parts)."""
+    return _present(tx, cluster, include)
+
+
 def create_cluster(ctx: ApiContext, params: Params) -> Result:
     name = params.get("clusterName", "default")
     if not NAME.match(name):
@@ -120,14 +126,17 @@ def create_cluster(ctx: ApiContext, params: Params) -> Result:
         existing = find_cluster(tx, name)
         if existing is not None and existing["status"] == "ACTIVE":
             return {"cluster": _present(tx, existing, {"SETTINGS", "CONFIGURATIONS", "TAGS"})}
+        providers = list(params.get("capacityProviders", []))
+        default = [normalized(i) for i in params.get("defaultCapacityProviderStrategy", [])]
+        check_cluster_providers(tx, providers, default)
         arn = ctx.identity.ecs(f"cluster/{name}")
         cluster = {
             "clusterArn": arn,
             "clusterName": name,
             "status": "ACTIVE",
             "settings": settings,
-            "capacityProviders": params.get("capacityProviders", []),
-            "defaultCapacityProviderStrategy": params.get("defaultCapacityProviderStrategy", []),
+            "capacityProviders": providers,
+            "defaultCapacityProviderStrategy": default,
         }
         for optional in ("configuration", "serviceConnectDefaults"):
             if optional in params:

@@ -11,6 +11,7 @@ import json
 import math
 from typing import Any
 
+from dockyard.api.ecs import agent_update
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.instance_refs import (
     check_attribute,
@@ -23,10 +24,12 @@ from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import new_ec2_instance_id, new_id
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
+from dockyard.instance_types import with_defaults
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.resources import normalize_registered
 from dockyard.store import Kind, Tx
 from dockyard.tasks import capacity
+from dockyard.tasks.provider_placement import PROVIDER_ATTRIBUTE
 from dockyard.tasks.reports import give_up
 
 LIVE = ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING"]
@@ -37,10 +40,14 @@ def present_instance(tx: Tx, doc: dict[str, Any], include: set[str]) -> dict[str
     """The AWS shape: the document plus remainingResources and task counts from its
     capacity row (`tasks.capacity`), without control-plane bookkeeping fields."""
     out = capacity.compose(doc, capacity.read(tx, doc["containerInstanceArn"]))
+    for attribute in doc.get("attributes", []):  # membership (tasks/provider_placement.py)
+        if attribute["name"] == PROVIDER_ATTRIBUTE and attribute.get("value"):
+            out["capacityProviderName"] = attribute["value"]
     if "TAGS" in include:
         out["tags"] = tx.get_tags(doc["containerInstanceArn"])
     if "CONTAINER_INSTANCE_HEALTH" not in include:
         out.pop("healthStatus", None)
+    out.pop(agent_update.PRIVATE, None)  # the update's target and failure reason
     return out
 
 
@@ -71,7 +78,9 @@ def _check_total_resources(total: list[dict[str, Any]]) -> None:
 
 def register_container_instance(ctx: ApiContext, params: Params) -> Result:
     _check_total_resources(params.get("totalResources", []))
-    registered = normalize_registered(params.get("totalResources", []))
+    # Without CPU/MEMORY: derived from the identity document's instance type (or defaults).
+    total = with_defaults(params.get("totalResources", []), params.get("instanceIdentityDocument"))
+    registered = normalize_registered(total)
     tags = params.get("tags", [])
     check_tags(tags)
     attributes = [
@@ -114,6 +123,7 @@ def register_container_instance(ctx: ApiContext, params: Params) -> Result:
                 "healthStatus": {"overallStatus": "OK", "details": []},
             }
         doc["versionInfo"] = params.get("versionInfo", {})
+        agent_update.on_registered(doc, doc["versionInfo"])  # UPDATED / FAILED
         doc["registeredResources"] = registered
         if existing is None:
             # Capacity first: the instance's insert puts it in the in-memory state.

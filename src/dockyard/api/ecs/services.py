@@ -33,8 +33,12 @@ from dockyard.scheduler.rank import parse_strategy
 from dockyard.services import history, history_records
 from dockyard.services.documents import new_deployment
 from dockyard.store import Kind, Tx
+from dockyard.tasks.awsvpc import check_network_configuration
+from dockyard.tasks.fargate import check_launch_type
+from dockyard.tasks.provider_placement import resolve_strategy
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+DAEMON_PROVIDERS = "Capacity provider strategies are not supported for DAEMON services."
 
 
 def service_name(ref: str) -> str:
@@ -111,6 +115,18 @@ def _check_placement(params: Params, daemon: bool) -> None:
     parse_constraints(params.get("placementConstraints", []))
 
 
+def _use_providers(docs: list[dict[str, Any]], providers: list[dict[str, Any]]) -> None:
+    """A capacity provider strategy replaces launchType on the service and its primary
+    deployment (as ECS describes them); [] goes back to launchType EC2."""
+    for doc in docs:
+        if providers:
+            doc.pop("launchType", None)
+            doc["capacityProviderStrategy"] = providers
+        else:
+            doc.pop("capacityProviderStrategy", None)
+            doc.setdefault("launchType", "EC2")
+
+
 def create_service(ctx: ApiContext, params: Params) -> Result:
     name = params["serviceName"]
     if not NAME.match(name):
@@ -121,8 +137,9 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
     if strategy not in {"REPLICA", "DAEMON"}:
         raise InvalidParameterException("schedulingStrategy must be REPLICA or DAEMON.")
     daemon = strategy == "DAEMON"
-    if params.get("launchType", "EC2") != "EC2":
-        raise InvalidParameterException("Dockyard runs services with launchType EC2 only.")
+    launch_type = params.get("launchType", "EC2")
+    if launch_type not in {"EC2", "FARGATE"}:  # FARGATE: on any instance that fits
+        raise InvalidParameterException("Dockyard runs services with launchType EC2 or FARGATE.")
     if not daemon and "desiredCount" not in params:
         raise InvalidParameterException("desiredCount is required for REPLICA services.")
     if daemon and params.get("desiredCount"):
@@ -138,8 +155,13 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
     check_tags(tags)
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
+        if daemon and params.get("capacityProviderStrategy"):
+            raise InvalidParameterException(DAEMON_PROVIDERS)
+        providers = [] if daemon else resolve_strategy(cluster, params)  # []: launchType
         definition = _definition(tx, params["taskDefinition"])
         _check_load_balancers(params.get("loadBalancers", []), definition)
+        check_launch_type(definition, launch_type)  # tasks/fargate.py
+        network = check_network_configuration(definition, params.get("networkConfiguration"))
         existing = find_service(ctx, tx, cluster, name)
         if existing is not None and existing["status"] != "INACTIVE":
             raise InvalidParameterException("Creation of service was not idempotent.")
@@ -156,7 +178,7 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
             "desiredCount": desired,
             "runningCount": 0,
             "pendingCount": 0,
-            "launchType": "EC2",
+            "launchType": launch_type,
             "taskDefinition": definition["taskDefinitionArn"],
             "deploymentConfiguration": config,
             "deployments": [deployment],
@@ -169,11 +191,15 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
             "createdBy": f"arn:aws:iam::{ctx.identity.account_id}:root",
             "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
             "propagateTags": params.get("propagateTags", "NONE"),
-            "enableExecuteCommand": False,
+            "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
         }
         for optional in ("role", "healthCheckGracePeriodSeconds"):
             if optional in params:
                 service["roleArn" if optional == "role" else optional] = params[optional]
+        if network is not None:
+            service["networkConfiguration"] = network
+        if providers:
+            _use_providers([service, deployment], providers)
         if existing is not None:
             history_records.forget(tx, arn)  # the INACTIVE service's history goes with it
         history_records.start(
@@ -274,11 +300,26 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
                     service[field] = params[field]
         if "healthCheckGracePeriodSeconds" in params:
             service["healthCheckGracePeriodSeconds"] = params["healthCheckGracePeriodSeconds"]
+        if "enableExecuteCommand" in params:  # tasks started from now on (as on ECS)
+            service["enableExecuteCommand"] = bool(params["enableExecuteCommand"])
         definition_arn = service["taskDefinition"]
         if params.get("taskDefinition"):
             definition = _definition(tx, params["taskDefinition"])
             _check_load_balancers(service.get("loadBalancers", []), definition)
             definition_arn = definition["taskDefinitionArn"]
+        if params.get("taskDefinition") or "networkConfiguration" in params:  # awsvpc
+            network = check_network_configuration(
+                tx.get(Kind.TASK_DEFINITION, definition_arn) or {},
+                params.get("networkConfiguration", service.get("networkConfiguration")),
+            )
+            service.pop("networkConfiguration", None)
+            if network is not None:
+                service["networkConfiguration"] = network
+        if "capacityProviderStrategy" in params:  # [] = the cluster's default strategy
+            if daemon:
+                raise InvalidParameterException(DAEMON_PROVIDERS)
+            given = {"capacityProviderStrategy": params["capacityProviderStrategy"] or None}
+            _use_providers([service], resolve_strategy(cluster, given))
         primary = next(d for d in service["deployments"] if d["status"] == "PRIMARY")
         if definition_arn != service["taskDefinition"] or params.get("forceNewDeployment"):
             for deployment in service["deployments"]:
@@ -298,6 +339,7 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
                 threshold=threshold(int(service["desiredCount"])),
                 now=now,
             )
+        _use_providers([primary], service.get("capacityProviderStrategy") or [])
         primary["desiredCount"] = service["desiredCount"]
         primary["updatedAt"] = now
         tx.update(Kind.SERVICE, service["serviceArn"], service)

@@ -12,6 +12,7 @@ from typing import Any
 
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.scheduler.taskdef import parse_cpu, parse_memory
+from dockyard.tasks.fargate import check_fargate_definition
 
 FAMILY = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
@@ -214,6 +215,7 @@ def check_task_definition(params: dict[str, Any]) -> None:
         raise ClientException("A task definition must have at least one essential container.")
     _check_references(containers, names, params)
     _check_totals(containers, task_cpu, task_memory)
+    check_fargate_definition(params, task_cpu, task_memory)  # tasks/fargate.py
 
 
 def _check_references(

@@ -9,12 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecs.tags import check_tags
-from dockyard.api.ecs.task_definition_rules import check_task_definition, normalize_container
+from dockyard.api.ecs.task_definition_rules import (
+    check_task_definition,
+    normalize_container,
+    parse_task_cpu,
+    parse_task_memory,
+)
 from dockyard.api.pagination import finish, page_of, paginate_list
 from dockyard.arns import parse_arn
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.store import Kind, Tx
+from dockyard.tasks import fargate
 
 STATUSES = {"ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"}
 NOT_FOUND = "Unable to describe task definition."
@@ -70,7 +76,11 @@ def register_task_definition(ctx: ApiContext, params: Params) -> Result:
             ],
             volumes=params.get("volumes", []),
             placementConstraints=params.get("placementConstraints", []),
-            compatibilities=["EC2", "EXTERNAL"],
+            compatibilities=fargate.compatibilities(
+                network_mode,
+                parse_task_cpu(params["cpu"]) if "cpu" in params else None,
+                parse_task_memory(params["memory"]) if "memory" in params else None,
+            ),
             requiresAttributes=_requires_attributes(params),
             registeredAt=ctx.now(),
             registeredBy=f"arn:aws:iam::{ctx.identity.account_id}:root",

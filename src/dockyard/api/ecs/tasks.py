@@ -19,8 +19,11 @@ from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.lifecycle import StopCode
 from dockyard.store import Kind, Tx
+from dockyard.tasks.awsvpc import check_network_configuration
+from dockyard.tasks.fargate import check_launch_type
 from dockyard.tasks.memory import memory_of
 from dockyard.tasks.placement import TaskSpec, place_tasks
+from dockyard.tasks.provider_placement import resolve_strategy
 from dockyard.tasks.reports import request_stop
 
 MAX_STRATEGIES = 5
@@ -55,10 +58,10 @@ def _definition(tx: Tx, ref: str) -> dict[str, Any]:
 
 def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
     launch_type = params.get("launchType", "EC2")
-    if launch_type != "EC2":
+    if launch_type not in {"EC2", "FARGATE"}:  # FARGATE: on any instance that fits
         raise InvalidParameterException(
             f"launchType {launch_type} is not supported: Dockyard runs tasks on EC2-style "
-            "container instances (launchType EC2)."
+            "container instances (launchType EC2 or FARGATE)."
         )
     strategy = params.get("placementStrategy", [])
     constraints = params.get("placementConstraints", [])
@@ -72,6 +75,8 @@ def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
     tags = params.get("tags", [])
     check_tags(tags)
     definition = _definition(tx, params["taskDefinition"])
+    check_launch_type(definition, launch_type)  # tasks/fargate.py
+    network = check_network_configuration(definition, params.get("networkConfiguration"))
     overrides = params.get("overrides") or {}
     names = {c["name"] for c in definition["containerDefinitions"]}
     for override in overrides.get("containerOverrides", []):
@@ -80,7 +85,7 @@ def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
                 f"Override for container '{override.get('name')}' does not match any container "
                 "of the task definition."
             )
-    return TaskSpec(
+    spec = TaskSpec(
         task_definition=definition,
         count=count,
         overrides=overrides,
@@ -89,7 +94,13 @@ def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
         strategy=strategy,
         constraints=constraints,
         tags=tags,
+        # ExecuteCommand is refused on tasks run without it (api/ecs/execute_command.py)
+        extra={"enableExecuteCommand": True} if params.get("enableExecuteCommand") else None,
+        network_configuration=network,  # awsvpc (tasks/awsvpc.py)
     )
+    if launch_type == "FARGATE":
+        spec.extra = {**(spec.extra or {}), "launchType": "FARGATE"}
+    return spec
 
 
 def run_task(ctx: ApiContext, params: Params) -> Result:
@@ -98,7 +109,9 @@ def run_task(ctx: ApiContext, params: Params) -> Result:
         raise InvalidParameterException("count must be between 1 and 10.")
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
+        providers = resolve_strategy(cluster, params)  # before _spec: both given is refused
         spec = _spec(tx, params, count)
+        spec.capacity_provider_strategy = providers
         if not len(memory_of(tx).state(tx, cluster["clusterArn"])):
             raise InvalidParameterException("No Container Instances were found in your cluster.")
         tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng())

@@ -246,7 +246,16 @@ def _start(
             strategy=service.get("placementStrategy") or SERVICE_DEFAULT_STRATEGY,
             constraints=service.get("placementConstraints", []),
             tags=tags,
+            # bases and weights hold over the service's tasks as it scales
+            capacity_provider_strategy=deployment.get("capacityProviderStrategy")
+            or service.get("capacityProviderStrategy")
+            or (),
+            keep_split=True,
+            network_configuration=service.get("networkConfiguration"),  # awsvpc
+            extra={"enableExecuteCommand": True} if service.get("enableExecuteCommand") else None,
         )
+        if service.get("launchType") == "FARGATE":
+            spec.extra = {**(spec.extra or {}), "launchType": "FARGATE"}
         only = [start.instance_arn] if start.instance_arn else None
         tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng(), only_instances=only)
         started.extend(tasks)

@@ -17,6 +17,7 @@ from typing import Any
 
 from dockyard.elbv2.targets import deregister_targets, register_targets
 from dockyard.store import Kind, Tx
+from dockyard.tasks.awsvpc import ip_targets
 
 
 @dataclass
@@ -53,7 +54,11 @@ def targets_by_task(tx: Tx, service: dict[str, Any]) -> dict[str, TaskTargets]:
 def desired_targets(
     service: dict[str, Any], task: dict[str, Any], instance_id: str
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(target group ARN, {"Id", "Port"}) for each loadBalancers entry the task serves."""
+    """(target group ARN, {"Id", "Port"}) for each loadBalancers entry the task serves;
+    an awsvpc task by its own address and containerPort (`ip` target groups)."""
+    by_address = ip_targets(service, task)
+    if by_address is not None:
+        return by_address
     out = []
     for lb in service.get("loadBalancers", []):
         for container in task.get("containers", []):

@@ -7,11 +7,15 @@ Revises: 0004
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+
+# Documents: JSONB on PostgreSQL, JSON (text) on SQLite.
+DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -23,7 +27,7 @@ def upgrade() -> None:
         sa.Column("metric_name", sa.String(255), nullable=True),
         sa.Column("state", sa.String(32), nullable=False),
         sa.Column("owner", sa.String(1600), nullable=True),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
     op.create_index("ix_alarms_metric", "alarms", ["namespace", "metric_name"])
     op.create_index("ix_alarms_owner", "alarms", ["owner"])
@@ -32,7 +36,7 @@ def upgrade() -> None:
         sa.Column("arn", sa.String(64), primary_key=True),
         sa.Column("alarm_name", sa.String(255), nullable=False),
         sa.Column("timestamp", sa.Float, nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
     op.create_index("ix_alarm_history_name_time", "alarm_history", ["alarm_name", "timestamp"])
     op.create_index("ix_alarm_history_time", "alarm_history", ["timestamp"])
@@ -42,7 +46,7 @@ def upgrade() -> None:
         sa.Column("service_namespace", sa.String(32), nullable=False),
         sa.Column("resource_id", sa.String(1600), nullable=False),
         sa.Column("dimension", sa.String(128), nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
         sa.UniqueConstraint(
             "service_namespace", "resource_id", "dimension", name="uq_scalable_targets_resource"
         ),
@@ -54,7 +58,7 @@ def upgrade() -> None:
         sa.Column("resource_id", sa.String(1600), nullable=False),
         sa.Column("dimension", sa.String(128), nullable=False),
         sa.Column("name", sa.String(256), nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
         sa.UniqueConstraint(
             "service_namespace",
             "resource_id",
@@ -69,7 +73,7 @@ def upgrade() -> None:
         sa.Column("service_namespace", sa.String(32), nullable=False),
         sa.Column("resource_id", sa.String(1600), nullable=False),
         sa.Column("name", sa.String(256), nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
         sa.UniqueConstraint(
             "service_namespace", "resource_id", "name", name="uq_scheduled_actions_name"
         ),
@@ -80,7 +84,7 @@ def upgrade() -> None:
         sa.Column("service_namespace", sa.String(32), nullable=False),
         sa.Column("resource_id", sa.String(1600), nullable=False),
         sa.Column("start_time", sa.Float, nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
     op.create_index(
         "ix_scaling_activities_resource_time",

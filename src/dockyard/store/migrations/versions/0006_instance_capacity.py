@@ -15,11 +15,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+
+# Documents: JSONB on PostgreSQL, JSON (text) on SQLite.
+DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 MOVED = ("remainingResources", "runningTasksCount", "pendingTasksCount", "taskGroups",
          "pendingDynamicPorts")  # fmt: skip
@@ -70,7 +74,7 @@ def upgrade() -> None:
         sa.Column("remaining_memory", sa.Integer, nullable=False),
         sa.Column("running_count", sa.Integer, nullable=False),
         sa.Column("pending_count", sa.Integer, nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
     op.create_index("ix_instance_capacity_cluster", "instance_capacity", ["cluster"])
     conn = op.get_bind()
@@ -78,14 +82,14 @@ def upgrade() -> None:
         "container_instances",
         sa.column("arn", sa.String),
         sa.column("cluster", sa.String),
-        sa.column("doc", sa.Text),
+        sa.column("doc", DOC),
     )
     for arn, cluster, raw in conn.execute(sa.select(instances)).all():
         doc = json.loads(raw) if isinstance(raw, str) else dict(raw)
         conn.execute(sa.insert(capacity).values(arn=arn, cluster=cluster, **_row(doc)))
         for field in MOVED:
             doc.pop(field, None)
-        conn.execute(sa.update(instances).where(instances.c.arn == arn).values(doc=json.dumps(doc)))
+        conn.execute(sa.update(instances).where(instances.c.arn == arn).values(doc=doc))
 
 
 def downgrade() -> None:

@@ -6,11 +6,15 @@ Revises: 0007
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
+
+# Documents: JSONB on PostgreSQL, JSON (text) on SQLite.
+DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -18,7 +22,7 @@ def upgrade() -> None:
         "certificates",
         sa.Column("arn", sa.String(1600), primary_key=True),
         sa.Column("domain_name", sa.String(253), nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
 
 

@@ -6,11 +6,15 @@ Revises: 0008
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+
+# Documents: JSONB on PostgreSQL, JSON (text) on SQLite.
+DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -18,7 +22,7 @@ def upgrade() -> None:
         "trust_stores",
         sa.Column("arn", sa.String(1600), primary_key=True),
         sa.Column("name", sa.String(32), nullable=False, unique=True),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
 
 

@@ -6,11 +6,15 @@ Revises: 0010
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
+
+# Documents: JSONB on PostgreSQL, JSON (text) on SQLite.
+DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -20,7 +24,7 @@ def upgrade() -> None:
         sa.Column("service", sa.String(1600), nullable=False),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
     op.create_index(
         "ix_service_deployments_service_created",
@@ -32,7 +36,7 @@ def upgrade() -> None:
         sa.Column("arn", sa.String(1600), primary_key=True),
         sa.Column("service", sa.String(1600), nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
-        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("doc", DOC, nullable=False),
     )
     op.create_index(
         "ix_service_revisions_service_created", "service_revisions", ["service", "created_at"]

@@ -1,0 +1,48 @@
+"""One server per data dir: a second `dockyard server` on the same --data-dir exits with
+a clear error naming the first one's pid and changes nothing; after a `kill -9` of the
+first, a new server starts on the same dir (the kernel released the lock)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ServerProcess, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def second_server(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard", "server", "--port", str(free_port()),
+         "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    first = ServerProcess(tmp_path / "data")
+    first.start(timeout=60)
+    try:
+        ecs = first.client()
+        ecs.create_cluster(clusterName="kept")
+        db = tmp_path / "data" / "dockyard.db"
+        before = db.stat().st_mtime_ns
+        refused = second_server(tmp_path / "data")
+        assert refused.returncode == 2, refused.stderr
+        assert first.proc is not None
+        assert f"pid {first.proc.pid}" in refused.stderr
+        assert "in use by another dockyard server" in refused.stderr
+        assert db.stat().st_mtime_ns == before  # the refused server touched nothing
+        assert [c["clusterName"] for c in ecs.describe_clusters(clusters=["kept"])["clusters"]] == [
+            "kept"
+        ]
+
+        first.kill9()
+        first.start(timeout=60)  # restart after a crash: the lock died with the process
+        assert ecs.describe_clusters(clusters=["kept"])["clusters"][0]["status"] == "ACTIVE"
+    finally:
+        first.stop()
