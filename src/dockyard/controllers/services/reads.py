@@ -24,6 +24,7 @@ from dockyard.controllers.services.model import (
     TaskView,
 )
 from dockyard.controllers.services.targets import TaskTargets
+from dockyard.controllers.services.task_cache import cache_of
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.rank import parse_strategy
@@ -89,7 +90,7 @@ def task_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(live tasks, the primary's newest STOPPED tasks when its breaker may still count)."""
     where = {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"}
-    live = tx.find(Kind.TASK, {**where, "last_status": LIVE})
+    live = cache_of(tx).read(tx, service["serviceArn"], {**where, "last_status": LIVE})
     primary = [d for d in deployments if d.status == "PRIMARY"]
     if service["status"] != "ACTIVE" or not primary or primary[-1].rollout_state != "IN_PROGRESS":
         return live, []

@@ -18,6 +18,13 @@ protection expiry) is looked at again after INTERVAL_S, doubling while its steps
 change nothing, up to RECHECK_MAX_S. A failing step is retried with backoff.
 The safety pass (`queue.SafetyPass`) queues every service once per SAFETY_PERIOD_S,
 spread over the period, for whatever no event announced.
+
+Task changes are paced: a service stepped less than TASK_PACE_S ago is queued for
+TASK_PACE_S after that step, not at once. A step reads the service's live tasks, so
+without pacing a scale-up's stream of agent reports (PENDING -> RUNNING, a few tasks
+per message) re-read a 1,000-task service dozens of times a second (bench/README.md,
+issue 9); with it a service is stepped at most 1/TASK_PACE_S times a second for its
+tasks' sake, and a task that stopped is replaced within TASK_PACE_S.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from dockyard.store import Kind
 
 log = logging.getLogger("dockyard.controllers.services")
 SAFETY_PERIOD_S = 30.0
+TASK_PACE_S = 0.5  # least time between two steps of a service caused by its tasks
 RECHECK_MAX_S = 5.0
 WAKE_DEBOUNCE_S = 0.02  # let a burst of reports land together
 LIVE_SERVICE = ["ACTIVE", "DRAINING"]
@@ -71,6 +79,7 @@ class ServiceRunner:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.steps = 0
+        self._last_step: dict[str, float] = {}  # service -> when its last step ran
 
     def notify(self, changed: Changed) -> None:
         with self._lock:
@@ -99,7 +108,7 @@ class ServiceRunner:
             for cluster_arn, group in change.task_groups:
                 arn = service_arn_of_group(cluster_arn, group)
                 if arn is not None:
-                    self.queue.add(arn)
+                    self._add_paced(arn)
             self.queue.add_all(change.services)
             for group_arn in change.target_groups:
                 self.queue.add_all(self._by_target_group.get(group_arn, ()))
@@ -110,6 +119,15 @@ class ServiceRunner:
                 where["cluster"] = sorted(clusters)
             with self.ctx.store.read() as tx:
                 self.queue.add_all(tx.distinct(Kind.SERVICE, "arn", where))
+
+    def _add_paced(self, arn: str) -> None:
+        """Queue a service whose tasks changed, at most once per TASK_PACE_S."""
+        last = self._last_step.get(arn)
+        if last is None or self._loop is None:
+            self.queue.add(arn)
+            return
+        now = self._loop.time()
+        self.queue.add_after(arn, last + TASK_PACE_S - now, now)
 
     def _remember(self, arn: str, outcome: Outcome) -> None:
         for group_arn in outcome.target_groups:
@@ -123,6 +141,7 @@ class ServiceRunner:
     def process(self, arn: str, now: float) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """Run one step for `arn` (popped from the queue) and schedule what follows;
         returns the instances and the tasks it started or stopped (their documents)."""
+        self._last_step[arn] = now
         try:
             outcome = reconcile_service(self.ctx, arn)
         except Exception:

@@ -1,0 +1,73 @@
+"""The service runner paces steps caused by task changes (controllers/services/runner.py):
+a service stepped less than TASK_PACE_S ago is queued for then, not at once; other
+changes (the service itself) still queue it at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.context import ApiContext, Changed
+from dockyard.controllers.services import runner as runner_module
+from dockyard.controllers.services.loop import Outcome
+from dockyard.controllers.services.runner import TASK_PACE_S, ServiceRunner
+
+CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/c"
+SERVICE = "arn:aws:ecs:us-east-1:000000000000:service/c/web"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def runner(clock: Clock) -> ServiceRunner:
+    ctx: Any = ApiContext.__new__(ApiContext)  # resolve() reads no store for these changes
+    r = ServiceRunner(ctx)
+    r._pending = []  # not the start's "everything"
+    r._loop = clock  # type: ignore[assignment]
+    return r
+
+
+def task_change() -> Changed:
+    return Changed(task_groups=frozenset({(CLUSTER, "service:web")}))
+
+
+def test_a_service_never_stepped_is_queued_at_once() -> None:
+    clock = Clock()
+    r = runner(clock)
+    r.notify(task_change())
+    r.resolve()
+    assert r.queue.pop(clock.now) == SERVICE
+
+
+def test_task_changes_right_after_a_step_wait_for_the_pace(monkeypatch: Any) -> None:
+    clock = Clock()
+    r = runner(clock)
+    monkeypatch.setattr(runner_module, "reconcile_service", lambda ctx, arn: Outcome())
+    r.queue.add(SERVICE)
+    assert r.queue.pop(clock.now) == SERVICE
+    r.process(SERVICE, clock.now)  # stepped at 100.0
+    clock.now += 0.1
+    for _ in range(20):  # a stream of agent reports
+        r.notify(task_change())
+        r.resolve()
+    assert r.queue.pop(clock.now) is None
+    clock.now = 100.0 + TASK_PACE_S
+    assert r.queue.pop(clock.now) == SERVICE
+    assert r.queue.pop(clock.now) is None  # once, however many reports came
+
+
+def test_a_change_of_the_service_itself_is_not_paced(monkeypatch: Any) -> None:
+    clock = Clock()
+    r = runner(clock)
+    monkeypatch.setattr(runner_module, "reconcile_service", lambda ctx, arn: Outcome())
+    r.queue.add(SERVICE)
+    r.queue.pop(clock.now)
+    r.process(SERVICE, clock.now)
+    r.notify(task_change())
+    r.notify(Changed(services=frozenset({SERVICE})))  # UpdateService
+    r.resolve()
+    assert r.queue.pop(clock.now) == SERVICE
