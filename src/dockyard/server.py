@@ -13,7 +13,10 @@ import logging
 import os
 import shutil
 import signal
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -23,7 +26,7 @@ from dockyard.alarms.actions import ActionRouter
 from dockyard.api import exec as exec_relay
 from dockyard.api import prometheus, task_logs
 from dockyard.api.agent_channel import AgentHub
-from dockyard.api.app import create_app
+from dockyard.api.app import authenticate, create_app
 from dockyard.api.autoscaling import settings as autoscaling_settings
 from dockyard.api.elbv2 import settings as elbv2_settings
 from dockyard.arns import Identity
@@ -33,15 +36,18 @@ from dockyard.controllers import instances
 from dockyard.controllers.instances import InstanceSettings
 from dockyard.controllers.scaling import ScalingController
 from dockyard.controllers.services import loop as services_loop
+from dockyard.errors import AwsError
+from dockyard.ha.node import HaNode
 from dockyard.lb import LbController, LbSettings
 from dockyard.logs import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.metrics.latest import LatestMetrics, MetricsSink
 from dockyard.store.lock import DataDirInUse, lock_data_dir
-from dockyard.store.sql import open_store, sqlite_url
+from dockyard.store.sql import SqlStore, open_store, sqlite_url
 from dockyard.wire.agent import WS_PATH
 
 log = logging.getLogger("dockyard.server")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTROLLERS = web.AppKey("controllers", list[asyncio.Task[None]])
 SBIN = "/usr/sbin:/usr/local/sbin"  # where Debian puts haproxy, often off a user's PATH
 
@@ -66,6 +72,12 @@ class ServerConfig:
     lb_bind_address: str = "127.0.0.1"
     haproxy: str | None = None  # path; None: `haproxy` on PATH, load balancing off without it
     target_tracking_period_s: int = 60  # Period of target-tracking alarms (AWS: 60)
+    # Several servers on one PostgreSQL (dockyard.ha): this server's name in `dockyard
+    # status` (default host:port), the lease TTL, and HAProxy's run dir shared by all of
+    # them so that each new leader adopts the running HAProxy (default: <data-dir>/haproxy).
+    name: str | None = None
+    lease_ttl_s: float = 5.0
+    lb_dir: Path | None = None
 
     def check(self) -> None:
         if not self.account_id.isdigit() or len(self.account_id) != 12:
@@ -117,6 +129,7 @@ def build_app(config: ServerConfig) -> web.Application:
     latest = LatestMetrics()
     sink = MetricsSink(ctx.metrics, latest)  # agents' and HAProxy's metrics go here
     hub = AgentHub(ctx, credentials, sink)
+    ha = None if store.sqlite else ha_node(config, ctx, hub, store)  # several servers
     hub.mark_all_disconnected()
     app.router.add_get(WS_PATH, hub.handle)
     app.router.add_get(task_logs.PATH, task_logs.make_handler(ctx, hub, credentials))
@@ -131,22 +144,35 @@ def build_app(config: ServerConfig) -> web.Application:
 
     lb = lb_controller(config, ctx, sink)
 
-    async def start_controllers(app: web.Application) -> None:
-        await asyncio.to_thread(prometheus.seed_task_counts, store)
-        app[CONTROLLERS] = [
+    def controllers() -> list[asyncio.Task[None]]:
+        tasks = [
             asyncio.create_task(instances.run(ctx, settings, hub.away)),
             asyncio.create_task(services_loop.run(ctx)),
             asyncio.create_task(alarms_controller.run(ctx)),
             asyncio.create_task(scaling.run()),
         ]
         if lb is not None:
-            app[CONTROLLERS].append(asyncio.create_task(lb.run()))
+            tasks.append(asyncio.create_task(lb.run()))
+        return tasks
+
+    app.router.add_get(SERVERS_PATH, servers_handler(ha, credentials))  # dockyard status
+
+    async def start_controllers(app: web.Application) -> None:
+        await asyncio.to_thread(prometheus.seed_task_counts, store)
+        if ha is None:
+            app[CONTROLLERS] = controllers()
+        else:  # only the leader runs them (ha/node.py)
+            app[CONTROLLERS] = []
+            ha.start_controllers = controllers
+            ha.start()
 
     async def stop(app: web.Application) -> None:
         tasks = app.get(CONTROLLERS, [])
         for task in tasks:
             task.cancel()
-        if lb is not None:  # HAProxy ends with the server, once its controller has stopped
+        if ha is not None:  # HAProxy keeps serving: the next leader adopts it
+            await ha.close()
+        elif lb is not None:  # HAProxy ends with the server, once its controller has stopped
             await asyncio.gather(*tasks, return_exceptions=True)
             await lb.stop()
         await hub.close()
@@ -161,6 +187,60 @@ def build_app(config: ServerConfig) -> web.Application:
     app.on_shutdown.append(stop)
     app.on_cleanup.append(close_store)
     return app
+
+
+SERVERS_PATH = "/dockyard/servers"
+STARTED_AT = time.time()
+
+
+def ha_node(config: ServerConfig, ctx: ApiContext, hub: AgentHub, store: SqlStore) -> HaNode:
+    """This server as one of several on a shared PostgreSQL (ha/README.md)."""
+    name = config.name or f"{config.host}:{config.port}"
+    hub.server_id = name
+
+    def changed(leader: bool) -> None:  # another server committed something
+        ctx.desired_changed(set(hub.connections), None)  # rescan this server's agents
+        if leader:
+            ctx.tasks_changed(None)  # reconcile every service
+            ctx.lb_changed()
+
+    def swept(marked: list[str]) -> None:  # the leader follows other servers' agents
+        with store.read() as tx:
+            hub.away.seed(instances.disconnected_since(tx))
+        ctx.instances_changed(marked)
+
+    def deposed() -> None:
+        ctx.on_change = None  # the cancelled service runner's queue
+
+    return HaNode(
+        store, name, f"http://{config.host}:{config.port}",
+        start_controllers=list, on_change=changed, on_swept=swept, on_deposed=deposed,
+        ttl_s=config.lease_ttl_s, interval_s=max(0.2, config.lease_ttl_s / 5), clock=ctx.now,
+    )  # fmt: skip
+
+
+def servers_handler(ha: HaNode | None, credentials: dict[str, str] | None) -> Handler:
+    """GET /dockyard/servers: the servers, which is the leader and since when."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if credentials is not None:
+            try:
+                authenticate(request, b"", credentials)
+            except AwsError as error:
+                return web.json_response({"message": str(error)}, status=403)
+        if ha is None:  # alone on SQLite: always the leader
+            since = datetime.fromtimestamp(STARTED_AT, UTC).isoformat()
+            url = f"http://{request.host}"
+            rows: list[dict[str, object]] = [
+                {"name": request.host, "url": url, "alive": True, "startedAt": since,
+                 "heartbeatAt": datetime.now(UTC).isoformat(), "leader": True,
+                 "leaderSince": since, "epoch": None},
+            ]  # fmt: skip
+        else:
+            rows = await asyncio.to_thread(ha.status)
+        return web.json_response({"servers": rows})
+
+    return handle
 
 
 def lb_controller(
@@ -178,7 +258,7 @@ def lb_controller(
         ctx,
         LbSettings(
             haproxy=haproxy,
-            run_dir=config.data_dir / "haproxy",
+            run_dir=config.lb_dir or config.data_dir / "haproxy",
             certs_dir=config.data_dir / "certs",
             bind_address=config.lb_bind_address,
         ),

@@ -278,6 +278,21 @@ def _seed_calls(found: Mapping[str, str]) -> list[tuple[str, str, dict[str, Any]
                 "desiredCount": 1,
             },
         ),
+        (
+            "ecs",
+            "CreateService",
+            {
+                "cluster": "default",
+                "serviceName": "blue",
+                "desiredCount": 1,
+                "deploymentController": {"type": "EXTERNAL"},
+            },
+        ),
+        (
+            "ecs",
+            "CreateTaskSet",
+            {"cluster": "default", "service": "blue", "taskDefinition": "web"},
+        ),
         ("ecs", "RunTask", {"cluster": "default", "taskDefinition": "web", "count": 1}),
         (
             "ecs",

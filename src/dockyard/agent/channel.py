@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -56,8 +56,11 @@ class Channel:
         *,
         credentials: tuple[str, str] | None = None,
         region: str = "us-east-1",
+        endpoints: Sequence[str] = (),
     ) -> None:
         self.base_url = f"{endpoint}{WS_PATH}"
+        # Several servers (one PostgreSQL): after a failed or ended session the next one.
+        self.base_urls = [f"{e}{WS_PATH}" for e in endpoints] or [self.base_url]
         self.cluster_arn = cluster_arn
         self.instance_arn = instance_arn
         self.manager = manager
@@ -81,8 +84,14 @@ class Channel:
                 finally:
                     self.connected.clear()
                     self.manager.detach()
+                    self._next_server()
                 await asyncio.sleep(backoff * (1 + random.random() / 2))
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def _next_server(self) -> None:
+        if len(self.base_urls) > 1:
+            index = self.base_urls.index(self.base_url) if self.base_url in self.base_urls else -1
+            self.base_url = self.base_urls[(index + 1) % len(self.base_urls)]
 
     @property
     def url(self) -> str:

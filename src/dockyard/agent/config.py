@@ -125,6 +125,16 @@ class AgentConfig:
     fake_runtime: bool = False
     metadata_port: int = 0  # task metadata endpoint (agent/metadata.py); 0: a free port
     awsvpc_pool: str | None = None  # CIDR of the addresses awsvpc tasks get (agent/awsvpc.py)
+    # Every server this agent may use (`--endpoint` repeated, or DOCKYARD_ENDPOINT with
+    # commas): several servers on one PostgreSQL. `endpoint` is the one in use.
+    endpoints: tuple[str, ...] = ()
+
+    def rotate_endpoint(self) -> str:
+        """Move on to the next server (the one in use did not answer); the new endpoint."""
+        if len(self.endpoints) > 1:
+            index = self.endpoints.index(self.endpoint) if self.endpoint in self.endpoints else -1
+            self.endpoint = self.endpoints[(index + 1) % len(self.endpoints)]
+        return self.endpoint
 
     def agent_attributes(self) -> list[dict[str, str]]:
         """What the agent registers: ECS's own attributes, then the custom ones."""
@@ -150,6 +160,17 @@ class AgentConfig:
         ]
 
 
+def split_endpoints(value: Any) -> tuple[str, ...]:
+    """Endpoints from a repeated flag (a tuple) or a string (commas or spaces between)."""
+    items = [value] if isinstance(value, str) else list(value or ())
+    out: list[str] = []
+    for item in items:
+        for part in str(item).replace(",", " ").split():
+            if part.rstrip("/") not in out:
+                out.append(part.rstrip("/"))
+    return tuple(out)
+
+
 def build_config(
     flags: dict[str, Any], config_file: Path | None, environ: dict[str, str] | None = None
 ) -> AgentConfig:
@@ -162,7 +183,8 @@ def build_config(
         return value if value not in (None, (), []) else env.get(key)
 
     endpoint = pick("endpoint", "DOCKYARD_ENDPOINT") or environ.get("DOCKYARD_ENDPOINT")
-    if not endpoint:
+    endpoints = split_endpoints(endpoint)
+    if not endpoints:
         raise ConfigError("no endpoint: give --endpoint or DOCKYARD_ENDPOINT in --config")
     attributes: dict[str, str] = {}
     if env.get("ECS_INSTANCE_ATTRIBUTES"):
@@ -196,7 +218,8 @@ def build_config(
     reserved = json.loads(env["ECS_RESERVED_PORTS"]) if "ECS_RESERVED_PORTS" in env else None
     reserved_udp = json.loads(env.get("ECS_RESERVED_PORTS_UDP", "[]"))
     config = AgentConfig(
-        endpoint=str(endpoint).rstrip("/"),
+        endpoint=endpoints[0],
+        endpoints=endpoints,
         cluster=pick("cluster", "ECS_CLUSTER") or "default",
         host_ip=pick("host_ip", "DOCKYARD_HOST_IP") or "127.0.0.1",
         cpu=cpu,

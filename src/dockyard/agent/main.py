@@ -133,6 +133,7 @@ async def register_until_done(config: AgentConfig, docker_version: str) -> dict[
             }:
                 raise
             log.warning("cannot register yet (%s); retrying", error)
+            config.rotate_endpoint()  # several servers: try the next one
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -220,6 +221,7 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         manager,
         credentials=credentials,
         region=config.region,
+        endpoints=config.endpoints,
     )
     ctx.logs = logs_shipper.attach(runtime, channel, config.data_dir)  # awslogs output
 

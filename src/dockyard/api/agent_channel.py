@@ -73,6 +73,9 @@ class AgentHub:
         self.desired = DesiredSets(ctx.store, self._wake)
         self.rescan_s = RESCAN_S
         self.away = Away()  # instances whose agent is not connected (the controller's)
+        # Several servers on one database (dockyard.ha): this server's name, kept in the
+        # instance documents of the agents connected here ("agentServer"); None: alone.
+        self.server_id: str | None = None
         self._reports: list[tuple[str, Any]] = []  # state messages of this loop turn
         ctx.on_desired_change = self.notify
         ctx.on_agent_update = self.request_update
@@ -103,6 +106,8 @@ class AgentHub:
         since: dict[str, float] = {}
         with self.ctx.store.transaction() as tx:
             for doc in tx.find(Kind.CONTAINER_INSTANCE, {"status": ["ACTIVE", "DRAINING"]}):
+                if doc.get("agentConnected") and not self._mine(doc):
+                    continue  # connected to another server
                 if doc.get("agentConnected") or "disconnectedAt" not in doc:
                     doc["agentConnected"] = False
                     doc["disconnectedAt"] = now
@@ -115,7 +120,11 @@ class AgentHub:
             doc = tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
             if doc is None or doc["status"] == "INACTIVE":
                 return False
+            if not connected and not self._mine(doc):
+                return True  # the agent moved to another server meanwhile: its state now
             doc["agentConnected"] = connected
+            if self.server_id is not None:
+                doc["agentServer"] = self.server_id
             if connected:
                 doc.pop("disconnectedAt", None)
             else:
@@ -127,6 +136,10 @@ class AgentHub:
             self.away.disconnected(instance_arn, float(doc["disconnectedAt"]))
         self.ctx.instances_changed({instance_arn})  # placement may use it (or not) now
         return True
+
+    def _mine(self, doc: Mapping[str, Any]) -> bool:
+        """Whether the instance's agent connection (if any) is this server's."""
+        return self.server_id is None or doc.get("agentServer", self.server_id) == self.server_id
 
     def _authenticate(self, request: web.Request) -> None:
         authenticate(request, b"", self.credentials)

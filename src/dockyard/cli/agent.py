@@ -15,7 +15,12 @@ from dockyard.agent.config import ConfigError, build_config
 
 
 @click.command()
-@click.option("--endpoint", envvar="DOCKYARD_ENDPOINT", help="Dockyard server URL.")
+@click.option(
+    "--endpoint",
+    envvar="DOCKYARD_ENDPOINT",
+    multiple=True,
+    help="Dockyard server URL; repeat for several servers (the agent uses any live one).",
+)
 @click.option("--cluster", help="Cluster to join (ECS_CLUSTER).")
 @click.option("--host-ip", help="Address this host's task ports bind on, e.g. 127.0.1.1.")
 @click.option("--cpu", type=int, help="CPU units to register (default: cores x 1024).")

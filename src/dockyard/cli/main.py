@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "service": "dockyard.cli.services:service",
     "metrics": "dockyard.cli.metrics:metrics",
     "logs": "dockyard.cli.logs:logs",
+    "status": "dockyard.cli.status:status",
 }
 
 

@@ -72,6 +72,19 @@ from dockyard.server import ConfigError, ServerConfig, run
     help="Address the load balancers' listeners bind (HAProxy).",
 )
 @click.option("--haproxy", help="Path of the haproxy binary (default: haproxy on PATH).")
+@click.option("--name", help="This server's name among several on one PostgreSQL (host:port).")
+@click.option(
+    "--lease-ttl",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(1.0, 300.0),
+    help="Seconds the leader's lease lasts without renewal (several servers on PostgreSQL).",
+)
+@click.option(
+    "--lb-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="HAProxy's run dir, shared by servers on one PostgreSQL (default: DATA_DIR/haproxy).",
+)
 @click.option(
     "--log-level",
     default="info",
@@ -94,6 +107,9 @@ def server(
     target_tracking_period: int,
     lb_bind: str,
     haproxy: str | None,
+    name: str | None,
+    lease_ttl: float,
+    lb_dir: Path | None,
     log_level: str,
     ready_file: Path | None,
 ) -> None:
@@ -116,6 +132,9 @@ def server(
         target_tracking_period_s=target_tracking_period,
         lb_bind_address=lb_bind,
         haproxy=haproxy,
+        name=name,
+        lease_ttl_s=lease_ttl,
+        lb_dir=lb_dir,
     )
     try:
         run(config, ready_file)

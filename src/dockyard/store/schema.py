@@ -335,3 +335,35 @@ capacity_providers = sa.Table(
 )
 TABLES["capacity_providers"] = capacity_providers
 tasks.append_column(sa.Column("capacity_provider", sa.String(255), nullable=True))
+
+# --- Several servers on one PostgreSQL (migration 0013, dockyard.ha): not document kinds.
+# leases: one row per lease ("controllers"): holder (a server process), epoch (+1 on every
+# change of holder: the fencing token), times from the database clock.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=True),
+)
+# servers: one row per server name (its process `instance` changes at each start).
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("instance", sa.String(255), nullable=False),
+    sa.Column("url", sa.String(1024), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)
+# write_marks: the last server process that wrote (row "store"), read by every write
+# transaction of a server on a shared database to drop caches another server made stale.
+write_marks = sa.Table(
+    "write_marks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("writer", sa.String(255), nullable=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)

@@ -13,6 +13,11 @@ run one after the other and each sees every earlier commit (READ COMMITTED after
 the lock is as good as SERIALIZABLE for them: no serialization failures, no retry
 loop). Read transactions (`read()`) are REPEATABLE READ READ ONLY snapshots, as a
 SQLite read transaction is. See store/README.md.
+
+Several servers on one PostgreSQL (dockyard.ha): a write transaction made under `FENCE`
+(the leader's controllers) first checks the controllers' lease (`SqlTx.fence`); with a
+`writer_id` set, every write transaction reads the write mark (dropping caches another
+server made stale: `on_stale`) and NOTIFYs `dockyard_changes` at commit.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 import os
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +60,17 @@ def _sqlite_begin(conn: Connection) -> None:
 
 # The PostgreSQL advisory lock every write transaction holds until it ends ("dock").
 WRITE_LOCK = 0x646F636B
+
+# (holder, epoch) of the controllers' lease the current asyncio task writes under (set by
+# dockyard.ha in the leader's controller tasks); None: not fenced (API handlers, agents).
+FENCE: ContextVar[tuple[str, int] | None] = ContextVar("dockyard_fence", default=None)
+CHANGES_CHANNEL = "dockyard_changes"  # NOTIFY channel; payload: the writer's id
+CONTROLLERS_LEASE = "controllers"
+
+
+class FencedOut(RuntimeError):
+    """A fenced write found the lease held by someone else (or at another epoch): this
+    process is a deposed leader, and the transaction rolls back."""
 
 
 def _starts_with(
@@ -173,6 +190,21 @@ class SqlTx:
             column_name, text = prefix
             clauses.append(_starts_with(table.c[column_name], sa.literal(text, sa.String)))
         return clauses
+
+    def fence(self, epoch: int, holder: str) -> None:
+        """Raise `FencedOut` unless `holder` holds the controllers' lease at `epoch`. The
+        lease row stays share-locked until this transaction ends, so the lease cannot change
+        hands before this transaction's writes are committed (or rolled back)."""
+        t = schema.leases
+        query = (
+            sa.select(t.c.holder, t.c.epoch)
+            .where(t.c.name == CONTROLLERS_LEASE)
+            .with_for_update(read=True)
+        )
+        row = self._conn.execute(query).first()
+        if row is None or row[0] != holder or int(row[1]) != epoch:
+            found = "no lease" if row is None else f"held by {row[0]} at epoch {row[1]}"
+            raise FencedOut(f"lease {CONTROLLERS_LEASE!r} epoch {epoch} of {holder} lost ({found})")
 
     def get(self, kind: Kind, key: str) -> Doc | None:
         row = self._conn.execute(_get_statement(kind), {"key": key}).first()
@@ -368,6 +400,33 @@ class SqlStore:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         self.observers: dict[Kind, list[Observer]] = {}
+        self.writer_id: str | None = None  # set by dockyard.ha on a shared PostgreSQL
+        self._stale: list[Callable[[], None]] = []
+
+    def on_stale(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when another server may have written since this process last
+        did (caches of the store must then be dropped). Only with a `writer_id`."""
+        self._stale.append(callback)
+
+    def stale(self) -> None:
+        for callback in self._stale:
+            callback()
+
+    def _mark_write(self, conn: Connection) -> None:
+        """Inside a write transaction (the write lock held): NOTIFY the other servers at
+        commit, and drop caches when the last writer was another server process."""
+        params = {"me": self.writer_id, "channel": CHANGES_CHANNEL}
+        row = conn.execute(_MARK_SQL, params).first()
+        if row is not None and row[0] == self.writer_id:
+            return
+        t = schema.write_marks
+        if row is None:  # the first write on this database
+            conn.execute(sa.insert(t).values(name="store", writer=self.writer_id, seq=1))
+            conn.execute(sa.select(sa.func.pg_notify(CHANGES_CHANNEL, self.writer_id)))
+        else:
+            mark = t.c.name == "store"
+            conn.execute(sa.update(t).where(mark).values(writer=self.writer_id, seq=t.c.seq + 1))
+        self.stale()
 
     def observe(self, kind: Kind, observer: Observer) -> None:
         self.observers.setdefault(kind, []).append(observer)
@@ -393,6 +452,11 @@ class SqlStore:
                 try:
                     with conn.begin():
                         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                        fence = FENCE.get()
+                        if fence is not None:
+                            tx.fence(fence[1], fence[0])
+                        if self.writer_id is not None:
+                            self._mark_write(conn)
                         yield tx
                 except BaseException:
                     tx._finished(committed=False)
@@ -421,6 +485,11 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_MARK_SQL = sa.text(
+    "SELECT writer, pg_notify(:channel, :me) FROM write_marks WHERE name = 'store'"
+)
 
 
 def _in_transaction(conn: Connection) -> bool:

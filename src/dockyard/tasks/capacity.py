@@ -21,7 +21,9 @@ from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Tx
 
 # Fields of an instance document the API never shows (control-plane bookkeeping).
-INTERNAL_FIELDS = frozenset({"taskGroups", "pendingDynamicPorts", "disconnectedAt", "lastSeenAt"})
+INTERNAL_FIELDS = frozenset(
+    {"taskGroups", "pendingDynamicPorts", "disconnectedAt", "lastSeenAt", "agentServer"}
+)  # agentServer: the server holding the agent's websocket (dockyard.ha)
 # Fields that lived in the instance document before migration 0006 and now come from here.
 CAPACITY_FIELDS = frozenset(
     {"remainingResources", "runningTasksCount", "pendingTasksCount", "taskGroups",

@@ -224,5 +224,6 @@ def memory_of(tx: Tx) -> ClusterMemory:
     if memory is None:
         memory = ClusterMemory()
         store.observe(Kind.CONTAINER_INSTANCE, memory._on_instance)
+        store.on_stale(memory.drop)  # another server wrote (dockyard.ha): reload on use
         _MEMORIES[store] = memory
     return memory

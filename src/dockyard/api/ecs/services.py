@@ -30,7 +30,7 @@ from dockyard.errors import (
 from dockyard.lifecycle import PENDING_STATUSES
 from dockyard.scheduler.filters import parse_constraints
 from dockyard.scheduler.rank import parse_strategy
-from dockyard.services import history, history_records
+from dockyard.services import history, history_records, task_sets
 from dockyard.services.documents import new_deployment
 from dockyard.store import Kind, Tx
 from dockyard.tasks.awsvpc import check_network_configuration
@@ -39,6 +39,18 @@ from dockyard.tasks.provider_placement import resolve_strategy
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 DAEMON_PROVIDERS = "Capacity provider strategies are not supported for DAEMON services."
+# What UpdateService may change on a service with the EXTERNAL deployment controller (ECS's
+# list); the rest is set per task set (api/ecs/task_sets.py).
+EXTERNAL_UPDATABLE = {
+    "cluster",
+    "service",
+    "desiredCount",
+    "placementConstraints",
+    "placementStrategy",
+    "healthCheckGracePeriodSeconds",
+    "enableECSManagedTags",
+    "propagateTags",
+}
 
 
 def service_name(ref: str) -> str:
@@ -236,6 +248,7 @@ def _counts(tx: Tx, service: dict[str, Any]) -> dict[str, dict[str, int]]:
     }
     counts: dict[str, dict[str, int]] = {}
     keys = ["*"] + [d["id"] for d in service.get("deployments", [])]
+    keys += [t["id"] for t in service.get("taskSets", [])]  # EXTERNAL services
     for key in keys:
         scope = where if key == "*" else {**where, "started_by": key}
         counts[key] = {
@@ -272,6 +285,15 @@ def present(tx: Tx, service: dict[str, Any], include: set[str]) -> dict[str, Any
         out["currentServiceRevisions"] = list(revisions.values())
     out["runningCount"] = total["running"]
     out["pendingCount"] = total["pending"]
+    if task_sets.is_external(service):  # the primary task set's fields, and every task set
+        out.update(task_sets.primary_fields(service))
+        zero = {"running": 0, "pending": 0}
+        out["taskSets"] = [
+            task_sets.public(service, t, counts.get(t["id"], zero)) for t in out["taskSets"]
+        ]
+        for shown in out["taskSets"]:
+            shown.pop("clientToken", None)
+            shown.pop("tags", None)
     if "TAGS" in include:
         out["tags"] = tx.get_tags(service["serviceArn"])
     return out
@@ -286,7 +308,18 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
         if service["status"] != "ACTIVE":
             raise ServiceNotActiveException("Service was not ACTIVE.")
         daemon = service["schedulingStrategy"] == "DAEMON"
+        refused = sorted(
+            k for k in params if k not in EXTERNAL_UPDATABLE and params[k] not in (None, False)
+        )
+        if task_sets.is_external(service) and refused:
+            raise InvalidParameterException(
+                f"{', '.join(refused)} cannot be updated for a service with the EXTERNAL "
+                "deployment controller: create a new task set (CreateTaskSet) instead."
+            )
         now = ctx.now()
+        for field in ("enableECSManagedTags", "propagateTags"):
+            if field in params:
+                service[field] = params[field]
         if "desiredCount" in params:
             set_desired_count(service, params["desiredCount"], now)
         if "deploymentConfiguration" in params:
@@ -320,8 +353,10 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
                 raise InvalidParameterException(DAEMON_PROVIDERS)
             given = {"capacityProviderStrategy": params["capacityProviderStrategy"] or None}
             _use_providers([service], resolve_strategy(cluster, given))
-        primary = next(d for d in service["deployments"] if d["status"] == "PRIMARY")
-        if definition_arn != service["taskDefinition"] or params.get("forceNewDeployment"):
+        # EXTERNAL: no deployments (None); its task sets follow desiredCount
+        primary = next((d for d in service["deployments"] if d["status"] == "PRIMARY"), None)
+        new_revision = definition_arn != service.get("taskDefinition")
+        if primary is not None and (new_revision or params.get("forceNewDeployment")):
             for deployment in service["deployments"]:
                 if deployment["status"] == "PRIMARY":
                     deployment["status"] = "ACTIVE"
@@ -339,9 +374,10 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
                 threshold=threshold(int(service["desiredCount"])),
                 now=now,
             )
-        _use_providers([primary], service.get("capacityProviderStrategy") or [])
-        primary["desiredCount"] = service["desiredCount"]
-        primary["updatedAt"] = now
+        if primary is not None:
+            _use_providers([primary], service.get("capacityProviderStrategy") or [])
+            primary["desiredCount"] = service["desiredCount"]
+            primary["updatedAt"] = now
         tx.update(Kind.SERVICE, service["serviceArn"], service)
         result = {"service": present(tx, service, set())}
     ctx.services_changed({service["serviceArn"]})
@@ -404,6 +440,8 @@ def delete_service(ctx: ApiContext, params: Params) -> Result:
             )
         service["status"] = "DRAINING"
         service["desiredCount"] = 0
+        for task_set in service.get("taskSets", []):  # EXTERNAL: every task set drains
+            task_set["status"] = "DRAINING"
         history_records.stop_ongoing(tx, service["deployments"], history.DELETED_REASON, ctx.now())
         tx.update(Kind.SERVICE, service["serviceArn"], service, status="DRAINING")
         result = {"service": present(tx, service, set())}

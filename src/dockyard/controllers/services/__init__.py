@@ -15,6 +15,10 @@ reconcile.py        reconcile(service, deployments, tasks, instances, now) -> Pl
   daemon.py         DAEMON: one task per eligible instance
   circuit_breaker.py failures, threshold, rollback
 model.py            the views reconcile reads and the Plan it returns
+task_set_plan.py    EXTERNAL services: plan_task_sets(...) -> each task set at its count
+                    (pure), instead of reconcile
+  task_set_step.py  the loop's EXTERNAL branch: views, stability/removal, target groups
+                    per task set
 
 store --read--> views --reconcile--> Plan --apply--> store (+ agents told)
 """

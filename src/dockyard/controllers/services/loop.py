@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.context import ApiContext
-from dockyard.controllers.services import history, reads
+from dockyard.controllers.services import history, reads, task_set_step
 from dockyard.controllers.services.model import Plan
 from dockyard.controllers.services.reconcile import reconcile
 from dockyard.controllers.services.targets import (
@@ -29,6 +29,7 @@ from dockyard.lifecycle import StopCode
 from dockyard.metrics.instruments import RECONCILE_SECONDS
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY
 from dockyard.services.documents import add_event, new_deployment
+from dockyard.services.task_sets import is_external
 from dockyard.store import Kind, Tx
 from dockyard.tasks.placement import TaskSpec, place_tasks
 from dockyard.tasks.reports import request_stop
@@ -112,25 +113,36 @@ def _reconcile(
 ) -> Outcome:
     now = ctx.now()
     service_arn = service["serviceArn"]
+    external = is_external(service)  # task sets (task_set_step.py), not deployments
+    lb_service = task_set_step.balancing(service) if external else service
     outcome = Outcome(
-        target_groups=frozenset(lb["targetGroupArn"] for lb in service.get("loadBalancers", []))
+        target_groups=frozenset(lb["targetGroupArn"] for lb in lb_service.get("loadBalancers", []))
     )
     touched = outcome.touched
     view = reads.service_view(service)
     deployments = reads.deployment_views(service)
     live_docs, stopped_docs = reads.task_rows(tx, service, deployments)
-    balanced = bool(service.get("loadBalancers"))
-    targets = targets_by_task(tx, service) if balanced else {}
+    balanced = bool(lb_service.get("loadBalancers"))
+    targets = targets_by_task(tx, lb_service) if balanced else {}
     definitions: dict[str, Any] = {}
     for d in deployments:
         definitions[d.task_definition] = tx.get(Kind.TASK_DEFINITION, d.task_definition) or {}
-    tasks = reads.task_views(
-        tx, live_docs + stopped_docs, definitions, targets, balanced=balanced, now=now
-    )
+    for arn in {t["taskDefinition"] for t in service.get("taskSets", [])}:
+        definitions[arn] = tx.get(Kind.TASK_DEFINITION, arn) or {}
+    if external:
+        rows = live_docs + stopped_docs
+        tasks = task_set_step.external_task_views(tx, service, rows, definitions, targets, now=now)
+    else:
+        tasks = reads.task_views(
+            tx, live_docs + stopped_docs, definitions, targets, balanced=balanced, now=now
+        )
     instances, instance_ids = reads.instance_views(tx, service, live_docs)
-    plan = reconcile(view, deployments, tasks, instances, now)
-    outcome.settled = plan.steady
     before = repr(service)
+    if external:  # writes the task sets' changes into the document
+        plan = task_set_step.plan_and_apply(service, view, tasks, instances, now)
+    else:
+        plan = reconcile(view, deployments, tasks, instances, now)
+    outcome.settled = plan.steady
     known = list(service["deployments"])  # entries a change may remove, for the history
     _apply_deployments(service, plan, now)
     if plan.deployments:
@@ -183,7 +195,8 @@ def _reconcile(
             for arn in sorted(targets)
             if arn not in live_arns
         ]
-        registered, gone = sync_registrations(tx, service, current, instance_ids, targets, now=now)
+        sync = task_set_step.sync_external if external else sync_registrations
+        registered, gone = sync(tx, service, current, instance_ids, targets, now=now)
         for group, count in gone.items():
             deregistered[group] = deregistered.get(group, 0) + count
         for group, count in registered.items():
@@ -204,6 +217,8 @@ def _reconcile(
     if service["status"] == "DRAINING" and not any(t.live for t in tasks) and not started:
         service["status"] = "INACTIVE"
         service["deployments"] = [d for d in service["deployments"] if d["status"] == "PRIMARY"]
+        if external:
+            service["taskSets"] = []
         outcome.settled = True
     changed = repr(service) != before
     if changed:
@@ -226,11 +241,15 @@ def _start(
 ) -> list[dict[str, Any]]:
     started: list[dict[str, Any]] = []
     by_id = {d["id"]: d for d in service["deployments"]}
+    # a task set starts its tasks like a deployment, with its own launch and network settings
+    task_sets = {t["id"]: t for t in service.get("taskSets", [])}
+    by_id.update(task_sets)
     name = service["serviceName"]
     for start in plan.start:
         deployment = by_id.get(start.deployment_id)
         if deployment is None or start.count <= 0:
             continue
+        launch = deployment if deployment["id"] in task_sets else service
         definition = definitions.get(deployment["taskDefinition"]) or (
             tx.get(Kind.TASK_DEFINITION, deployment["taskDefinition"]) or {}
         )
@@ -251,10 +270,10 @@ def _start(
             or service.get("capacityProviderStrategy")
             or (),
             keep_split=True,
-            network_configuration=service.get("networkConfiguration"),  # awsvpc
+            network_configuration=launch.get("networkConfiguration"),  # awsvpc
             extra={"enableExecuteCommand": True} if service.get("enableExecuteCommand") else None,
         )
-        if service.get("launchType") == "FARGATE":
+        if launch.get("launchType") == "FARGATE":
             spec.extra = {**(spec.extra or {}), "launchType": "FARGATE"}
         only = [start.instance_arn] if start.instance_arn else None
         tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng(), only_instances=only)

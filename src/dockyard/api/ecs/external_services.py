@@ -1,0 +1,140 @@
+"""CreateService with a deploymentController other than ECS.
+
+EXTERNAL: the service has no deployments of its own; an external deployer runs its
+tasks through task sets (`api/ecs/task_sets.py`). As on ECS, CreateService then takes
+only what is not set per task set: the task definition, load balancers, service
+registries, launch type or capacity provider strategy, platform version and network
+configuration are refused (InvalidParameterException) and given to CreateTaskSet.
+CODE_DEPLOY: CodeDeploy is an AWS service Dockyard does not have; answered with
+UnsupportedFeatureException that says to use EXTERNAL with one's own deployer.
+
+`create_service` is the CreateService handler: ECS requests go on to
+`services.create_service` unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.api.ecs import services
+from dockyard.api.ecs.clusters import resolve_cluster
+from dockyard.api.ecs.tags import check_tags
+from dockyard.context import ApiContext, Params, Result
+from dockyard.errors import InvalidParameterException, UnsupportedFeatureException
+from dockyard.services import history_records
+from dockyard.services.task_sets import EXTERNAL
+from dockyard.store import Kind
+
+CONTROLLERS = ("ECS", "CODE_DEPLOY", EXTERNAL)
+TASK_SET_LEVEL = (
+    "taskDefinition",
+    "loadBalancers",
+    "serviceRegistries",
+    "launchType",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "networkConfiguration",
+)
+CODE_DEPLOY = (
+    "The CODE_DEPLOY deployment controller needs AWS CodeDeploy, which Dockyard does not "
+    "have; use deploymentController type EXTERNAL and drive blue/green deployments with "
+    "CreateTaskSet, UpdateTaskSet, UpdateServicePrimaryTaskSet and DeleteTaskSet."
+)
+
+
+def create_service(ctx: ApiContext, params: Params) -> Result:
+    controller = (params.get("deploymentController") or {}).get("type", "ECS")
+    if controller not in CONTROLLERS:
+        raise InvalidParameterException(
+            f"Invalid deploymentController type '{controller}'; valid values: "
+            + ", ".join(CONTROLLERS)
+            + "."
+        )
+    if controller == "ECS":
+        return services.create_service(ctx, params)
+    if controller == "CODE_DEPLOY":
+        raise UnsupportedFeatureException(CODE_DEPLOY)
+    return _create_external(ctx, params)
+
+
+def _check(params: Params) -> int:
+    name = params["serviceName"]
+    if not services.NAME.match(name):
+        raise InvalidParameterException(
+            "Service name must be 1-255 letters, numbers, hyphens and underscores."
+        )
+    if params.get("schedulingStrategy", "REPLICA") != "REPLICA":
+        raise InvalidParameterException(
+            "The EXTERNAL deployment controller supports only the REPLICA scheduling strategy."
+        )
+    given = [field for field in TASK_SET_LEVEL if params.get(field)]
+    if given:
+        raise InvalidParameterException(
+            f"{', '.join(given)} cannot be specified for a service with the EXTERNAL "
+            "deployment controller: they are set per task set (CreateTaskSet)."
+        )
+    if "desiredCount" not in params:
+        raise InvalidParameterException("desiredCount is required for REPLICA services.")
+    desired = int(params["desiredCount"])
+    if desired < 0:
+        raise InvalidParameterException("desiredCount must be 0 or more.")
+    services._check_placement(params, daemon=False)
+    check_tags(params.get("tags", []))
+    return desired
+
+
+def _create_external(ctx: ApiContext, params: Params) -> Result:
+    desired = _check(params)
+    config = services._deployment_configuration(params, daemon=False)
+    name = params["serviceName"]
+    with ctx.store.transaction() as tx:
+        cluster = resolve_cluster(tx, params.get("cluster"))
+        existing = services.find_service(ctx, tx, cluster, name)
+        if existing is not None and existing["status"] != "INACTIVE":
+            raise InvalidParameterException("Creation of service was not idempotent.")
+        arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{name}")
+        now = ctx.now()
+        service: dict[str, Any] = {
+            "serviceArn": arn,
+            "serviceName": name,
+            "clusterArn": cluster["clusterArn"],
+            "loadBalancers": [],
+            "serviceRegistries": [],
+            "status": "ACTIVE",
+            "desiredCount": desired,
+            "runningCount": 0,
+            "pendingCount": 0,
+            "deploymentConfiguration": config,
+            "deployments": [],
+            "taskSets": [],
+            "events": [],
+            "createdAt": now,
+            "placementConstraints": params.get("placementConstraints", []),
+            "placementStrategy": params.get("placementStrategy", []),
+            "schedulingStrategy": "REPLICA",
+            "deploymentController": {"type": EXTERNAL},
+            "createdBy": f"arn:aws:iam::{ctx.identity.account_id}:root",
+            "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
+            "propagateTags": params.get("propagateTags", "NONE"),
+            "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
+        }
+        for optional in ("role", "healthCheckGracePeriodSeconds"):
+            if optional in params:
+                service["roleArn" if optional == "role" else optional] = params[optional]
+        if existing is None:
+            tx.insert(
+                Kind.SERVICE,
+                arn,
+                service,
+                cluster=cluster["clusterArn"],
+                name=name,
+                status="ACTIVE",
+            )
+        else:
+            history_records.forget(tx, arn)  # the INACTIVE service's history goes with it
+            tx.update(Kind.SERVICE, arn, service, status="ACTIVE")
+            tx.delete_all_tags(arn)
+        tx.put_tags(arn, params.get("tags", []))
+        result = {"service": services.present(tx, service, set())}
+    ctx.services_changed({arn})
+    return result

@@ -1,0 +1,68 @@
+"""`dockyard status`: the servers of the control plane, which one leads and since when.
+
+Reads `GET /dockyard/servers` of the server at --endpoint (any of them: on one PostgreSQL
+they all read the same `servers` and `leases` rows; alone on SQLite, the one server leads).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+import click
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from dockyard.cli.client import UnreachableError, _session, settings
+from dockyard.cli.output import console, emit, table
+
+PATH = "/dockyard/servers"
+
+
+def _headers(url: str, region: str) -> dict[str, str]:
+    credentials = _session().get_credentials()
+    if credentials is None:
+        return {}
+    request = AWSRequest(method="GET", url=url, data=b"")
+    SigV4Auth(credentials, "ecs", region).add_auth(request)
+    return {k: v for k, v in request.headers.items() if k.lower() != "host"}
+
+
+def fetch(endpoint: str, region: str) -> dict[str, Any]:
+    url = endpoint.rstrip("/") + PATH
+    request = urllib.request.Request(url, headers=_headers(url, region))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            data: dict[str, Any] = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as error:
+        raise UnreachableError(endpoint, str(getattr(error, "reason", error))) from None
+    return data
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@click.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the servers, which is the leader, and since when."""
+    options = settings(ctx)
+    data = fetch(options.endpoint, options.region)
+    rows = [
+        (
+            server["name"],
+            server["url"],
+            "leader" if server["leader"] else ("follower" if server["alive"] else "down"),
+            _time(server.get("leaderSince")),
+            server.get("epoch"),
+            _time(server["startedAt"]),
+            _time(server["heartbeatAt"]),
+        )
+        for server in data["servers"]
+    ]
+    columns = ["Name", "URL", "Role", "Leader since", "Epoch", "Started", "Heartbeat"]
+    emit(ctx, data, lambda: console().print(table(columns, rows, numeric=["Epoch"])))

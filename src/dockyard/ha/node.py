@@ -1,0 +1,110 @@
+"""One server among several on a shared PostgreSQL: election, fenced controllers, changes.
+
+    HaNode.start()
+      |- Elector (elector.py): lease acquire/renew every second
+      |     elected(epoch) -> start_controllers() under FENCE = (instance, epoch), plus the
+      |                       orphan sweep (sweep.py); every write they make is fenced
+      |     deposed        -> cancel them (HAProxy keeps running: the next leader adopts it)
+      '- Listener (notify.py): another server committed -> on_change(leader)
+
+The server (server.py) gives the callables, so this package imports no controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from dockyard.ha import lease
+from dockyard.ha.elector import INTERVAL_S, TTL_S, Elector
+from dockyard.ha.notify import Listener, dsn_of
+from dockyard.ha.sweep import sweep
+from dockyard.store.sql import FENCE, SqlStore
+
+log = logging.getLogger("dockyard.ha")
+
+SWEEP_S = 2.0
+
+
+class HaNode:
+    def __init__(
+        self,
+        store: SqlStore,
+        name: str,
+        url: str,
+        *,
+        start_controllers: Callable[[], list[asyncio.Task[None]]],
+        on_change: Callable[[bool], None],
+        on_swept: Callable[[list[str]], None],
+        on_deposed: Callable[[], None] = lambda: None,
+        ttl_s: float = TTL_S,
+        interval_s: float = INTERVAL_S,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.start_controllers = start_controllers
+        self.on_change = on_change
+        self.on_swept = on_swept
+        self.on_deposed = on_deposed
+        self.clock = clock
+        self.elector = Elector(
+            store.engine, name, url, self._elected, self._deposed,
+            ttl_s=ttl_s, interval_s=interval_s,
+        )  # fmt: skip
+        store.writer_id = self.elector.instance
+        self.listener = Listener(dsn_of(store.engine), self.elector.instance, self._changed)
+        self.controllers: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def leader(self) -> bool:
+        return self.elector.leader
+
+    def start(self) -> None:
+        self.listener.start()
+        self._tasks.append(asyncio.create_task(self.elector.run()))
+
+    def _elected(self, epoch: int) -> None:
+        token = FENCE.set((self.elector.instance, epoch))
+        try:  # tasks copy the context: every transaction they open is fenced
+            self.store.stale()  # another leader wrote before us: reload what we cached
+            self.controllers = [*self.start_controllers(), asyncio.create_task(self._sweeps())]
+        finally:
+            FENCE.reset(token)
+
+    def _deposed(self) -> None:
+        for task in self.controllers:
+            task.cancel()
+        self.controllers = []
+        self.on_deposed()
+
+    def _changed(self) -> None:
+        self.store.stale()
+        self.on_change(self.leader)
+
+    async def _sweeps(self) -> None:
+        while True:
+            try:
+                rows = await asyncio.to_thread(lease.servers, self.store.engine, self.elector.ttl_s)
+                alive = {row["name"] for row in rows if row["alive"]}
+                self.on_swept(sweep(self.store, alive, self.clock()))
+            except Exception:
+                log.exception("orphaned agents sweep failed; retrying")
+            await asyncio.sleep(SWEEP_S)
+
+    def status(self) -> list[dict[str, object]]:
+        return lease.servers(self.store.engine, self.elector.ttl_s)
+
+    async def close(self) -> None:
+        tasks = [*self.controllers, *self._tasks]
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.controllers = []
+        self.elector.epoch = None
+        await self.elector.close()
+        self.listener.stop()

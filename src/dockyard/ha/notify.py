@@ -1,0 +1,94 @@
+"""Changes committed by other servers, heard through PostgreSQL's LISTEN/NOTIFY.
+
+Every write transaction of a server on a shared database runs `pg_notify('dockyard_changes',
+<writer id>)` (store/sql.py `_mark_write`), delivered at commit. `Listener` holds its own
+psycopg connection on a thread (the event loop never blocks on it), LISTENs, and calls
+`on_change` on the event loop for notifications from other writers, at most once per
+`debounce_s` (a burst of commits is one call). After a lost connection it reconnects and
+calls `on_change` once (notifications may have been missed); the controllers' periodic
+safety passes remain the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy.engine import Engine
+
+from dockyard.store.sql import CHANGES_CHANNEL
+
+log = logging.getLogger("dockyard.ha.notify")
+
+
+def dsn_of(engine: Engine) -> str:
+    """A libpq connection string for the engine's database (without the driver name)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Listener:
+    def __init__(
+        self,
+        dsn: str,
+        me: str,
+        on_change: Callable[[], None],
+        *,
+        debounce_s: float = 0.05,
+    ) -> None:
+        self.dsn = dsn
+        self.me = me
+        self.on_change = on_change
+        self.debounce_s = debounce_s
+        self.heard = 0  # notifications from other writers (tests, metrics)
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pending = False
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="dockyard-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+                    if not first:
+                        self._heard()  # reconnected: what was missed is unknown
+                    first = False
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload != self.me:
+                                self._heard()
+            except psycopg.Error as exc:
+                log.warning("LISTEN %s: %s; reconnecting", CHANGES_CHANNEL, exc)
+                self._stop.wait(1.0)
+
+    def _heard(self) -> None:
+        self.heard += 1
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._schedule)
+
+    def _schedule(self) -> None:
+        if self._pending or self._loop is None:
+            return
+        self._pending = True
+        self._loop.call_later(self.debounce_s, self._fire)
+
+    def _fire(self) -> None:
+        self._pending = False
+        try:
+            self.on_change()
+        except Exception:
+            log.exception("handling changes from other servers failed")
