@@ -145,3 +145,9 @@ def test_daily_cron_is_within_a_day_and_on_the_minute(minute: int, hour: int, af
     assert run is not None and after < run <= after + 86400
     moment = datetime.fromtimestamp(run, UTC)
     assert (moment.hour, moment.minute, moment.second) == (hour, minute, 0)
+
+
+def test_a_run_at_midnight_is_not_skipped_just_before_it() -> None:
+    """fromtimestamp rounds 23:59:59.9999998 up to midnight (found by Hypothesis)."""
+    after = 1893455999.9999998  # 2029-12-31 23:59:59.9999998 UTC
+    assert next_run(parse("cron(0 0 * * ? *)"), after) == 1893456000.0

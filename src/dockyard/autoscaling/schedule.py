@@ -21,6 +21,7 @@ that does not exist in a DST gap resolves as zoneinfo's fold=0 does).
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -254,7 +255,9 @@ def next_run(
             periods = int((lower - origin) // schedule.seconds) + 1
             result = origin + periods * schedule.seconds
     else:
-        local = datetime.fromtimestamp(lower, UTC).astimezone(tz).replace(tzinfo=None)
+        # Whole seconds: fromtimestamp rounds to the microsecond, so 23:59:59.9999998 would
+        # read as midnight and skip a run at midnight; cron runs fall on whole seconds.
+        local = datetime.fromtimestamp(math.floor(lower), UTC).astimezone(tz).replace(tzinfo=None)
         found = _cron_next(schedule, local)
         result = _epoch(found, tz) if found is not None else None
     if result is None or (end is not None and result > end):
