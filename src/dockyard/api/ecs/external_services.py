@@ -23,7 +23,6 @@ from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import InvalidParameterException, UnsupportedFeatureException
 from dockyard.services import history_records
 from dockyard.services.task_sets import EXTERNAL
-from dockyard.store import Kind
 
 CONTROLLERS = ("ECS", "CODE_DEPLOY", EXTERNAL)
 TASK_SET_LEVEL = (
@@ -121,19 +120,9 @@ def _create_external(ctx: ApiContext, params: Params) -> Result:
         for optional in ("role", "healthCheckGracePeriodSeconds"):
             if optional in params:
                 service["roleArn" if optional == "role" else optional] = params[optional]
-        if existing is None:
-            tx.insert(
-                Kind.SERVICE,
-                arn,
-                service,
-                cluster=cluster["clusterArn"],
-                name=name,
-                status="ACTIVE",
-            )
-        else:
+        if existing is not None:
             history_records.forget(tx, arn)  # the INACTIVE service's history goes with it
-            tx.update(Kind.SERVICE, arn, service, status="ACTIVE")
-            tx.delete_all_tags(arn)
+        services.save_new_service(tx, service, existing=existing is not None)
         tx.put_tags(arn, params.get("tags", []))
         result = {"service": services.present(tx, service, set())}
     ctx.services_changed({arn})

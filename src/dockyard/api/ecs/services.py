@@ -139,6 +139,24 @@ def _use_providers(docs: list[dict[str, Any]], providers: list[dict[str, Any]]) 
             doc.setdefault("launchType", "EC2")
 
 
+def save_new_service(tx: Tx, service: dict[str, Any], *, existing: bool) -> None:
+    """Write a created service: a new row, or over the INACTIVE one of the same name
+    (whose tags go with it)."""
+    arn = service["serviceArn"]
+    if not existing:
+        tx.insert(
+            Kind.SERVICE,
+            arn,
+            service,
+            cluster=service["clusterArn"],
+            name=service["serviceName"],
+            status="ACTIVE",
+        )
+    else:
+        tx.update(Kind.SERVICE, arn, service, status="ACTIVE")
+        tx.delete_all_tags(arn)
+
+
 def create_service(ctx: ApiContext, params: Params) -> Result:
     name = params["serviceName"]
     if not NAME.match(name):
@@ -217,18 +235,7 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
         history_records.start(
             tx, ctx.identity, service, deployment, definition, threshold=threshold(desired), now=now
         )
-        if existing is None:
-            tx.insert(
-                Kind.SERVICE,
-                arn,
-                service,
-                cluster=cluster["clusterArn"],
-                name=name,
-                status="ACTIVE",
-            )
-        else:
-            tx.update(Kind.SERVICE, arn, service, status="ACTIVE")
-            tx.delete_all_tags(arn)
+        save_new_service(tx, service, existing=existing is not None)
         tx.put_tags(arn, tags)
         result = {"service": present(tx, service, set())}
     ctx.services_changed({arn})
