@@ -34,7 +34,7 @@ from dockyard.controllers import instances as instance_controller
 from dockyard.controllers.services.loop import step
 from dockyard.store import Kind
 from dockyard.store.sql import open_store, sqlite_url
-from dockyard.tasks.reports import apply_report
+from dockyard.tasks.reports import apply_reports
 
 CLUSTER = "bench"
 
@@ -52,7 +52,7 @@ def _report_all(ctx: ApiContext, status: str, where: dict[str, Any]) -> int:
         rows = tx.find(Kind.TASK, where)
         for task in rows:
             report = {"taskArn": task["taskArn"], "lastStatus": status}
-            apply_report(tx, report, task["containerInstanceArn"], ctx.now())
+            apply_reports(tx, [report], task["containerInstanceArn"], ctx.now())
     return len(rows)
 
 
@@ -123,9 +123,9 @@ def measure(instances: int, tasks: int, services: int, history: int, runs: int) 
                 task = tx.find(
                     Kind.TASK, {"task_group": "service:svc000", "last_status": "RUNNING"}, limit=1
                 )[0]
-                apply_report(
+                apply_reports(
                     tx,
-                    {"taskArn": task["taskArn"], "lastStatus": "STOPPED"},
+                    [{"taskArn": task["taskArn"], "lastStatus": "STOPPED"}],
                     task["containerInstanceArn"],
                     ctx.now(),
                 )

@@ -59,8 +59,6 @@ class ApiContext:
     ) = None
     # Called after a commit that changed the load balancer model (the LB controller's wake).
     on_lb_change: Callable[[], None] | None = None
-    # Called when agents reported task status changes (the service controller's wake).
-    on_task_change: Callable[[], None] | None = None
     # The service controller's queue (controllers/services/runner.py): what changed, so
     # only the services that depend on it are reconciled.
     on_change: Callable[[Changed], None] | None = None
@@ -81,8 +79,6 @@ class ApiContext:
     def tasks_changed(self, groups: Iterable[tuple[str, str | None]] | None = None) -> None:
         """Tasks changed state; `groups`: their (cluster ARN, task group) pairs, None when
         not known (every service is then reconciled)."""
-        if self.on_task_change is not None:
-            self.on_task_change()
         if self.on_change is not None:
             if groups is None:
                 self.on_change(Changed(everything=True))

@@ -13,7 +13,7 @@ Without a document, or with a type not in the table, the defaults below apply
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 RESERVED_PERCENT = 5
@@ -59,15 +59,9 @@ def registered_memory_mib(gib: float) -> int:
     return nominal - max(RESERVED_MIN_MIB, nominal * RESERVED_PERCENT // 100)
 
 
-def instance_type_of(document: str | None) -> str | None:
-    """The identity document's instanceType (None when absent or unreadable)."""
-    if not document:
-        return None
-    try:
-        parsed = json.loads(document)
-    except ValueError:
-        return None
-    value = parsed.get("instanceType") if isinstance(parsed, dict) else None
+def instance_type_of(document: Mapping[str, Any]) -> str | None:
+    """The (parsed) identity document's instanceType (None when absent)."""
+    value = document.get("instanceType")
     return value if isinstance(value, str) and value else None
 
 
@@ -77,8 +71,9 @@ def derived_resources(instance_type: str | None) -> dict[str, int]:
     return {"CPU": vcpus * 1024, "MEMORY": registered_memory_mib(gib)}
 
 
-def with_defaults(total: list[dict[str, Any]], document: str | None) -> list[dict[str, Any]]:
-    """totalResources with CPU and MEMORY filled in when missing (given ones win)."""
+def with_defaults(total: list[dict[str, Any]], document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """totalResources with CPU and MEMORY filled in when missing (given ones win), from
+    the parsed identity document ({} when there is none)."""
     names = {r.get("name") for r in total}
     derived = derived_resources(instance_type_of(document))
     added = [

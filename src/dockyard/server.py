@@ -38,6 +38,9 @@ from dockyard.controllers.scaling import ScalingController
 from dockyard.controllers.services import loop as services_loop
 from dockyard.errors import AwsError
 from dockyard.ha.node import HaNode
+from dockyard.ha.notify import Kinds
+from dockyard.ha.sweep import Swept
+from dockyard.ha.wakeups import wakeups
 from dockyard.lb import LbController, LbSettings
 from dockyard.logs import LogStore
 from dockyard.metrics import MetricsStore
@@ -129,32 +132,30 @@ def build_app(config: ServerConfig) -> web.Application:
     latest = LatestMetrics()
     sink = MetricsSink(ctx.metrics, latest)  # agents' and HAProxy's metrics go here
     hub = AgentHub(ctx, credentials, sink)
-    ha = None if store.sqlite else ha_node(config, ctx, hub, store)  # several servers
+    settings = InstanceSettings(
+        grace_s=config.agent_grace_s,
+        task_retention_s=config.task_retention_s,
+        interval_s=min(2.0, max(config.agent_grace_s / 4, 0.2)),
+    )
+    lb = lb_controller(config, ctx, sink)
+
+    def controllers() -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(instances.run(ctx, settings, hub.away)),
+            asyncio.create_task(services_loop.run(ctx)),
+            asyncio.create_task(alarms_controller.run(ctx)),
+            asyncio.create_task(scaling.run()),
+            asyncio.create_task(lb.run()),
+        ]
+
+    # several servers: only the leader runs the controllers (ha/node.py)
+    ha = None if store.sqlite else ha_node(config, ctx, hub, store, controllers)
     hub.mark_all_disconnected()
     app.router.add_get(WS_PATH, hub.handle)
     app.router.add_get(task_logs.PATH, task_logs.make_handler(ctx, hub, credentials))
     app.router.add_get(exec_relay.PATH, exec_relay.make_handler(hub))  # dockyard task exec
     console.register(app, ctx, hub, credentials, config.data_dir)  # web console at /console
     app.router.add_get(prometheus.PATH, prometheus.make_handler(ctx, hub.connection_count, latest))
-    settings = InstanceSettings(
-        grace_s=config.agent_grace_s,
-        task_retention_s=config.task_retention_s,
-        interval_s=min(2.0, max(config.agent_grace_s / 4, 0.2)),
-    )
-
-    lb = lb_controller(config, ctx, sink)
-
-    def controllers() -> list[asyncio.Task[None]]:
-        tasks = [
-            asyncio.create_task(instances.run(ctx, settings, hub.away)),
-            asyncio.create_task(services_loop.run(ctx)),
-            asyncio.create_task(alarms_controller.run(ctx)),
-            asyncio.create_task(scaling.run()),
-        ]
-        if lb is not None:
-            tasks.append(asyncio.create_task(lb.run()))
-        return tasks
-
     app.router.add_get(SERVERS_PATH, servers_handler(ha, credentials))  # dockyard status
 
     async def start_controllers(app: web.Application) -> None:
@@ -163,7 +164,6 @@ def build_app(config: ServerConfig) -> web.Application:
             app[CONTROLLERS] = controllers()
         else:  # only the leader runs them (ha/node.py)
             app[CONTROLLERS] = []
-            ha.start_controllers = controllers
             ha.start()
 
     async def stop(app: web.Application) -> None:
@@ -172,7 +172,7 @@ def build_app(config: ServerConfig) -> web.Application:
             task.cancel()
         if ha is not None:  # HAProxy keeps serving: the next leader adopts it
             await ha.close()
-        elif lb is not None:  # HAProxy ends with the server, once its controller has stopped
+        else:  # HAProxy ends with the server, once its controller has stopped
             await asyncio.gather(*tasks, return_exceptions=True)
             await lb.stop()
         await hub.close()
@@ -193,28 +193,39 @@ SERVERS_PATH = "/dockyard/servers"
 STARTED_AT = time.time()
 
 
-def ha_node(config: ServerConfig, ctx: ApiContext, hub: AgentHub, store: SqlStore) -> HaNode:
+def ha_node(
+    config: ServerConfig,
+    ctx: ApiContext,
+    hub: AgentHub,
+    store: SqlStore,
+    controllers: Callable[[], list[asyncio.Task[None]]],
+) -> HaNode:
     """This server as one of several on a shared PostgreSQL (ha/README.md)."""
     name = config.name or f"{config.host}:{config.port}"
     hub.server_id = name
 
-    def changed(leader: bool) -> None:  # another server committed something
-        ctx.desired_changed(set(hub.connections), None)  # rescan this server's agents
-        if leader:
+    def changed(leader: bool, kinds: Kinds) -> None:  # another server committed `kinds`
+        wake = wakeups(kinds, leader)
+        if wake.desired:
+            ctx.desired_changed(set(hub.connections), None)  # rescan this server's agents
+        if wake.services:
             ctx.tasks_changed(None)  # reconcile every service
+        if wake.lb:
             ctx.lb_changed()
 
-    def swept(marked: list[str]) -> None:  # the leader follows other servers' agents
-        with store.read() as tx:
-            hub.away.seed(instances.disconnected_since(tx))
-        ctx.instances_changed(marked)
+    def swept(result: Swept) -> None:  # the leader follows other servers' agents
+        if result.since is not None:
+            hub.away.seed(result.since)
+        for arn in result.marked:
+            hub.away.disconnected(arn, result.at)
+        ctx.instances_changed(result.marked)
 
     def deposed() -> None:
         ctx.on_change = None  # the cancelled service runner's queue
 
     return HaNode(
         store, name, f"http://{config.host}:{config.port}",
-        start_controllers=list, on_change=changed, on_swept=swept, on_deposed=deposed,
+        start_controllers=controllers, on_change=changed, on_swept=swept, on_deposed=deposed,
         ttl_s=config.lease_ttl_s, interval_s=max(0.2, config.lease_ttl_s / 5), clock=ctx.now,
     )  # fmt: skip
 
@@ -227,7 +238,8 @@ def servers_handler(ha: HaNode | None, credentials: dict[str, str] | None) -> Ha
             try:
                 authenticate(request, b"", credentials)
             except AwsError as error:
-                return web.json_response({"message": str(error)}, status=403)
+                body = {"__type": error.code, "message": str(error)}
+                return web.json_response(body, status=403)
         if ha is None:  # alone on SQLite: always the leader
             since = datetime.fromtimestamp(STARTED_AT, UTC).isoformat()
             url = f"http://{request.host}"
@@ -245,7 +257,7 @@ def servers_handler(ha: HaNode | None, credentials: dict[str, str] | None) -> Ha
 
 def lb_controller(
     config: ServerConfig, ctx: ApiContext, sink: MetricsSink | None = None
-) -> LbController | None:
+) -> LbController:
     """The load-balancer controller, woken by ELBv2 API commits."""
     elbv2_settings.BIND_ADDRESS = config.lb_bind_address  # DNSName of every load balancer
     haproxy = config.haproxy or shutil.which("haproxy") or shutil.which("haproxy", path=SBIN)

@@ -1,22 +1,32 @@
-"""End-to-end fixtures: real `dockyard server` processes on free loopback ports."""
+"""End-to-end fixtures: real `dockyard server` processes on free loopback ports, and the
+helpers every e2e module shares (the aws CLI, refused boto3 calls, a cluster of fake-runtime
+agents, HAProxy). The LB-on-Docker stack and its traffic helpers are in lb_stack.py."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from tests.e2e.lb_stack import Stack
 
 DATA = Path(__file__).parent / "data"
 
@@ -25,6 +35,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def pick_port(host: str = "127.0.0.1") -> int:
+    """A free port in 20000-30000 (outside the kernel's ephemeral range, so nothing takes it
+    meanwhile), for listeners and targets a test names itself; bounded attempts."""
+    for _ in range(200):
+        port = random.randint(20000, 30000)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-30000")
 
 
 @dataclass
@@ -127,6 +151,29 @@ def aws_cli(
     )
 
 
+def aws_json(endpoint: str, *args: str) -> dict[str, Any]:
+    """`aws <args>` that must succeed: its JSON answer ({} when it prints nothing)."""
+    done = aws_cli(endpoint, *args)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
+
+
+def aws_error(endpoint: str, *args: str) -> str:
+    """`aws <args>` that must fail: its stderr, where the CLI names AWS's error code."""
+    done = aws_cli(endpoint, *args)
+    assert done.returncode != 0, done.stdout
+    return done.stderr
+
+
+def client_error(call: Any, **params: Any) -> tuple[str, str]:
+    """A boto3 call that must be refused with HTTP 400: AWS's error (code, message)."""
+    with pytest.raises(ClientError) as caught:
+        call(**params)
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400, response
+    return str(response["Error"]["Code"]), str(response["Error"]["Message"])
+
+
 def docker_required() -> bool:
     """CI sets DOCKYARD_REQUIRE_DOCKER=1: a missing engine then fails instead of skipping."""
     return os.environ.get("DOCKYARD_REQUIRE_DOCKER") == "1"
@@ -169,10 +216,27 @@ class AgentProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with (self.data_dir / "agent.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dockyard", "agent", "--endpoint", self.endpoint,
-                 "--cluster", self.cluster, "--host-ip", self.host_ip, "--cpu", str(self.cpu),
-                 "--memory", str(self.memory), "--data-dir", str(self.data_dir),
-                 "--ready-file", str(ready), *self.extra_args],
+                [
+                    sys.executable,
+                    "-m",
+                    "dockyard",
+                    "agent",
+                    "--endpoint",
+                    self.endpoint,
+                    "--cluster",
+                    self.cluster,
+                    "--host-ip",
+                    self.host_ip,
+                    "--cpu",
+                    str(self.cpu),
+                    "--memory",
+                    str(self.memory),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--ready-file",
+                    str(ready),
+                    *self.extra_args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -205,7 +269,9 @@ class AgentProcess:
                 self.proc.wait()
 
 
-def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Any, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
     """Poll until predicate() is truthy (returns it); bounded in time."""
     deadline = time.monotonic() + timeout
     last = None
@@ -234,3 +300,118 @@ def remove_task_containers(cluster_arn_fragment: str = "") -> None:
         if cluster_arn_fragment in labels.get("com.dockyard.cluster", ""):
             with contextlib.suppress(docker.errors.NotFound):  # already gone
                 container.remove(force=True)
+
+
+# --------------------------------------------------------------------------- a cluster
+
+
+@dataclass
+class ClusterEnv:
+    """A server, one cluster and its `--fake-runtime` agents, made by `cluster_env`; a module
+    subclasses it with its own views and waits."""
+
+    server: ServerProcess
+    ecs: Any
+    cluster: str
+    agents: list[AgentProcess]
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        """`aws ecs <args>` that must succeed: its JSON answer."""
+        return aws_json(self.server.endpoint, "ecs", *args)
+
+    def cli_error(self, *args: str) -> str:
+        """`aws ecs <args>` that must fail: its stderr."""
+        return aws_error(self.server.endpoint, "ecs", *args)
+
+
+EnvT = TypeVar("EnvT", bound=ClusterEnv)
+
+
+@contextlib.contextmanager
+def cluster_env(
+    kind: type[EnvT],
+    tmp_path: Path,
+    prefix: str,
+    hosts: Mapping[str, Sequence[str]],
+    cpu: int = 2048,
+    memory: int = 2048,
+) -> Iterator[EnvT]:
+    """A server and a cluster `<prefix>-<6 hex>` with one `--fake-runtime` agent per entry of
+    `hosts` (its loopback address -> its other agent arguments), each registered before the
+    body runs; agents and server stopped after, whatever happens."""
+    server = ServerProcess(tmp_path / "data")
+    server.start()
+    cluster = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    agents = [
+        AgentProcess(
+            server.endpoint,
+            tmp_path / f"agent-{address}",
+            address,
+            cluster=cluster,
+            cpu=cpu,
+            memory=memory,
+            extra_args=["--fake-runtime", *args],
+        )
+        for address, args in hosts.items()
+    ]
+    try:
+        ecs = server.client()
+        ecs.create_cluster(clusterName=cluster)
+        for agent in agents:
+            agent.start()
+        yield kind(server, ecs, cluster, agents)
+    finally:
+        for agent in agents:
+            agent.stop()
+        server.stop()
+
+
+# --------------------------------------------------------------------------- HAProxy
+
+
+def haproxy_binary() -> str:
+    """The HAProxy executable; without one the test skips (fails where CI requires it)."""
+    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        if docker_required():
+            pytest.fail("haproxy is not installed")
+        pytest.skip("haproxy is not installed")
+    return found
+
+
+def stop_haproxy(data_dir: Path) -> None:
+    """HAProxy ends with the server; if a failed stop left ours running, end it by its pid
+    (only a live haproxy whose command line names this test's run directory)."""
+    run_dir = data_dir / "haproxy"
+    pid_file = run_dir / "haproxy.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError, IndexError):
+        return
+    if "haproxy" in cmdline and str(run_dir.resolve()) in cmdline:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+
+
+@pytest.fixture
+def lb_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose load balancers its HAProxy serves; that HAProxy ended after."""
+    server = ServerProcess(tmp_path / "data")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        stop_haproxy(server.data_dir)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Stack]:
+    """The walkthrough's auth service settled behind its listener, on Docker (lb_stack.py)."""
+    from tests.e2e.lb_stack import running_stack  # lb_stack imports this module
+
+    with running_stack(tmp_path, docker_images) as built:
+        yield built

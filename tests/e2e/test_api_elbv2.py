@@ -9,37 +9,21 @@ and the store contract the LB controller and the ECS service controller rely on.
 from __future__ import annotations
 
 import json
-import random
 import re
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from dockyard.api.elbv2 import targets as elb_targets
 from dockyard.elbv2 import targets as target_rows
 from dockyard.store import Kind, open_store
 from dockyard.store.sql import SqlStore, sqlite_url
-from tests.e2e.conftest import ServerProcess, aws_cli, wait_for
+from tests.e2e.conftest import ServerProcess, aws_cli, client_error, pick_port, wait_for
 
 INSTANCE_ID = "i-0123456789abcdef0"
 ARN_PREFIX = "arn:aws:elasticloadbalancing:us-east-1:000000000000:"
-
-
-def listener_port() -> int:
-    """A free port below the ephemeral range (32768+), where HAProxy may bind listeners."""
-    for _ in range(100):
-        port = random.randint(20000, 32000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
 
 
 @pytest.fixture
@@ -72,13 +56,6 @@ def register_instance(server: ServerProcess) -> None:
             {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048},
         ],
     )
-
-
-def error_code(call: Any, **params: Any) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(caught.value.response["Error"]["Code"])
 
 
 def build(elbv2: Any, port: int) -> dict[str, str]:
@@ -126,7 +103,7 @@ def health_of(elbv2: Any, group: str) -> list[tuple[str, int, str, str]]:
 
 def test_walkthrough(server: ServerProcess, elbv2: Any, store: SqlStore) -> None:
     register_instance(server)
-    port = listener_port()
+    port = pick_port()
     arns = build(elbv2, port)
     wait_for(  # provisioning until HAProxy serves the listener (lb/state.py)
         lambda: elbv2.describe_load_balancers(Names=["demo"])["LoadBalancers"][0]["State"]
@@ -207,7 +184,7 @@ def test_walkthrough(server: ServerProcess, elbv2: Any, store: SqlStore) -> None
 
 def test_store_contract(server: ServerProcess, elbv2: Any, store: SqlStore) -> None:
     register_instance(server)
-    arns = build(elbv2, listener_port())
+    arns = build(elbv2, pick_port())
     elbv2.register_targets(TargetGroupArn=arns["auth"], Targets=[{"Id": INSTANCE_ID, "Port": 28001}])
     with store.read() as tx:
         lb = tx.get(Kind.LOAD_BALANCER, arns["lb"])
@@ -305,7 +282,7 @@ def snapshot(elbv2: Any) -> dict[str, Any]:
 
 def test_bad_inputs_get_aws_codes_and_change_nothing(server: ServerProcess, elbv2: Any, raw: Any) -> None:
     register_instance(server)
-    port = listener_port()
+    port = pick_port()
     arns = build(elbv2, port)
     elbv2.register_targets(TargetGroupArn=arns["auth"], Targets=[{"Id": INSTANCE_ID, "Port": 28001}])
     ip_group = elbv2.create_target_group(Name="ips", Protocol="HTTP", Port=80, TargetType="ip")
@@ -369,12 +346,12 @@ def test_bad_inputs_get_aws_codes_and_change_nothing(server: ServerProcess, elbv
         ("ValidationError", raw.describe_load_balancers, {"Marker": "%%%"}),
     ]
     for expected, call, params in cases:
-        assert error_code(call, **params) == expected, (call, params)
+        assert client_error(call, **params)[0] == expected, (call, params)
     assert snapshot(elbv2) == before
 
 
 def test_idempotent_creates_and_deletes(elbv2: Any) -> None:
-    port = listener_port()
+    port = pick_port()
     arns = build(elbv2, port)
     again = elbv2.create_load_balancer(Name="demo", Subnets=["subnet-a", "subnet-b"])
     assert again["LoadBalancers"][0]["LoadBalancerArn"] == arns["lb"]
@@ -389,7 +366,7 @@ def test_idempotent_creates_and_deletes(elbv2: Any) -> None:
     assert listener["Listeners"][0]["ListenerArn"] == arns["listener"]
 
     elbv2.delete_listener(ListenerArn=arns["listener"])
-    assert error_code(elbv2.describe_rules, RuleArns=[arns["rule"]]) == "RuleNotFound"
+    assert client_error(elbv2.describe_rules, RuleArns=[arns["rule"]])[0] == "RuleNotFound"
     assert elbv2.describe_target_groups(Names=["random"])["TargetGroups"][0]["LoadBalancerArns"] == []
     elbv2.delete_target_group(TargetGroupArn=arns["random"])
     elbv2.delete_target_group(TargetGroupArn=arns["random"])  # gone already: still fine
@@ -399,24 +376,24 @@ def test_idempotent_creates_and_deletes(elbv2: Any) -> None:
 
 
 def test_delete_load_balancer_takes_listeners_and_rules(elbv2: Any) -> None:
-    arns = build(elbv2, listener_port())
+    arns = build(elbv2, pick_port())
     elbv2.modify_load_balancer_attributes(
         LoadBalancerArn=arns["lb"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}]
     )
-    assert error_code(elbv2.delete_load_balancer, LoadBalancerArn=arns["lb"]) == "OperationNotPermitted"
+    assert client_error(elbv2.delete_load_balancer, LoadBalancerArn=arns["lb"])[0] == "OperationNotPermitted"
     elbv2.modify_load_balancer_attributes(
         LoadBalancerArn=arns["lb"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}]
     )
     elbv2.delete_load_balancer(LoadBalancerArn=arns["lb"])
-    assert error_code(elbv2.describe_listeners, ListenerArns=[arns["listener"]]) == "ListenerNotFound"
-    assert error_code(elbv2.describe_rules, RuleArns=[arns["rule"]]) == "RuleNotFound"
-    assert error_code(elbv2.describe_tags, ResourceArns=[arns["lb"]]) == "LoadBalancerNotFound"
+    assert client_error(elbv2.describe_listeners, ListenerArns=[arns["listener"]])[0] == "ListenerNotFound"
+    assert client_error(elbv2.describe_rules, RuleArns=[arns["rule"]])[0] == "RuleNotFound"
+    assert client_error(elbv2.describe_tags, ResourceArns=[arns["lb"]])[0] == "LoadBalancerNotFound"
     elbv2.delete_target_group(TargetGroupArn=arns["auth"])
     assert [g["TargetGroupName"] for g in elbv2.describe_target_groups()["TargetGroups"]] == ["random"]
 
 
 def test_modify_listener_rules_and_attributes(elbv2: Any) -> None:
-    arns = build(elbv2, listener_port())
+    arns = build(elbv2, pick_port())
     weighted = elbv2.modify_listener(ListenerArn=arns["listener"], DefaultActions=[{
         "Type": "forward",
         "ForwardConfig": {
@@ -450,9 +427,9 @@ def test_modify_listener_rules_and_attributes(elbv2: Any) -> None:
         {"RuleArn": arns["rule"], "Priority": 20}, {"RuleArn": second["RuleArn"], "Priority": 10},
     ])["Rules"]
     assert [r["Priority"] for r in swapped] == ["20", "10"]
-    assert error_code(
+    assert client_error(
         elbv2.set_rule_priorities, RulePriorities=[{"RuleArn": second["RuleArn"], "Priority": 20}]
-    ) == "PriorityInUse"
+    )[0] == "PriorityInUse"
     modified = elbv2.modify_rule(RuleArn=arns["rule"], Conditions=[
         {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Canary", "Values": ["yes"]}},
     ])["Rules"][0]
@@ -465,9 +442,9 @@ def test_modify_listener_rules_and_attributes(elbv2: Any) -> None:
     ])["Attributes"]
     assert len(changed) == 7
     assert {a["Key"]: a["Value"] for a in changed}["deregistration_delay.timeout_seconds"] == "5"
-    assert error_code(elbv2.modify_target_group_attributes, TargetGroupArn=arns["auth"], Attributes=[
+    assert client_error(elbv2.modify_target_group_attributes, TargetGroupArn=arns["auth"], Attributes=[
         {"Key": "slow_start.duration_seconds", "Value": "30"}
-    ]) == "InvalidConfigurationRequest"
+    ])[0] == "InvalidConfigurationRequest"
     group = elbv2.modify_target_group(TargetGroupArn=arns["auth"], HealthCheckPath="/ready", Matcher={"HttpCode": "200,202"})
     assert group["TargetGroups"][0]["HealthCheckPath"] == "/ready"
     lb_attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arns["lb"])["Attributes"]
@@ -475,18 +452,18 @@ def test_modify_listener_rules_and_attributes(elbv2: Any) -> None:
 
 
 def test_target_group_serves_one_load_balancer(elbv2: Any) -> None:
-    arns = build(elbv2, listener_port())
+    arns = build(elbv2, pick_port())
     other = elbv2.create_load_balancer(Name="other")["LoadBalancers"][0]["LoadBalancerArn"]
-    assert error_code(
-        elbv2.create_listener, LoadBalancerArn=other, Port=listener_port(),
+    assert client_error(
+        elbv2.create_listener, LoadBalancerArn=other, Port=pick_port(),
         DefaultActions=[{"Type": "forward", "TargetGroupArn": arns["auth"]}],
-    ) == "TargetGroupAssociationLimit"
+    )[0] == "TargetGroupAssociationLimit"
     # every load balancer shares the bind address: a port serves one listener
     taken = elbv2.describe_listeners(ListenerArns=[arns["listener"]])["Listeners"][0]["Port"]
-    assert error_code(
+    assert client_error(
         elbv2.create_listener, LoadBalancerArn=other, Port=taken,
         DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}],
-    ) == "DuplicateListener"
+    )[0] == "DuplicateListener"
 
 
 def test_pagination_with_marker_and_page_size(elbv2: Any) -> None:

@@ -16,47 +16,31 @@ Loops are bounded; no Docker needed (fixed responses).
 
 from __future__ import annotations
 
-import json
-import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from dockyard.api.elbv2 import account
 from dockyard.lb.model import load_model
 from dockyard.store import open_store
 from dockyard.store.sql import sqlite_url
-from tests.e2e.conftest import ServerProcess, aws_cli, wait_for
-from tests.e2e.test_lb_services_docker import _stop_haproxy, pick_port
+from tests.e2e.conftest import (
+    ServerProcess,
+    aws_json,
+    client_error,
+    haproxy_binary,
+    pick_port,
+    stop_haproxy,
+    wait_for,
+)
+from tests.e2e.lb_stack import answers_ok, lb_state
 
 pytestmark = pytest.mark.e2e
 SLOW_CHECK_S = 3  # the wrapper's pause before `haproxy -c`: the provisioning window
 FIXED_OK = [
     {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "MessageBody": "ok"}}
 ]
-
-
-def real_haproxy() -> str:
-    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
-    if found is None:
-        pytest.skip("haproxy is not installed")
-    return found
-
-
-@pytest.fixture
-def lb_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "data")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        _stop_haproxy(server.data_dir)
 
 
 @pytest.fixture
@@ -66,7 +50,7 @@ def slow_server(tmp_path: Path) -> Iterator[ServerProcess]:
     wrapper.write_text(
         "#!/bin/sh\n"
         f'for a in "$@"; do [ "$a" = "-c" ] && sleep {SLOW_CHECK_S}; done\n'
-        f'exec {real_haproxy()} "$@"\n'
+        f'exec {haproxy_binary()} "$@"\n'
     )
     wrapper.chmod(0o755)
     server = ServerProcess(tmp_path / "data", extra_args=["--haproxy", str(wrapper)])
@@ -75,27 +59,7 @@ def slow_server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
-        _stop_haproxy(server.data_dir)
-
-
-def state(elbv2: Any, name: str) -> dict[str, str]:
-    return dict(elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]["State"])
-
-
-def answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as answer:
-            return bool(answer.status == 200 and answer.read() == b"ok")
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def code_of(call: Any, **params: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    error = caught.value.response["Error"]
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(error["Code"]), str(error["Message"])
+        stop_haproxy(server.data_dir)
 
 
 def test_create_answers_provisioning_then_active_with_elb_fields(lb_server: ServerProcess) -> None:
@@ -107,7 +71,7 @@ def test_create_answers_provisioning_then_active_with_elb_fields(lb_server: Serv
     assert lb["IpAddressType"] == "ipv4"
     assert lb["SecurityGroups"] == []
     assert [z["SubnetId"] for z in lb["AvailabilityZones"]] == ["subnet-a", "subnet-b"]
-    wait_for(lambda: state(elbv2, "idle") == {"Code": "active"}, timeout=20, what="active")
+    wait_for(lambda: lb_state(elbv2, "idle") == {"Code": "active"}, timeout=20, what="active")
     described = elbv2.describe_load_balancers(Names=["idle"])["LoadBalancers"][0]
     assert described["CanonicalHostedZoneId"] == "Z35SXDOTRQ7X7K"
     bare = elbv2.create_load_balancer(Name="bare")["LoadBalancers"][0]
@@ -118,20 +82,20 @@ def test_listener_shows_provisioning_until_haproxy_serves_it(slow_server: Server
     elbv2 = slow_server.client("elbv2")
     lb = elbv2.create_load_balancer(Name="web", Scheme="internal")["LoadBalancers"][0]
     assert lb["State"] == {"Code": "provisioning"}
-    wait_for(lambda: state(elbv2, "web") == {"Code": "active"}, timeout=20, what="no listener")
+    wait_for(lambda: lb_state(elbv2, "web") == {"Code": "active"}, timeout=20, what="no listener")
     port = pick_port()
     elbv2.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port, DefaultActions=FIXED_OK
     )
     seen = wait_for(
-        lambda: (s := state(elbv2, "web"))["Code"] != "active" and s,
+        lambda: (s := lb_state(elbv2, "web"))["Code"] != "active" and s,
         timeout=SLOW_CHECK_S + 10,
         interval=0.05,
         what="State while HAProxy checks and starts",
     )
     assert seen == {"Code": "provisioning"}
-    wait_for(lambda: state(elbv2, "web") == {"Code": "active"}, timeout=60, what="active")
-    assert answers(port), "active means HAProxy serves the listener"
+    wait_for(lambda: lb_state(elbv2, "web") == {"Code": "active"}, timeout=60, what="active")
+    assert answers_ok(port), "active means HAProxy serves the listener"
 
 
 def test_network_settings(lb_server: ServerProcess) -> None:
@@ -161,11 +125,11 @@ def test_network_settings(lb_server: ServerProcess) -> None:
         ),
     ]
     for call, params in refused:
-        code, message = code_of(call, LoadBalancerArn=arn, **params)
+        code, message = client_error(call, LoadBalancerArn=arn, **params)
         assert code == "InvalidConfigurationRequest", message
         assert "not available" in message or "applies to network" in message, message
     gone = arn[:-4] + "0000" if not arn.endswith("0000") else arn[:-4] + "1111"
-    assert code_of(elbv2.set_subnets, LoadBalancerArn=gone, Subnets=["subnet-1"])[0] == (
+    assert client_error(elbv2.set_subnets, LoadBalancerArn=gone, Subnets=["subnet-1"])[0] == (
         "LoadBalancerNotFound"
     )
     lb_after = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
@@ -205,7 +169,7 @@ def test_listener_attributes(lb_server: ServerProcess) -> None:
         ("tcp.idle_timeout.seconds", "100"),  # an NLB listener's attribute
         ("no.such.key", "1"),
     ]:
-        code, message = code_of(
+        code, message = client_error(
             elbv2.modify_listener_attributes,
             ListenerArn=listener,
             Attributes=[{"Key": key, "Value": value}],
@@ -213,15 +177,14 @@ def test_listener_attributes(lb_server: ServerProcess) -> None:
         assert code == "ValidationError", (key, message)
     assert elbv2.describe_listener_attributes(ListenerArn=listener)["Attributes"] == again
     missing = listener[:-4] + ("0000" if not listener.endswith("0000") else "1111")
-    assert code_of(elbv2.describe_listener_attributes, ListenerArn=missing)[0] == (
+    assert client_error(elbv2.describe_listener_attributes, ListenerArn=missing)[0] == (
         "ListenerNotFound"
     )
 
 
 def test_account_limits_and_too_many_load_balancers(lb_server: ServerProcess) -> None:
-    done = aws_cli(lb_server.endpoint, "elbv2", "describe-account-limits")
-    assert done.returncode == 0, done.stderr
-    limits = {item["Name"]: item["Max"] for item in json.loads(done.stdout)["Limits"]}
+    done = aws_json(lb_server.endpoint, "elbv2", "describe-account-limits")
+    limits = {item["Name"]: item["Max"] for item in done["Limits"]}
     assert limits == {name: str(value) for name, value in account.LIMITS.items()}
     assert limits["application-load-balancers"] == "50"
     assert limits["listeners-per-application-load-balancer"] == "50"
@@ -233,7 +196,7 @@ def test_account_limits_and_too_many_load_balancers(lb_server: ServerProcess) ->
     assert paged == sorted(limits)
     for index in range(account.MAX_LOAD_BALANCERS):
         elbv2.create_load_balancer(Name=f"lb-{index}")
-    code, message = code_of(elbv2.create_load_balancer, Name="one-too-many")
+    code, message = client_error(elbv2.create_load_balancer, Name="one-too-many")
     assert code == "TooManyLoadBalancers", message
     with pytest.raises(elbv2.exceptions.TooManyLoadBalancersException):
         elbv2.create_load_balancer(Name="still-too-many")
@@ -252,7 +215,7 @@ def test_connection_termination_attribute_reaches_the_model(lb_server: ServerPro
     )
     described = elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
     assert {"Key": key, "Value": "true"} in described
-    code, _ = code_of(
+    code, _ = client_error(
         elbv2.modify_target_group_attributes,
         TargetGroupArn=arn,
         Attributes=[{"Key": key, "Value": "yes"}],
@@ -283,11 +246,11 @@ def test_capacity_operations_and_resource_policy_are_refused(lb_server: ServerPr
         (elbv2.modify_capacity_reservation, "OperationNotPermitted"),
         (elbv2.modify_ip_pools, "ValidationError"),
     ]:
-        code, message = code_of(call, LoadBalancerArn=arn)
+        code, message = client_error(call, LoadBalancerArn=arn)
         assert code == expected, message
         assert "tied to AWS capacity and not available on Dockyard" in message
     missing = arn[:-4] + ("0000" if not arn.endswith("0000") else "1111")
-    assert code_of(elbv2.describe_capacity_reservation, LoadBalancerArn=missing)[0] == (
+    assert client_error(elbv2.describe_capacity_reservation, LoadBalancerArn=missing)[0] == (
         "LoadBalancerNotFound"
     )
     with pytest.raises(elbv2.exceptions.ResourceNotFoundException):

@@ -7,25 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import ServerProcess
-from tests.e2e.test_lb_services_docker import pick_port
+from tests.e2e.conftest import ServerProcess, client_error, pick_port
 from tests.unit.test_acm import make_certificate
 
 pytestmark = pytest.mark.e2e
-
-
-def error(call: Any, **params: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    return str(caught.value.response["Error"]["Code"]), str(
-        caught.value.response["Error"]["Message"]
-    )
-
-
-def code(call: Any, **params: Any) -> str:
-    return error(call, **params)[0]
 
 
 def test_nlb_shapes_defaults_and_attributes(server: ServerProcess) -> None:
@@ -55,15 +41,15 @@ def test_nlb_shapes_defaults_and_attributes(server: ServerProcess) -> None:
     )["Attributes"]
     assert {"Key": "load_balancing.cross_zone.enabled", "Value": "true"} in changed
     assert (
-        code(elbv2.delete_load_balancer, LoadBalancerArn=lb["LoadBalancerArn"])
+        client_error(elbv2.delete_load_balancer, LoadBalancerArn=lb["LoadBalancerArn"])[0]
         == "OperationNotPermitted"
     )
     assert (
-        code(
+        client_error(
             elbv2.modify_load_balancer_attributes,
             LoadBalancerArn=lb["LoadBalancerArn"],
             Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": "30"}],
-        )
+        )[0]
         == "ValidationError"
     )
 
@@ -118,7 +104,7 @@ def test_nlb_shapes_defaults_and_attributes(server: ServerProcess) -> None:
             {"Key": "load_balancing.cross_zone.enabled", "Value": "true"},
         ],
     )
-    refused, message = error(
+    refused, message = client_error(
         elbv2.modify_target_group_attributes,
         TargetGroupArn=tcp["TargetGroupArn"],
         Attributes=[{"Key": "preserve_client_ip.enabled", "Value": "true"}],
@@ -198,7 +184,7 @@ def test_nlb_refusals_use_elb_codes_and_write_nothing(server: ServerProcess) -> 
     before = snapshot()
     other = pick_port()
     for protocol in ("UDP", "TCP_UDP"):
-        refused, message = error(
+        refused, message = client_error(
             elbv2.create_listener,
             LoadBalancerArn=nlb,
             Protocol=protocol,
@@ -208,7 +194,9 @@ def test_nlb_refusals_use_elb_codes_and_write_nothing(server: ServerProcess) -> 
         assert refused == "ValidationError" and protocol in message and "HAProxy" in message, (
             message
         )
-        refused, message = error(elbv2.create_target_group, Name="u", Protocol=protocol, Port=53)
+        refused, message = client_error(
+            elbv2.create_target_group, Name="u", Protocol=protocol, Port=53
+        )
         assert refused == "ValidationError" and "UDP" in message, message
     fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}]
     cases: list[tuple[str, Any, dict[str, Any]]] = [
@@ -233,17 +221,17 @@ def test_nlb_refusals_use_elb_codes_and_write_nothing(server: ServerProcess) -> 
         ("InvalidConfigurationRequest", elbv2.create_load_balancer, {"Name": "g", "Type": "gateway"}),
     ]  # fmt: skip
     for expected, call, params in cases:
-        assert code(call, **params) == expected, params
+        assert client_error(call, **params)[0] == expected, params
     assert snapshot() == before
 
     acm = server.client("acm")
     certificate, key = make_certificate("nlb.example.test")
     cert = acm.import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]
     assert (
-        code(
+        client_error(
             elbv2.create_listener, LoadBalancerArn=nlb, Protocol="TLS", Port=other,
             Certificates=[{"CertificateArn": cert}], AlpnPolicy=["HTTP3"], DefaultActions=to(tcp2),
-        )
+        )[0]
         == "ALPNPolicyNotFound"
     )  # fmt: skip
     assert snapshot() == before

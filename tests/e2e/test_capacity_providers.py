@@ -5,8 +5,6 @@ hold as it scales."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AgentProcess, ServerProcess, aws_cli, wait_for
+from tests.e2e.conftest import ClusterEnv, cluster_env, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -23,21 +21,12 @@ ASG = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:1:autoScaling
 
 
 @dataclass
-class Env:
-    server: ServerProcess
-    ecs: Any
-    cluster: str
-    members: dict[str, str]  # container instance ARN -> its provider
-
-    def cli(self, *args: str) -> dict[str, Any]:
-        done = aws_cli(self.server.endpoint, "ecs", *args)
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
-
-    def cli_error(self, *args: str) -> str:
-        done = aws_cli(self.server.endpoint, "ecs", *args)
-        assert done.returncode != 0, done.stdout
-        return done.stderr
+class Env(ClusterEnv):
+    @property
+    def members(self) -> dict[str, str]:
+        """Container instance ARN -> its provider (the first host ondemand, the second spot)."""
+        ondemand, spot = self.agents
+        return {ondemand.instance_arn: "ondemand", spot.instance_arn: "spot"}
 
     def service_tasks(self, name: str) -> list[dict[str, Any]]:
         arns = self.ecs.list_tasks(cluster=self.cluster, serviceName=name)["taskArns"]
@@ -56,28 +45,14 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    server = ServerProcess(tmp_path / "data")
-    server.start()
-    cluster = f"cp-{uuid.uuid4().hex[:6]}"
     env_file = tmp_path / "spot.env"
     env_file.write_text("ECS_CAPACITY_PROVIDER=spot\n")
-    agents = [
-        AgentProcess(server.endpoint, tmp_path / "a1", "127.0.8.1", cluster=cluster,
-                     extra_args=["--fake-runtime", "--capacity-provider", "ondemand"]),
-        AgentProcess(server.endpoint, tmp_path / "a2", "127.0.8.2", cluster=cluster,
-                     extra_args=["--fake-runtime", "--config", str(env_file)]),
-    ]  # fmt: skip
-    try:
-        ecs = server.client()
-        ecs.create_cluster(clusterName=cluster)
-        for agent in agents:
-            agent.start()
-        members = {agents[0].instance_arn: "ondemand", agents[1].instance_arn: "spot"}
-        yield Env(server, ecs, cluster, members)
-    finally:
-        for agent in agents:
-            agent.stop()
-        server.stop()
+    hosts = {
+        "127.0.8.1": ["--capacity-provider", "ondemand"],
+        "127.0.8.2": ["--config", str(env_file)],
+    }
+    with cluster_env(Env, tmp_path, "cp", hosts) as built:
+        yield built
 
 
 def test_providers_with_the_aws_cli_and_a_service_split_that_holds(env: Env) -> None:

@@ -14,9 +14,15 @@ from typing import Any
 
 import botocore.session
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import AgentProcess, ServerProcess, aws_cli, wait_for
+from tests.e2e.conftest import (
+    AgentProcess,
+    ServerProcess,
+    aws_error,
+    aws_json,
+    client_error,
+    wait_for,
+)
 
 ROOT = "arn:aws:iam::000000000000:root"
 DEFAULTS = {
@@ -32,10 +38,6 @@ DEFAULTS = {
     "defaultLogDriverMode": "non-blocking",
     "fargateEventWindows": "disabled",
 }
-
-
-def code_of(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(excinfo.value.response["Error"]["Code"])
 
 
 def all_settings(ecs: Any, **params: Any) -> list[dict[str, Any]]:
@@ -172,9 +174,7 @@ def test_bad_requests_are_refused_and_write_nothing(ecs: Any) -> None:
     user = "arn:aws:iam::000000000000:role/app"
     for case in BAD_REQUESTS:
         operation, params, code = case.values
-        with pytest.raises(ClientError) as excinfo:
-            getattr(ecs, operation)(**params)
-        assert code_of(excinfo) == code, case.id
+        assert client_error(getattr(ecs, operation), **params)[0] == code, case.id
         assert ecs.list_account_settings()["settings"] == [], case.id
         assert ecs.list_account_settings(principalArn=user)["settings"] == [], case.id
 
@@ -248,11 +248,9 @@ def _check_task_arn_formats(ecs: Any) -> None:
 
 def test_update_cluster_setting_without_a_name_is_a_client_error(ecs: Any) -> None:
     ecs.create_cluster(clusterName="stage01")
-    for call in (ecs.update_cluster, ecs.update_cluster_settings):
-        with pytest.raises(ClientError) as excinfo:
-            call(cluster="stage01", settings=[{"value": "enabled"}])
-        assert code_of(excinfo) == "InvalidParameterException"
-        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    for call in (ecs.update_cluster, ecs.update_cluster_settings):  # client_error: HTTP 400
+        refused = client_error(call, cluster="stage01", settings=[{"value": "enabled"}])
+        assert refused[0] == "InvalidParameterException"
     cluster = ecs.describe_clusters(clusters=["stage01"], include=["SETTINGS"])["clusters"][0]
     assert cluster["settings"] == [{"name": "containerInsights", "value": "disabled"}]
 
@@ -280,12 +278,13 @@ def test_each_access_key_is_its_own_principal(secured: ServerProcess) -> None:
     assert put["principalArn"] == alice_arn
     assert alice.create_cluster(clusterName="a")["cluster"]["settings"][0]["value"] == "enabled"
     assert bob.create_cluster(clusterName="b")["cluster"]["settings"][0]["value"] == "disabled"
-    with pytest.raises(ClientError) as excinfo:  # only root or alice may change alice's
-        bob.put_account_setting(name="containerInsights", value="disabled", principalArn=alice_arn)
-    assert code_of(excinfo) == "AccessDeniedException"
-    with pytest.raises(ClientError) as excinfo:
-        bob.list_account_settings(principalArn=alice_arn)
-    assert code_of(excinfo) == "AccessDeniedException"
+    denied = client_error(  # only root or alice may change alice's
+        bob.put_account_setting, name="containerInsights", value="disabled", principalArn=alice_arn
+    )
+    assert denied[0] == "AccessDeniedException"
+    assert client_error(bob.list_account_settings, principalArn=alice_arn)[0] == (
+        "AccessDeniedException"
+    )
     bob.put_account_setting_default(name="containerInsights", value="enhanced")
     assert bob.create_cluster(clusterName="c")["cluster"]["settings"][0]["value"] == "enhanced"
     assert alice.create_cluster(clusterName="d")["cluster"]["settings"][0]["value"] == "enabled"
@@ -298,19 +297,13 @@ def test_each_access_key_is_its_own_principal(secured: ServerProcess) -> None:
 # --- the aws CLI -----------------------------------------------------------------------------
 
 
-def cli_json(server: ServerProcess, *args: str) -> Any:
-    done = aws_cli(server.endpoint, "ecs", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else None
-
-
 def test_account_settings_with_the_aws_cli(server: ServerProcess) -> None:
-    put = cli_json(
-        server, "put-account-setting-default", "--name", "taskLongArnFormat", "--value", "disabled"
-    )
+    def cli(*args: str) -> dict[str, Any]:
+        return aws_json(server.endpoint, "ecs", *args)
+
+    put = cli("put-account-setting-default", "--name", "taskLongArnFormat", "--value", "disabled")
     assert put["setting"]["value"] == "disabled"
-    put = cli_json(
-        server,
+    put = cli(
         "put-account-setting",
         "--name",
         "containerInsights",
@@ -320,18 +313,14 @@ def test_account_settings_with_the_aws_cli(server: ServerProcess) -> None:
         ROOT,
     )
     assert put["setting"]["principalArn"] == ROOT
-    listed = cli_json(server, "list-account-settings", "--effective-settings")  # all pages
+    listed = cli("list-account-settings", "--effective-settings")  # all pages
     values = {s["name"]: s["value"] for s in listed["settings"]}
     assert values == DEFAULTS | {"taskLongArnFormat": "disabled", "containerInsights": "enhanced"}
-    deleted = cli_json(
-        server, "delete-account-setting", "--name", "taskLongArnFormat", "--principal-arn", ROOT
-    )
+    deleted = cli("delete-account-setting", "--name", "taskLongArnFormat", "--principal-arn", ROOT)
     assert deleted["setting"]["value"] == "disabled"
-    again = cli_json(
-        server, "list-account-settings", "--name", "taskLongArnFormat", "--effective-settings"
-    )
+    again = cli("list-account-settings", "--name", "taskLongArnFormat", "--effective-settings")
     assert [s["value"] for s in again["settings"]] == ["enabled"]
-    bad = aws_cli(
+    bad = aws_error(
         server.endpoint,
         "ecs",
         "put-account-setting",
@@ -340,4 +329,4 @@ def test_account_settings_with_the_aws_cli(server: ServerProcess) -> None:
         "--value",
         "maybe",
     )
-    assert bad.returncode != 0 and "InvalidParameterException" in bad.stderr
+    assert "InvalidParameterException" in bad

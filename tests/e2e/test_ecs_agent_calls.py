@@ -14,9 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import AgentProcess, ServerProcess, aws_cli, wait_for
+from tests.e2e.conftest import (
+    AgentProcess,
+    ServerProcess,
+    aws_error,
+    aws_json,
+    client_error,
+    wait_for,
+)
 
 WEB = {  # no health check: the host agent has nothing to report once its task runs
     "family": "web",
@@ -29,10 +35,6 @@ WEB = {  # no health check: the host agent has nothing to report once its task r
         }
     ],
 }
-
-
-def code_of(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(excinfo.value.response["Error"]["Code"])
 
 
 def remaining(ecs: Any, instance_arn: str, name: str) -> Any:
@@ -224,9 +226,7 @@ def test_bad_state_changes_are_refused_and_change_nothing(ecs: Any, host: str) -
         ),
     ]
     for operation, params, code in cases:
-        with pytest.raises(ClientError) as excinfo:
-            getattr(ecs, operation)(**params)
-        assert code_of(excinfo) == code, (operation, params)
+        assert client_error(getattr(ecs, operation), **params)[0] == code, (operation, params)
     after = describe(ecs, arn)
     assert after["lastStatus"] == before["lastStatus"] == "RUNNING"
     assert after["containers"] == before["containers"]
@@ -284,10 +284,9 @@ def test_operations_of_aws_infrastructure_say_so(ecs: Any) -> None:
                 ecs.meta.method_to_api_mapping[operation]
             ).input_shape
             params = {name: _plausible(shape.members[name]) for name in shape.required_members}
-        with pytest.raises(ClientError) as excinfo:
-            getattr(ecs, operation)(**params)
-        assert code_of(excinfo) == code, operation
-        assert "is not available on Dockyard" in excinfo.value.response["Error"]["Message"]
+        refused, message = client_error(getattr(ecs, operation), **params)
+        assert refused == code, operation
+        assert "is not available on Dockyard" in message
 
 
 def _plausible(shape: Any) -> Any:
@@ -305,10 +304,8 @@ def _plausible(shape: Any) -> Any:
 def test_agent_calls_with_the_aws_cli(server: ServerProcess, ecs: Any, host: str) -> None:
     arn = run_one(ecs)
 
-    def cli(*args: str) -> Any:
-        done = aws_cli(server.endpoint, "ecs", *args)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+    def cli(*args: str) -> dict[str, Any]:
+        return aws_json(server.endpoint, "ecs", *args)
 
     assert (
         cli("discover-poll-endpoint", "--cluster", "stage01")["endpoint"] == server.endpoint + "/"
@@ -346,7 +343,7 @@ def test_agent_calls_with_the_aws_cli(server: ServerProcess, ecs: Any, host: str
         "STOPPED",
         0,
     )
-    bad = aws_cli(
+    bad = aws_error(
         server.endpoint,
         "ecs",
         "submit-attachment-state-changes",
@@ -355,4 +352,4 @@ def test_agent_calls_with_the_aws_cli(server: ServerProcess, ecs: Any, host: str
         "--attachments",
         "attachmentArn=arn:aws:ecs:us-east-1:000000000000:attachment/x,status=ATTACHED",
     )
-    assert bad.returncode != 0 and "InvalidParameterException" in bad.stderr
+    assert "InvalidParameterException" in bad

@@ -135,8 +135,8 @@ def test_leader_killed_mid_rollout_and_a_paused_leader_deposed(
         new_leader = wait_for(lambda: leader_of(survivor) not in (None, leader)
                               and leader_of(survivor), timeout=60, what="a new leader")  # fmt: skip
         took = time.monotonic() - killed_at
-        print(f"new leader {new_leader} after {took:.1f} s")  # the bar: 10 s
-        assert new_leader != leader
+        print(f"new leader {new_leader} after {took:.1f} s")
+        assert took < 10  # the bar (the lease TTL here is 2 s, renewed every 0.4 s)
         wait_for(lambda: rolled_out(ecs, "2"), timeout=120, what="the rollout completed")
         assert ecs.describe_clusters(clusters=[acked])["clusters"][0]["status"] == "ACTIVE"
 

@@ -1,6 +1,6 @@
 """Drains that end when the connections do, and retries that hide a dying task.
 
-Real Docker, a real HAProxy and boto3, reusing test_lb_services_docker.py's stack (two
+Real Docker, a real HAProxy and boto3, reusing lb_stack.py's stack (conftest's `stack`: two
 agents, the walkthrough's auth service behind a listener) and its bounded `Load`:
 
 - with the target group's DEFAULT deregistration delay (300 s) a rolling update under
@@ -22,24 +22,10 @@ import docker
 import pytest
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.test_lb_services_docker import (
-    WALKTHROUGH,
-    Load,
-    Stack,
-    failed,
-    running_stack,
-    summary,
-)
+from tests.e2e.lb_stack import WALKTHROUGH, Load, Stack, failed, running_stack, summary
 
 pytestmark = pytest.mark.e2e
 ROLLOUT_LIMIT_S = 60
-
-
-@pytest.fixture
-def stack(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Stack]:
-    """The walkthrough's settings (deregistration delay 5 s)."""
-    with running_stack(tmp_path, docker_images) as built:
-        yield built
 
 
 @pytest.fixture
@@ -57,30 +43,10 @@ def test_rollout_with_the_default_delay_takes_the_time_connections_take(
     assert delay["deregistration_delay.timeout_seconds"] == "300"
     old_arns = [t["taskArn"] for t in stack.running()]
     second = stack.register(WALKTHROUGH / "auth-taskdef-v2.json")
-    with Load(
-        stack.lb_host, stack.lb_port, rate=40, threads=4, max_requests=4000, max_seconds=90
-    ) as load:
-        time.sleep(1.5)
-        started = time.monotonic()
-        stack.ecs.update_service(
-            cluster=stack.cluster, service=stack.service_name, taskDefinition=second
-        )
-
-        def rolled() -> dict[str, Any] | None:
-            settled = stack.settled(2)
-            if settled is None or {t["taskDefinitionArn"] for t in settled["tasks"]} != {second}:
-                return None
-            old = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=old_arns)["tasks"]
-            if any(t["lastStatus"] != "STOPPED" for t in old):
-                return None  # the old tasks stop when their drain ends
-            return settled
-
-        settled = wait_for(
-            rolled, timeout=ROLLOUT_LIMIT_S + 10, interval=0.3, what="rollout done, v1 stopped"
-        )
-        took = time.monotonic() - started
-        time.sleep(1.0)
-        outcomes = load.stop()
+    load = Load(stack.lb_host, stack.lb_port, rate=40, threads=4, max_requests=4000, max_seconds=90)
+    settled, took, outcomes = stack.roll_out_under_load(
+        second, load, timeout=ROLLOUT_LIMIT_S + 10, old_arns=old_arns, after_s=1.0
+    )
 
     print(f"\nrollout with a 300 s deregistration delay in {took:.1f}s; {summary(outcomes)}")
     assert took < ROLLOUT_LIMIT_S, f"rollout took {took:.1f}s"

@@ -320,7 +320,8 @@ async def test_matcher_lists_and_ranges_are_honoured_by_the_checks(lb: Harness) 
 
 
 async def test_draining_target_gets_nothing_new_and_goes_once_idle(lb: Harness) -> None:
-    """As ELB: an idle deregistering target goes at once; the delay (30 s) is only a bound."""
+    """As ELB: a deregistering target gets no new request while a request in flight holds
+    it `draining`, and goes once idle; the delay (30 s) is only a bound."""
     stay = await lb.backend("stay", "127.0.0.2")
     leave = await lb.backend("leave", "127.0.0.3")
     with lb.store.transaction() as tx:
@@ -331,21 +332,36 @@ async def test_draining_target_gets_nothing_new_and_goes_once_idle(lb: Harness) 
     lb.controller.wake()
     await eventually(healthy(lb, 2), what="both healthy")
     server = server_of(lb, key)
-    hits = leave.hits
+    # Round robin: of two slow requests in a row, one holds `leave` (the other `stay`).
+    held = [asyncio.create_task(in_flight(lb, f"/slow/{HOLD_S}")) for _ in range(2)]
+    await eventually(lambda: _async(leave.hits == 1 and stay.hits == 1), what="both held")
     drained_at = time.time()
     with lb.store.transaction() as tx:
         drain(tx, key, since=drained_at)
     lb.controller.wake()
 
+    async def draining() -> bool:
+        stat = (await lb.controller.process.api.show_stat()).by_ref().get(("tg-app", server))
+        return stat is not None and stat.status == "DRAIN"
+
+    await eventually(draining, within=3.0, what="server in DRAIN")
+    assert lb.targets()[key]["state"] == "draining"
+    assert await lb.spread(6) == {"stay": 6}  # while `leave` is still DRAIN
+    assert leave.hits == 1
+    assert await draining() and key in lb.targets(), "held by its request in flight"
+    assert sorted(await asyncio.gather(*held)) == [(200, "leave"), (200, "stay")]
+
     async def gone() -> bool:
         stats = (await lb.controller.process.api.show_stat()).by_ref()
         return key not in lb.targets() and ("tg-app", server) not in stats
 
-    await eventually(gone, within=3.0, what="row and server deleted")
-    assert time.time() - drained_at < 3.0
-    assert await lb.spread(6) == {"stay": 6}
-    assert leave.hits == hits
+    await eventually(gone, within=3.0, what="row and server deleted once idle")
+    assert time.time() - drained_at < HOLD_S + 3.0 < 30  # idle, not the 30 s delay
+    assert leave.hits == 1
     assert lb.controller.metrics.reloads == 0
+
+
+HOLD_S = 6  # the requests in flight: long enough to check the spread while DRAIN
 
 
 async def in_flight(lb: Harness, path: str) -> tuple[int, str]:

@@ -1,411 +1,50 @@
 """ECS services behind an application load balancer, on real Docker and a real HAProxy.
 
-Each test starts its own `dockyard server` (own data directory) and two Docker agents
-on 127.0.1.1 and 127.0.1.2, then sets up what examples/walkthrough/run.sh does for
-`auth`: a target group with health checks on the traffic port (interval 5 s, healthy
-and unhealthy thresholds 2, deregistration delay 5 s), a load balancer with a listener
-on a port in 20000-30000, and a service of 2 tasks (dockyard-demo/auth:1, container
-port 10080, dynamic host ports) registered in the group. Everything goes through boto3
-`ecs` and `elbv2` clients; traffic goes through the listener on loopback.
+Each test gets conftest's `stack` (lb_stack.py): its own `dockyard server` and two Docker
+agents on 127.0.1.1 and 127.0.1.2, set up as examples/walkthrough/run.sh does for `auth`:
+a target group with health checks on the traffic port (interval 5 s, healthy and unhealthy
+thresholds 2, deregistration delay 5 s), a load balancer with a listener on a port in
+20000-30000, and a service of 2 tasks (dockyard-demo/auth:1, container port 10080, dynamic
+host ports) registered in the group. Everything goes through boto3 `ecs` and `elbv2`
+clients; traffic goes through the listener on loopback.
 
-Every request loop is bounded in count and in time; containers, agents, the server
-and its HAProxy are cleaned up even when a test fails.
+Every request loop is bounded in count and in time; containers, agents, the server and its
+HAProxy are cleaned up even when a test fails.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import json
-import os
-import random
-import signal
-import socket
-import threading
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from tests.e2e.conftest import AgentProcess, ServerProcess, remove_task_containers, wait_for
+from tests.e2e.conftest import pick_port, stop_haproxy, wait_for
+from tests.e2e.lb_stack import (
+    HEALTH_WINDOW_S,
+    WALKTHROUGH,
+    Load,
+    Stack,
+    failed,
+    request,
+    summary,
+)
 
 pytestmark = pytest.mark.e2e
 
-WALKTHROUGH = Path(__file__).resolve().parents[2] / "examples" / "walkthrough"
-CONTAINER, CONTAINER_PORT = "auth", 10080
-INTERVAL_S, HEALTHY_THRESHOLD, UNHEALTHY_THRESHOLD, DEREGISTRATION_DELAY_S = 5, 2, 2, 5
-# How long HAProxy may keep sending to a dead target: unhealthy threshold x interval,
-# plus one interval for where the first failing check falls, plus controller steps.
-HEALTH_WINDOW_S = INTERVAL_S * UNHEALTHY_THRESHOLD + INTERVAL_S
-
-
-def pick_port(host: str = "127.0.0.1") -> int:
-    """A free port in 20000-30000 (outside the kernel's ephemeral range); bounded attempts."""
-    for _ in range(200):
-        port = random.randint(20000, 30000)
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-30000")
-
-
-# --------------------------------------------------------------------------- load
-
-
-@dataclass
-class Outcome:
-    at: float  # time.monotonic() when the request ended
-    path: str
-    status: int  # 0: connection error
-    body: str
-
-
-@dataclass
-class Load:
-    """Background HTTP clients through the listener: `threads` workers, `rate` req/s in
-    total, each request on a new connection. Bounded by `max_requests` and `max_seconds`
-    whatever the test does; stop() ends it sooner."""
-
-    host: str
-    port: int
-    paths: tuple[str, ...] = ("/",)
-    rate: float = 20.0
-    threads: int = 2
-    max_requests: int = 3000
-    max_seconds: float = 90.0
-    outcomes: list[Outcome] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _workers: list[threading.Thread] = field(default_factory=list)
-    _issued: int = 0
-
-    def __enter__(self) -> Load:
-        self.deadline = time.monotonic() + self.max_seconds
-        for index in range(self.threads):
-            worker = threading.Thread(target=self._run, args=(index,), daemon=True)
-            worker.start()
-            self._workers.append(worker)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> list[Outcome]:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=15)
-        assert not any(w.is_alive() for w in self._workers), "load workers did not end"
-        with self._lock:
-            return sorted(self.outcomes, key=lambda o: o.at)
-
-    def _take(self) -> bool:
-        with self._lock:
-            if self._issued >= self.max_requests:
-                return False
-            self._issued += 1
-            return True
-
-    def _run(self, index: int) -> None:
-        period = self.threads / self.rate
-        next_at = time.monotonic() + period * index / self.threads
-        count = 0
-        while not self._stop.is_set() and time.monotonic() < self.deadline and self._take():
-            path = self.paths[count % len(self.paths)]
-            count += 1
-            outcome = request(self.host, self.port, path)
-            with self._lock:
-                self.outcomes.append(outcome)
-            next_at += period
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
-
-    def snapshot(self) -> list[Outcome]:
-        with self._lock:
-            return sorted(self.outcomes, key=lambda o: o.at)
-
-
-def request(host: str, port: int, path: str) -> Outcome:
-    """One GET on a new connection (5 s timeout); status 0 for a connection error."""
-    conn = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        answer = conn.getresponse()
-        body = answer.read().decode(errors="replace")
-        return Outcome(time.monotonic(), path, answer.status, body)
-    except (OSError, http.client.HTTPException) as error:
-        return Outcome(time.monotonic(), path, 0, repr(error))
-    finally:
-        conn.close()
-
-
-def failed(outcome: Outcome) -> bool:
-    return not 200 <= outcome.status < 300
-
-
-def summary(outcomes: list[Outcome]) -> str:
-    bad = [o for o in outcomes if failed(o)]
-    kinds: dict[str, int] = {}
-    for o in bad:
-        key = f"HTTP {o.status}" if o.status else o.body[:80]
-        kinds[key] = kinds.get(key, 0) + 1
-    return f"{len(outcomes)} requests, {len(bad)} failed: {kinds}"
-
-
-# --------------------------------------------------------------------------- stack
-
-
-class Stack:
-    """One server, two agents, and the walkthrough's auth service behind a listener."""
-
-    def __init__(self, tmp_path: Path, server: ServerProcess, cluster: str) -> None:
-        self.tmp_path, self.server, self.cluster = tmp_path, server, cluster
-        self.ecs = server.client("ecs")
-        self.elbv2 = server.client("elbv2")
-        self.agents: list[AgentProcess] = []
-        self.service_name = "auth"
-        self.lb_port = 0
-        self.lb_host = "127.0.0.1"
-        self.tg_arn = self.lb_arn = self.listener_arn = ""
-
-    # ---- setup
-
-    def add_agent(self, index: int) -> AgentProcess:
-        agent = AgentProcess(
-            self.server.endpoint,
-            self.tmp_path / f"agent{index}",
-            f"127.0.1.{index}",
-            cluster=self.cluster,
-            extra_args=["--stop-timeout", "2s", "--cleanup-wait", "5s"],
-        )
-        self.agents.append(agent)
-        agent.start()
-        return agent
-
-    def register(self, path: Path) -> str:
-        doc = json.loads(path.read_text())
-        arn = self.ecs.register_task_definition(**doc)["taskDefinition"]["taskDefinitionArn"]
-        return str(arn)
-
-    def create_balancer(self, deregistration_delay_s: int | None = DEREGISTRATION_DELAY_S) -> None:
-        """`deregistration_delay_s` None keeps the target group's default (300 s)."""
-        name = f"auth-{uuid.uuid4().hex[:6]}"
-        self.tg_arn = self.elbv2.create_target_group(
-            Name=name,
-            Protocol="HTTP",
-            Port=CONTAINER_PORT,
-            TargetType="instance",
-            HealthCheckProtocol="HTTP",
-            HealthCheckPort="traffic-port",
-            HealthCheckPath="/",
-            HealthCheckIntervalSeconds=INTERVAL_S,
-            HealthCheckTimeoutSeconds=2,
-            HealthyThresholdCount=HEALTHY_THRESHOLD,
-            UnhealthyThresholdCount=UNHEALTHY_THRESHOLD,
-        )["TargetGroups"][0]["TargetGroupArn"]
-        if deregistration_delay_s is not None:
-            self.elbv2.modify_target_group_attributes(
-                TargetGroupArn=self.tg_arn,
-                Attributes=[
-                    {
-                        "Key": "deregistration_delay.timeout_seconds",
-                        "Value": str(deregistration_delay_s),
-                    }
-                ],
-            )
-        balancer = self.elbv2.create_load_balancer(
-            Name=name, Type="application", Scheme="internal"
-        )["LoadBalancers"][0]
-        self.lb_arn, self.lb_host = balancer["LoadBalancerArn"], balancer["DNSName"]
-        self.lb_port = pick_port(self.lb_host)
-        self.listener_arn = self.elbv2.create_listener(
-            LoadBalancerArn=self.lb_arn,
-            Protocol="HTTP",
-            Port=self.lb_port,
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": self.tg_arn}],
-        )["Listeners"][0]["ListenerArn"]
-
-    def create_service(self, task_definition: str, desired: int = 2) -> None:
-        self.ecs.create_service(
-            cluster=self.cluster,
-            serviceName=self.service_name,
-            taskDefinition=task_definition,
-            desiredCount=desired,
-            launchType="EC2",
-            loadBalancers=[
-                {
-                    "targetGroupArn": self.tg_arn,
-                    "containerName": CONTAINER,
-                    "containerPort": CONTAINER_PORT,
-                }
-            ],
-            healthCheckGracePeriodSeconds=10,
-            deploymentConfiguration={
-                "maximumPercent": 200,
-                "minimumHealthyPercent": 50,
-                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-            },
-            placementStrategy=[{"type": "spread", "field": "instanceId"}],
-        )
-
-    # ---- views
-
-    def service(self) -> dict[str, Any]:
-        described = self.ecs.describe_services(cluster=self.cluster, services=[self.service_name])
-        return dict(described["services"][0])
-
-    def tasks(self) -> list[dict[str, Any]]:
-        arns = self.ecs.list_tasks(cluster=self.cluster, serviceName=self.service_name)["taskArns"]
-        if not arns:
-            return []
-        return list(self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"])
-
-    def running(self) -> list[dict[str, Any]]:
-        return [
-            t
-            for t in self.tasks()
-            if t["lastStatus"] == "RUNNING" and t["desiredStatus"] == "RUNNING"
-        ]
-
-    def instance_ids(self) -> dict[str, str]:
-        arns = self.ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"]
-        described = self.ecs.describe_container_instances(
-            cluster=self.cluster, containerInstances=arns
-        )
-        return {
-            ci["containerInstanceArn"]: ci["ec2InstanceId"]
-            for ci in described["containerInstances"]
-        }
-
-    def pairs_of(self, tasks: list[dict[str, Any]]) -> set[tuple[str, int]]:
-        """(ec2InstanceId, hostPort) of each task's auth:10080 binding (DescribeTasks)."""
-        ids = self.instance_ids()
-        out: set[tuple[str, int]] = set()
-        for task in tasks:
-            for container in task["containers"]:
-                if container["name"] != CONTAINER:
-                    continue
-                for binding in container.get("networkBindings", []):
-                    if binding["containerPort"] == CONTAINER_PORT:
-                        out.add((ids[task["containerInstanceArn"]], int(binding["hostPort"])))
-        return out
-
-    def target_health(self) -> dict[tuple[str, int], dict[str, Any]]:
-        described = self.elbv2.describe_target_health(TargetGroupArn=self.tg_arn)
-        return {
-            (d["Target"]["Id"], int(d["Target"]["Port"])): d
-            for d in described["TargetHealthDescriptions"]
-        }
-
-    def states(self) -> dict[tuple[str, int], str]:
-        return {pair: d["TargetHealth"]["State"] for pair, d in self.target_health().items()}
-
-    def settled(self, desired: int = 2) -> dict[str, Any] | None:
-        """The service steady (one COMPLETED deployment, `desired` RUNNING) and the
-        target group holding exactly those tasks' targets, all healthy."""
-        service = self.service()
-        if not (
-            service["runningCount"] == desired
-            and service["pendingCount"] == 0
-            and len(service["deployments"]) == 1
-            and service["deployments"][0]["rolloutState"] == "COMPLETED"
-        ):
-            return None
-        running = self.running()
-        pairs = self.pairs_of(running)
-        if len(running) != desired or len(pairs) != desired:
-            return None
-        states = self.states()
-        if states != dict.fromkeys(pairs, "healthy"):
-            return None
-        return {"service": service, "tasks": running, "pairs": pairs}
-
-    def wait_settled(self, desired: int = 2, timeout: float = 60) -> dict[str, Any]:
-        return dict(
-            wait_for(
-                lambda: self.settled(desired),
-                timeout,
-                interval=0.3,
-                what="service settled behind the LB",
-            )
-        )
-
-    def get(self, path: str = "/") -> tuple[int, str]:
-        outcome = request(self.lb_host, self.lb_port, path)
-        return outcome.status, outcome.body
-
-    def task_of_answer(self) -> str:
-        status, body = self.get("/discover/")
-        assert status == 200, body
-        return str(json.loads(body)["DOCKYARD_TASK_ARN"])
-
-
-def _stop_haproxy(data_dir: Path) -> None:
-    """HAProxy ends with the server; if a failed stop left ours running, end it by its pid
-    (only a live haproxy whose command line names this test's run directory)."""
-    run_dir = data_dir / "haproxy"
-    pid_file = run_dir / "haproxy.pid"
-    try:
-        pid = int(pid_file.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError, IndexError):
-        return
-    if "haproxy" in cmdline and str(run_dir.resolve()) in cmdline:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-
-
-@pytest.fixture
-def stack(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Stack]:
-    with running_stack(tmp_path, docker_images) as built:
-        yield built
-
-
-@contextlib.contextmanager
-def running_stack(
-    tmp_path: Path,
-    docker_images: dict[str, str],
-    deregistration_delay_s: int | None = DEREGISTRATION_DELAY_S,
-) -> Iterator[Stack]:
-    """The settled two-task auth service behind its listener; everything cleaned up after."""
-    assert "dockyard-demo/auth:2" in docker_images
-    cluster = f"lbsvc-{uuid.uuid4().hex[:8]}"
-    server = ServerProcess(tmp_path / "server")
-    built: Stack | None = None
-    try:
-        server.start()
-        built = Stack(tmp_path, server, cluster)
-        built.ecs.create_cluster(clusterName=cluster)
-        built.add_agent(1)
-        built.add_agent(2)
-        built.create_balancer(deregistration_delay_s)
-        first = built.register(WALKTHROUGH / "auth-taskdef.json")
-        built.create_service(first)
-        settled = built.wait_settled(2, timeout=60)
-        assert {t["taskDefinitionArn"] for t in settled["tasks"]} == {first}
-        yield built
-    finally:
-        for agent in built.agents if built is not None else []:
-            agent.stop()
-        server.stop()
-        _stop_haproxy(server.data_dir)
-        for _attempt in range(3):  # listing inspects each container: others may remove one
-            try:
-                remove_task_containers(cluster)
-                break
-            except docker.errors.NotFound:
-                continue
-
-
-# --------------------------------------------------------------------------- tests
+# Importable from here for test_autoscaling_lb_docker and test_fargate_awsvpc_docker.
+_stop_haproxy = stop_haproxy
+__all__ = [
+    "WALKTHROUGH",
+    "Load",
+    "Stack",
+    "_stop_haproxy",
+    "failed",
+    "pick_port",
+    "request",
+    "summary",
+]
 
 
 def test_target_health_lists_exactly_the_running_tasks(stack: Stack) -> None:
@@ -511,25 +150,10 @@ def test_rolling_update_under_load_has_no_errors(stack: Stack) -> None:
     old = stack.wait_settled(2)
     old_pairs = old["pairs"]
     second = stack.register(WALKTHROUGH / "auth-taskdef-v2.json")
-    with Load(
+    load = Load(
         stack.lb_host, stack.lb_port, rate=60, threads=6, max_requests=6000, max_seconds=100
-    ) as load:
-        time.sleep(1.5)
-        started = time.monotonic()
-        stack.ecs.update_service(
-            cluster=stack.cluster, service=stack.service_name, taskDefinition=second
-        )
-
-        def rolled() -> dict[str, Any] | None:
-            settled = stack.settled(2)
-            if settled is None or {t["taskDefinitionArn"] for t in settled["tasks"]} != {second}:
-                return None
-            return settled
-
-        settled = wait_for(rolled, timeout=80, interval=0.3, what="rollout COMPLETED behind the LB")
-        took = time.monotonic() - started
-        time.sleep(1.5)
-        outcomes = load.stop()
+    )
+    settled, took, outcomes = stack.roll_out_under_load(second, load, timeout=80)
 
     print(f"\nrollout in {took:.1f}s; {summary(outcomes)}")
     assert len(outcomes) >= 50 * took * 0.8, summary(outcomes)  # ~60 req/s all along

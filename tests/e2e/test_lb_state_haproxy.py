@@ -13,16 +13,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ServerProcess, wait_for
-from tests.e2e.test_lb_services_docker import _stop_haproxy, pick_port
+from tests.e2e.conftest import ServerProcess, pick_port, wait_for
+from tests.e2e.lb_stack import answers_ok, lb_state
 
 pytestmark = pytest.mark.e2e
 RESTART_LIMIT_S = 1.5  # the controller's 0.5 s step + validate + start, on a busy machine
@@ -47,29 +44,6 @@ def serve_fixed(elbv2: Any, name: str) -> tuple[str, int]:
     return arn, port
 
 
-def state(elbv2: Any, name: str) -> dict[str, str]:
-    return dict(elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]["State"])
-
-
-def answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as answer:
-            return bool(answer.status == 200 and answer.read() == b"ok")
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-@pytest.fixture
-def lb_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "data")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        _stop_haproxy(server.data_dir)
-
-
 def test_missing_haproxy_shows_failed_with_a_reason(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", extra_args=["--haproxy", "/nonexistent"])
     try:
@@ -78,14 +52,14 @@ def test_missing_haproxy_shows_failed_with_a_reason(tmp_path: Path) -> None:
         elbv2.create_load_balancer(Name="idle", Type="application", Scheme="internal")
         serve_fixed(elbv2, "web")
         found = wait_for(
-            lambda: (s := state(elbv2, "web"))["Code"] == "failed" and s,
+            lambda: (s := lb_state(elbv2, "web"))["Code"] == "failed" and s,
             timeout=10,
             interval=0.1,
             what="State failed",
         )
         print(f"\nState: {found}")
         assert "/nonexistent" in found["Reason"], found
-        assert state(elbv2, "idle") == {"Code": "active"}
+        assert lb_state(elbv2, "idle") == {"Code": "active"}
     finally:
         server.stop()
 
@@ -100,21 +74,21 @@ def haproxy_pids(data_dir: Path) -> list[int]:
 def test_killed_haproxy_is_restarted_within_a_second(lb_server: ServerProcess) -> None:
     elbv2 = lb_server.client("elbv2")
     _arn, port = serve_fixed(elbv2, "web")
-    wait_for(lambda: answers(port), timeout=10, what="listener answering")
+    wait_for(lambda: answers_ok(port), timeout=10, what="listener answering")
     log = lb_server.log_path
     assert log is not None
     wait_for(lambda: "HAProxy started" in log.read_text(), timeout=10, what="start completed")
-    assert state(elbv2, "web") == {"Code": "active"}
+    assert lb_state(elbv2, "web") == {"Code": "active"}
     pids = haproxy_pids(lb_server.data_dir)
     assert len(pids) >= 2, pids
     killed_at = time.monotonic()
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not answers(port), timeout=2, interval=0.01, what="listener down")
-    wait_for(lambda: answers(port), timeout=5, interval=0.02, what="listener answering again")
+    wait_for(lambda: not answers_ok(port), timeout=2, interval=0.01, what="listener down")
+    wait_for(lambda: answers_ok(port), timeout=5, interval=0.02, what="listener answering again")
     took = time.monotonic() - killed_at
     print(f"\nHAProxy killed -9 -> serving again after {took * 1000:.0f} ms")
     assert took < RESTART_LIMIT_S
     # provisioning while HAProxy restarts; active once the controller has seen it serve
-    wait_for(lambda: state(elbv2, "web") == {"Code": "active"}, timeout=5, what="active again")
+    wait_for(lambda: lb_state(elbv2, "web") == {"Code": "active"}, timeout=5, what="active again")
     assert set(haproxy_pids(lb_server.data_dir)).isdisjoint(pids)

@@ -22,8 +22,7 @@ from cryptography import x509
 
 from dockyard.testing.certs import make_certificate
 from dockyard.testing.pki import Ca, Client
-from tests.e2e.conftest import ServerProcess, aws_cli, wait_for
-from tests.e2e.test_lb_haproxy import HAPROXY, pick_port
+from tests.e2e.conftest import ServerProcess, aws_json, haproxy_binary, pick_port, wait_for
 
 pytestmark = pytest.mark.e2e
 CURL = shutil.which("curl")
@@ -90,17 +89,11 @@ class Curl:
         return {k.lower(): v for k, v in seen.items()}
 
 
-def cli(server: ServerProcess, *args: str) -> dict[str, Any]:
-    result = aws_cli(server.endpoint, "elbv2", *args)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else {}
-
-
 @pytest.mark.skipif(CURL is None, reason="curl is not installed")
 def test_mutual_tls_verify_revocation_and_passthrough(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    assert Path(HAPROXY).exists()
+    haproxy_binary()  # skips (or fails where CI requires HAProxy) without one
     backend = EchoBackend("127.0.0.2")
     try:
         ca, rogue_ca = Ca.create("Clients CA"), Ca.create("Rogue CA")
@@ -109,8 +102,8 @@ def test_mutual_tls_verify_revocation_and_passthrough(
         bundle.write_bytes(ca.certificate)
 
         # The trust store, from a file on the server's machine (ELB: an S3 object).
-        created = cli(
-            server, "create-trust-store", "--name", "clients",
+        created = aws_json(
+            server.endpoint, "elbv2", "create-trust-store", "--name", "clients",
             "--ca-certificates-bundle-s3-bucket", "file",
             "--ca-certificates-bundle-s3-key", str(bundle),
         )["TrustStores"][0]  # fmt: skip
@@ -172,8 +165,8 @@ def test_mutual_tls_verify_revocation_and_passthrough(
         # A CRL revoking one client, added with the CLI from a file: that client is refused.
         crl = tmp_path / "clients.crl"
         crl.write_bytes(ca.crl([revoked]))
-        added = cli(
-            server, "add-trust-store-revocations", "--trust-store-arn", store_arn,
+        added = aws_json(
+            server.endpoint, "elbv2", "add-trust-store-revocations", "--trust-store-arn", store_arn,
             "--revocation-contents", f"S3Bucket=file,S3Key={crl},RevocationType=CRL",
         )["TrustStoreRevocations"]  # fmt: skip
         assert [(r["RevocationId"], r["NumberOfRevokedEntries"]) for r in added] == [(1, 1)]
@@ -183,7 +176,9 @@ def test_mutual_tls_verify_revocation_and_passthrough(
             what="revoked client refused",
         )
         assert curl.headers(verify_port, good)["x-amzn-mtls-clientcert-subject"] == "CN=good"
-        described = cli(server, "describe-trust-stores", "--names", "clients")["TrustStores"][0]
+        described = aws_json(
+            server.endpoint, "elbv2", "describe-trust-stores", "--names", "clients"
+        )["TrustStores"][0]
         assert described["TotalRevokedEntries"] == 1
 
         # passthrough: any certificate (or none) is accepted and forwarded as URL-encoded PEM.
@@ -205,8 +200,8 @@ def test_mutual_tls_verify_revocation_and_passthrough(
         # A new bundle (inline: the CLI reads file:// and sends the PEM) trusts the other CA.
         both = tmp_path / "both.pem"
         both.write_bytes(ca.certificate + rogue_ca.certificate)
-        modified = cli(
-            server, "modify-trust-store", "--trust-store-arn", store_arn,
+        modified = aws_json(
+            server.endpoint, "elbv2", "modify-trust-store", "--trust-store-arn", store_arn,
             "--ca-certificates-bundle-s3-bucket", "inline",
             "--ca-certificates-bundle-s3-key", f"file://{both}",
         )["TrustStores"][0]  # fmt: skip

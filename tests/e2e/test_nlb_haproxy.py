@@ -11,7 +11,6 @@ Target.FailedHealthChecks. Every wait and loop is bounded; everything is cleaned
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import uuid
@@ -25,12 +24,13 @@ from dockyard.testing.images import BUSYBOX_IMAGE
 from tests.e2e.conftest import (
     AgentProcess,
     ServerProcess,
-    aws_cli,
+    aws_json,
+    pick_port,
     remove_task_containers,
+    stop_haproxy,
     wait_for,
 )
 from tests.e2e.test_acm_https import import_with_cli
-from tests.e2e.test_lb_services_docker import _stop_haproxy, pick_port
 
 pytestmark = pytest.mark.e2e
 
@@ -56,12 +56,6 @@ def exchange(port: int, payload: bytes, wrap: Callable[[socket.socket], Any] | N
             return data.decode(errors="replace")
         finally:
             sock.close()
-
-
-def cli(server: ServerProcess, *args: str) -> Any:
-    result = aws_cli(server.endpoint, *args)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else {}
 
 
 def test_tcp_service_through_tcp_and_tls_listeners(
@@ -96,11 +90,13 @@ def test_tcp_service_through_tcp_and_tls_listeners(
         )["taskDefinition"]["taskDefinitionArn"]
 
         # The aws CLI: a network load balancer, a TCP target group and a TCP listener.
-        lb = cli(server, "elbv2", "create-load-balancer", "--name", "echo", "--type", "network",
-                 "--scheme", "internal")["LoadBalancers"][0]  # fmt: skip
+        lb = aws_json(
+            server.endpoint, "elbv2", "create-load-balancer", "--name", "echo",
+            "--type", "network", "--scheme", "internal",
+        )["LoadBalancers"][0]  # fmt: skip
         assert lb["Type"] == "network" and ":loadbalancer/net/echo/" in lb["LoadBalancerArn"]
-        group = cli(
-            server, "elbv2", "create-target-group", "--name", "echo", "--protocol", "TCP",
+        group = aws_json(
+            server.endpoint, "elbv2", "create-target-group", "--name", "echo", "--protocol", "TCP",
             "--port", str(PORT), "--target-type", "instance", "--health-check-protocol", "TCP",
             "--health-check-interval-seconds", "5", "--health-check-timeout-seconds", "2",
             "--healthy-threshold-count", "2", "--unhealthy-threshold-count", "2",
@@ -112,8 +108,9 @@ def test_tcp_service_through_tcp_and_tls_listeners(
             Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "5"}],
         )
         tcp_port, tls_port = pick_port(), pick_port()
-        listener = cli(
-            server, "elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"],
+        listener = aws_json(
+            server.endpoint, "elbv2", "create-listener",
+            "--load-balancer-arn", lb["LoadBalancerArn"],
             "--protocol", "TCP", "--port", str(tcp_port),
             "--default-actions", f"Type=forward,TargetGroupArn={tg}",
         )["Listeners"][0]  # fmt: skip
@@ -195,5 +192,5 @@ def test_tcp_service_through_tcp_and_tls_listeners(
         if agent is not None:
             agent.stop()
         server.stop()
-        _stop_haproxy(server.data_dir)
+        stop_haproxy(server.data_dir)
         remove_task_containers(cluster)

@@ -23,6 +23,16 @@ def second_server(data_dir: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def files_state(db: Path) -> list[tuple[str, int, int] | None]:
+    """(name, size, mtime) of the database and its WAL (SQLite's WAL mode writes commits to
+    dockyard.db-wal; dockyard.db changes only at checkpoints); None: absent."""
+    out: list[tuple[str, int, int] | None] = []
+    for path in (db, db.with_name(db.name + "-wal")):
+        stat = path.stat() if path.exists() else None
+        out.append(None if stat is None else (path.name, stat.st_size, stat.st_mtime_ns))
+    return out
+
+
 def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     first = ServerProcess(tmp_path / "data")
     first.start(timeout=60)
@@ -30,13 +40,13 @@ def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None
         ecs = first.client()
         ecs.create_cluster(clusterName="kept")
         db = tmp_path / "data" / "dockyard.db"
-        before = db.stat().st_mtime_ns
+        before = files_state(db)
         refused = second_server(tmp_path / "data")
         assert refused.returncode == 2, refused.stderr
         assert first.proc is not None
         assert f"pid {first.proc.pid}" in refused.stderr
         assert "in use by another dockyard server" in refused.stderr
-        assert db.stat().st_mtime_ns == before  # the refused server touched nothing
+        assert files_state(db) == before  # the refused server touched nothing
         assert [c["clusterName"] for c in ecs.describe_clusters(clusters=["kept"])["clusters"]] == [
             "kept"
         ]

@@ -5,7 +5,6 @@ DescribeServiceRevisions, StopServiceDeployment (ROLLBACK and ABORT)."""
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +15,9 @@ import pytest
 
 from tests.e2e.conftest import (
     AgentProcess,
+    ClusterEnv,
     ServerProcess,
-    aws_cli,
+    cluster_env,
     remove_task_containers,
     wait_for,
 )
@@ -26,21 +26,7 @@ pytestmark = pytest.mark.e2e
 
 
 @dataclass
-class Env:
-    server: ServerProcess
-    ecs: Any
-    cluster: str
-
-    def cli(self, *args: str) -> dict[str, Any]:
-        done = aws_cli(self.server.endpoint, "ecs", *args)
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
-
-    def cli_error(self, *args: str) -> str:
-        done = aws_cli(self.server.endpoint, "ecs", *args)
-        assert done.returncode != 0, done.stdout
-        return done.stderr
-
+class Env(ClusterEnv):
     def register(self, memory: int = 64) -> str:
         definition = self.ecs.register_task_definition(
             family="web",
@@ -85,26 +71,8 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    server = ServerProcess(tmp_path / "data")
-    server.start()
-    cluster = f"hist-{uuid.uuid4().hex[:6]}"
-    agent = AgentProcess(
-        server.endpoint,
-        tmp_path / "agent",
-        "127.0.7.1",
-        cluster=cluster,
-        cpu=1024,
-        memory=1024,
-        extra_args=["--fake-runtime"],
-    )
-    try:
-        ecs = server.client()
-        ecs.create_cluster(clusterName=cluster)
-        agent.start()
-        yield Env(server, ecs, cluster)
-    finally:
-        agent.stop()
-        server.stop()
+    with cluster_env(Env, tmp_path, "hist", {"127.0.7.1": []}, cpu=1024, memory=1024) as built:
+        yield built
 
 
 def test_history_of_updates_and_a_requested_rollback(env: Env) -> None:
@@ -312,7 +280,7 @@ def test_circuit_breaker_rollback_on_docker(tmp_path: Path, docker_images: dict[
         ecs = server.client()
         ecs.create_cluster(clusterName=cluster)
         agent.start()
-        env = Env(server, ecs, cluster)
+        env = Env(server, ecs, cluster, [agent])
         good = env.register()
         env.ecs.create_service(
             cluster=cluster,

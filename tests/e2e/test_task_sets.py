@@ -5,8 +5,6 @@ set's tasks registered in its own target group, and the errors."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,28 +13,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import AgentProcess, ServerProcess, aws_cli, wait_for
+from tests.e2e.conftest import ClusterEnv, client_error, cluster_env, wait_for
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 90.0
 
 
 @dataclass
-class Env:
-    server: ServerProcess
-    ecs: Any
-    cluster: str
-
-    def cli(self, *args: str) -> dict[str, Any]:
-        done = aws_cli(self.server.endpoint, "ecs", *args)
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
-
-    def cli_error(self, *args: str) -> str:
-        done = aws_cli(self.server.endpoint, "ecs", *args)
-        assert done.returncode != 0, done.stdout
-        return done.stderr
-
+class Env(ClusterEnv):
     def register(self, image: str = "dockyard-demo/web:1") -> str:
         definition = self.ecs.register_task_definition(
             family="web",
@@ -111,26 +95,8 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    server = ServerProcess(tmp_path / "data")
-    server.start()
-    cluster = f"ts-{uuid.uuid4().hex[:6]}"
-    agent = AgentProcess(
-        server.endpoint,
-        tmp_path / "agent",
-        "127.0.8.1",
-        cluster=cluster,
-        cpu=1024,
-        memory=1024,
-        extra_args=["--fake-runtime"],
-    )
-    try:
-        ecs = server.client()
-        ecs.create_cluster(clusterName=cluster)
-        agent.start()
-        yield Env(server, ecs, cluster)
-    finally:
-        agent.stop()
-        server.stop()
+    with cluster_env(Env, tmp_path, "ts", {"127.0.8.1": []}, cpu=1024, memory=1024) as built:
+        yield built
 
 
 def test_blue_green_by_hand_with_boto3(env: Env) -> None:
@@ -317,82 +283,42 @@ def test_task_sets_with_the_aws_cli(env: Env) -> None:
     )
 
 
-def _code(call: Any, **kwargs: Any) -> str:
-    with pytest.raises(ClientError) as error:
-        call(**kwargs)
-    return str(error.value.response["Error"]["Code"])
-
-
 def test_errors(env: Env) -> None:
     definition = env.register()
     env.external_service("ext", 1)
     env.ecs.create_service(
         cluster=env.cluster, serviceName="rolling", taskDefinition=definition, desiredCount=0
     )
-    base = {"cluster": env.cluster, "taskDefinition": definition}
-    ecs = env.ecs
-    assert _code(ecs.create_task_set, service="missing", **base) == "ServiceNotFoundException"
-    assert _code(ecs.create_task_set, service="rolling", **base) == "InvalidParameterException"
-    assert (
-        _code(ecs.describe_task_sets, cluster=env.cluster, service="rolling")
-        == "InvalidParameterException"
-    )
-    missing = {"cluster": env.cluster, "service": "ext", "taskSet": "ecs-svc/1"}
-    assert _code(ecs.update_task_set, scale={"value": 5}, **missing) == "TaskSetNotFoundException"
-    assert _code(ecs.delete_task_set, **missing) == "TaskSetNotFoundException"
-    assert (
-        _code(
-            ecs.update_service_primary_task_set,
-            cluster=env.cluster,
-            service="ext",
-            primaryTaskSet="ecs-svc/1",
-        )
-        == "TaskSetNotFoundException"
-    )
-    assert (
-        _code(ecs.create_task_set, service="ext", scale={"value": 150.0, "unit": "PERCENT"}, **base)
-        == "InvalidParameterException"
-    )
-    assert (
-        _code(
-            ecs.create_task_set,
-            service="ext",
-            loadBalancers=[{"targetGroupArn": "arn:aws:elasticloadbalancing:nope"}],
-            **base,
-        )
-        == "InvalidParameterException"
-    )
-    assert (
-        _code(ecs.create_task_set, service="ext", cluster=env.cluster, taskDefinition="nope:9")
-        == "ClientException"
-    )
-    assert ecs.describe_task_sets(cluster=env.cluster, service="ext")["taskSets"] == []
-    assert (
-        _code(
-            ecs.create_service,
-            cluster=env.cluster,
-            serviceName="cd",
-            desiredCount=1,
-            taskDefinition=definition,
-            deploymentController={"type": "CODE_DEPLOY"},
-        )
-        == "UnsupportedFeatureException"
-    )
-    assert (
-        _code(
-            ecs.create_service,
-            cluster=env.cluster,
-            serviceName="ext2",
-            desiredCount=1,
-            taskDefinition=definition,
-            deploymentController={"type": "EXTERNAL"},
-        )
-        == "InvalidParameterException"
-    )
-    assert (
-        _code(ecs.update_service, cluster=env.cluster, service="ext", forceNewDeployment=True)
-        == "InvalidParameterException"
-    )
+    ecs, cluster = env.ecs, env.cluster
+    base = {"cluster": cluster, "taskDefinition": definition}
+    missing = {"cluster": cluster, "service": "ext", "taskSet": "ecs-svc/1"}
+    new_service = {"cluster": cluster, "desiredCount": 1, "taskDefinition": definition}
+    no_group = [{"targetGroupArn": "arn:aws:elasticloadbalancing:nope"}]
+    refusals: list[tuple[str, Any, dict[str, Any]]] = [
+        ("ServiceNotFoundException", ecs.create_task_set, {"service": "missing", **base}),
+        ("InvalidParameterException", ecs.create_task_set, {"service": "rolling", **base}),
+        ("InvalidParameterException", ecs.describe_task_sets,
+         {"cluster": cluster, "service": "rolling"}),
+        ("TaskSetNotFoundException", ecs.update_task_set, {"scale": {"value": 5}, **missing}),
+        ("TaskSetNotFoundException", ecs.delete_task_set, missing),
+        ("TaskSetNotFoundException", ecs.update_service_primary_task_set,
+         {"cluster": cluster, "service": "ext", "primaryTaskSet": "ecs-svc/1"}),
+        ("InvalidParameterException", ecs.create_task_set,
+         {"service": "ext", "scale": {"value": 150.0, "unit": "PERCENT"}, **base}),
+        ("InvalidParameterException", ecs.create_task_set,
+         {"service": "ext", "loadBalancers": no_group, **base}),
+        ("ClientException", ecs.create_task_set,
+         {"service": "ext", **base, "taskDefinition": "nope:9"}),
+        ("UnsupportedFeatureException", ecs.create_service,
+         {"serviceName": "cd", "deploymentController": {"type": "CODE_DEPLOY"}, **new_service}),
+        ("InvalidParameterException", ecs.create_service,
+         {"serviceName": "ext2", "deploymentController": {"type": "EXTERNAL"}, **new_service}),
+        ("InvalidParameterException", ecs.update_service,
+         {"cluster": cluster, "service": "ext", "forceNewDeployment": True}),
+    ]  # fmt: skip
+    for code, call, params in refusals:
+        assert client_error(call, **params)[0] == code, (call, params)
+    assert ecs.describe_task_sets(cluster=cluster, service="ext")["taskSets"] == []
     # A clientToken makes CreateTaskSet idempotent.
     one = ecs.create_task_set(service="ext", clientToken="t1", **base)["taskSet"]
     again = ecs.create_task_set(service="ext", clientToken="t1", **base)["taskSet"]
@@ -402,13 +328,11 @@ def test_errors(env: Env) -> None:
 
     # ContinueServiceDeployment: no lifecycle hooks on Dockyard.
     current = env.service("rolling")["currentServiceDeployment"]
-    assert (
-        _code(ecs.continue_service_deployment, serviceDeploymentArn=current, hookId="h1")
-        == "InvalidParameterException"
-    )
-    assert (
-        _code(ecs.continue_service_deployment, serviceDeploymentArn=current + "x", hookId="h1")
-        == "ServiceDeploymentNotFoundException"
+    hook = {"serviceDeploymentArn": current, "hookId": "h1"}
+    gone = {"serviceDeploymentArn": current + "x", "hookId": "h1"}
+    assert client_error(ecs.continue_service_deployment, **hook)[0] == "InvalidParameterException"
+    assert client_error(ecs.continue_service_deployment, **gone)[0] == (
+        "ServiceDeploymentNotFoundException"
     )
     assert "ServiceDeploymentNotFoundException" in env.cli_error(
         "continue-service-deployment",

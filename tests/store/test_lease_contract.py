@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from dockyard.ha import lease
 from dockyard.ha.elector import Elector
-from dockyard.ha.notify import Listener, dsn_of
-from dockyard.ha.sweep import plan_orphans
+from dockyard.ha.notify import Kinds, Listener, dsn_of, parse_change
+from dockyard.ha.sweep import plan_orphans, sweep
 from dockyard.store import Kind, schema
-from dockyard.store.sql import FENCE, FencedOut, SqlStore, open_store
+from dockyard.store.sql import FENCE, TAGS, FencedOut, SqlStore, change_payload, open_store
 
 ARN = "arn:aws:ecs:us-east-1:000000000000:cluster/c1"
 
@@ -162,30 +162,73 @@ def test_write_marks_report_other_writers(pg: SqlStore, second: SqlStore) -> Non
     assert stale == {"a": base["a"] + 1, "b": base["b"] + 1}
 
 
+def _read_in_write_tx(store: SqlStore) -> None:
+    with store.transaction() as tx:  # takes the write lock, writes nothing
+        tx.get(Kind.CLUSTER, ARN)
+
+
 def test_notify_reaches_other_servers_only(pg: SqlStore, second: SqlStore) -> None:
+    """Other writers' commits are heard with the kinds they wrote; this process's own and
+    write transactions that wrote nothing are not."""
     pg.writer_id, second.writer_id = "a/1", "b/1"
 
-    async def scenario() -> tuple[int, int]:
-        heard: list[str] = []
-        listener = Listener(dsn_of(pg.engine), "a/1", lambda: heard.append("x"), debounce_s=0.01)
+    async def scenario() -> tuple[list[Kinds], list[Kinds]]:
+        heard: list[Kinds] = []
+        listener = Listener(dsn_of(pg.engine), "a/1", heard.append, debounce_s=0.01)
         listener.start()
         try:
             await asyncio.sleep(0.5)  # LISTEN issued
             await asyncio.to_thread(_cluster, pg, ARN + "own")
+            await asyncio.to_thread(_read_in_write_tx, second)
             await asyncio.sleep(0.5)
-            own = len(heard)
-            await asyncio.to_thread(_cluster, second, ARN + "other")
+            quiet = list(heard)
+            await asyncio.to_thread(_tagged_cluster, second, ARN + "other")
             for _ in range(100):
-                if len(heard) > own:
+                if len(heard) > len(quiet):
                     break
                 await asyncio.sleep(0.05)
-            return own, len(heard)
+            return quiet, list(heard)
         finally:
             listener.stop()
 
-    own, total = asyncio.run(scenario())
-    assert own == 0
-    assert total == 1
+    quiet, heard = asyncio.run(scenario())
+    assert quiet == []
+    assert heard == [frozenset({"CLUSTER", TAGS})]
+
+
+def _tagged_cluster(store: SqlStore, arn: str) -> None:
+    _cluster(store, arn)
+    with store.transaction() as tx:
+        tx.put_tags(arn, [{"key": "k", "value": "v"}])
+
+
+def test_change_payloads_round_trip() -> None:
+    payload = change_payload("host:1|x/ab12", {"TASK", "SERVICE"})
+    assert payload == "host:1|x/ab12|SERVICE,TASK"
+    assert parse_change(payload) == ("host:1|x/ab12", frozenset({"SERVICE", "TASK"}))
+    assert parse_change("a/1") == ("a/1", None)  # a writer id alone: anything may have changed
+
+
+def _instance(store: SqlStore, arn: str, **doc: object) -> None:
+    with store.transaction() as tx:
+        tx.insert(
+            Kind.CONTAINER_INSTANCE, arn, {"containerInstanceArn": arn, "status": "ACTIVE", **doc},
+            cluster="c", instance_id=arn, status="ACTIVE",
+        )  # fmt: skip
+
+
+def test_sweep_marks_the_orphans_and_reads_who_is_away(store: SqlStore) -> None:
+    _instance(store, "i1", agentConnected=True, agentServer="s1")
+    _instance(store, "i2", agentConnected=True, agentServer="dead")
+    _instance(store, "i3", agentConnected=False, agentServer="dead", disconnectedAt=5.0)
+    swept = sweep(store, {"s1"}, 10.0, reseed=True)
+    assert (swept.marked, swept.at, swept.since) == (["i2"], 10.0, {"i3": 5.0})
+    with store.read() as tx:
+        doc = tx.get(Kind.CONTAINER_INSTANCE, "i2")
+    assert doc is not None and not doc["agentConnected"] and doc["disconnectedAt"] == 10.0
+    again = sweep(store, {"s1"}, 12.0, reseed=False)
+    assert (again.marked, again.since) == ([], None)  # marked once; not reseeded this time
+    assert sweep(store, {"s1"}, 12.0, reseed=True).since == {"i2": 10.0, "i3": 5.0}
 
 
 def test_servers_registry_shows_the_leader(pg: SqlStore) -> None:

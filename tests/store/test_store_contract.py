@@ -316,6 +316,22 @@ def test_reads_see_a_snapshot(store: SqlStore) -> None:
         assert tx.count(Kind.CLUSTER) == 2
 
 
+def test_reads_are_read_only_and_leave_the_connection_writable(store: SqlStore) -> None:
+    """PostgreSQL refuses a write in a read transaction (READ ONLY); the pooled connection
+    it used writes again in the next write transaction (SQLite: reads roll back)."""
+    for attempt in range(3):  # a small pool: the connections that read write again
+        if not store.sqlite:
+            refused = pytest.raises(sa.exc.DBAPIError, match="read-only transaction")
+            with refused, store.read() as tx:
+                _add_cluster(tx, f"refused{attempt}")
+        with store.read() as tx:
+            assert tx.count(Kind.CLUSTER) == attempt
+        with store.transaction() as tx:
+            _add_cluster(tx, f"written{attempt}")
+    with store.read() as tx:
+        assert tx.count(Kind.CLUSTER) == 3
+
+
 def test_concurrent_writers_lose_no_update(store: SqlStore) -> None:
     """Read-modify-write transactions from two threads: writers run one at a time, so
     every increment lands (a backend without a write lock would lose some)."""

@@ -3,11 +3,17 @@ DOCKYARD_ENDPOINT; the agent moves on to the next one after a failure."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from dockyard.agent.channel import Channel
 from dockyard.agent.config import ConfigError, build_config, split_endpoints
+from dockyard.agent.update import UpdateFailed, Updater
+from dockyard.wire.agent import WS_PATH
 
 A, B, C = "http://127.0.0.1:8080", "http://127.0.0.1:8081", "http://127.0.0.1:8082"
 
@@ -41,3 +47,32 @@ def test_flags_and_env_file(tmp_path: Path) -> None:
 def test_one_endpoint_never_rotates() -> None:
     config = build_config({"endpoint": (A,)}, None, environ={})
     assert config.rotate_endpoint() == A
+
+
+def test_channel_and_updater_follow_the_one_rotation(tmp_path: Path) -> None:
+    """Registration, the websocket and agent updates share AgentConfig's endpoint: after
+    a failover the update downloads from the server in use, not from the first one."""
+    dead = ("http://127.0.0.1:9", "http://127.0.0.2:9", "http://127.0.0.3:9")  # discard port
+    config = build_config({"endpoint": dead}, None, environ={})
+    channel = Channel(config.endpoint, "c", "i", cast(Any, None), rotate=config.rotate_endpoint)
+    assert channel.base_url == dead[0] + WS_PATH
+    channel._next_server()  # the session failed
+    assert (config.endpoint, channel.base_url) == (dead[1], dead[1] + WS_PATH)
+    config.rotate_endpoint()  # a registration retry moves on too: one cursor
+    channel._next_server()
+    assert (config.endpoint, channel.base_url) == (dead[0], dead[0] + WS_PATH)
+
+    asked: list[str] = []
+
+    def headers(url: str) -> dict[str, str]:
+        asked.append(url)
+        return {}
+
+    async def noop(_message: Mapping[str, Any]) -> None:
+        return None
+
+    updater = Updater(lambda: config.endpoint, tmp_path, noop, lambda: None, headers=headers)
+    config.rotate_endpoint()  # failover after the updater was built
+    with pytest.raises(UpdateFailed):
+        asyncio.run(updater._stage({"path": "/agent/package"}, "1.2.3"))
+    assert asked == [dead[1] + "/agent/package"]

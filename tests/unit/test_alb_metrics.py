@@ -175,3 +175,37 @@ def test_idle_intervals_still_report_zero_requests() -> None:
     per_target = MetricKey.of("AWS/ApplicationELB", "RequestCountPerTarget", {"TargetGroup": TG})
     assert [s.sum for k, _t, s, _u in samples if k == per_target] == [0]
     assert "TargetResponseTime" not in {k.name for k, *_ in samples}
+
+
+def test_network_load_balancers_get_no_application_elb_metrics() -> None:
+    nlb_listener = LISTENER.replace("/app/web/", "/net/edge/")
+    nlb_group = TG_ARN.replace("/web/", "/edge/")
+    model = LbModel(
+        load_balancers=("web", "edge"),
+        listeners=(
+            *MODEL.listeners,
+            Listener(
+                nlb_listener,
+                "edge",
+                19000,
+                Action("forward", groups=((nlb_group, 1),)),
+                protocol="TCP",
+            ),
+        ),
+        target_groups=(
+            *MODEL.target_groups,
+            TargetGroup(nlb_group, "edge", 80, in_use=True, protocol="TCP"),
+        ),
+        targets=(
+            *MODEL.targets,
+            Target(f"{nlb_group}|i-9|80", nlb_group, "i-9", 80, None, "healthy"),
+        ),
+    )
+    names = alb_names(model)
+    assert names == alb_names(MODEL)
+    rows = parse_counters(_text("1"))
+    deltas = {key: dict(row.counters) for key, row in rows.items()}
+    dimensions = {
+        dict(k.dimensions).get("LoadBalancer") for k, *_ in alb_samples(names, rows, deltas, NOW)
+    }
+    assert "net/edge/50dc6c495c0c9188" not in dimensions

@@ -5,12 +5,14 @@ RegisterContainerInstance without totalResources against a real SQLite store."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dockyard.agent.awsvpc import AddressPool, PoolExhaustedError, eni_details
+from dockyard.agent.config import ConfigError, awsvpc_pool_size
 from dockyard.api.ecs.task_definition_rules import check_task_definition
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.instance_types import INSTANCE_TYPES, derived_resources, with_defaults
@@ -44,7 +46,7 @@ def test_every_type_registers_positive_memory_below_nominal() -> None:
 
 def test_given_resources_win_and_missing_ones_are_filled() -> None:
     given = [{"name": "CPU", "type": "INTEGER", "integerValue": 512}]
-    filled = with_defaults(given, json.dumps({"instanceType": "m5.xlarge"}))
+    filled = with_defaults(given, {"instanceType": "m5.xlarge"})
     assert {r["name"]: r["integerValue"] for r in filled} == {"CPU": 512, "MEMORY": 16384 - 819}
 
 
@@ -66,6 +68,63 @@ def test_register_without_total_resources(tmp_path: Path) -> None:
         remaining = result["containerInstance"]["remainingResources"]
         assert resource_value(remaining, "MEMORY") == memory
     assert with_type["containerInstance"]["ec2InstanceId"] == "i-0123456789abcdef0"
+    with pytest.raises(InvalidParameterException, match="not valid JSON"):
+        register_container_instance(ctx, {"instanceIdentityDocument": "{"})
+
+
+def test_attachment_state_change_finds_its_task(tmp_path: Path) -> None:
+    """SubmitAttachmentStateChanges: the attachment ARN leads to its task (its id is the
+    task's); an ARN of no task in the cluster is refused and nothing is written."""
+    from dockyard.api.ecs.agent_calls import submit_attachment_state_changes
+    from dockyard.api.ecs.clusters import create_cluster
+    from dockyard.api.ecs.container_instances import register_container_instance
+    from dockyard.api.ecs.task_definitions import register_task_definition
+    from dockyard.api.ecs.tasks import describe_tasks, run_task
+    from dockyard.context import ApiContext
+    from dockyard.store import Kind
+    from dockyard.store.sql import open_store, sqlite_url
+
+    ctx = ApiContext(store=open_store(sqlite_url(tmp_path)), clock=lambda: 1000.0)
+    create_cluster(ctx, {"clusterName": "default"})
+    attributes = [{"name": awsvpc.TASK_ENI_ATTRIBUTE}]
+    registered = register_container_instance(ctx, {"attributes": attributes})
+    instance = registered["containerInstance"]["containerInstanceArn"]
+    with ctx.store.transaction() as tx:  # as when its agent connects
+        doc = tx.get(Kind.CONTAINER_INSTANCE, instance)
+        assert doc is not None
+        doc["agentConnected"] = True
+        tx.update(Kind.CONTAINER_INSTANCE, instance, doc)
+    register_task_definition(
+        ctx,
+        {
+            "family": "web",
+            "networkMode": "awsvpc",
+            "containerDefinitions": [{"name": "web", "image": "web:1", "memory": 64}],
+        },
+    )
+    run = run_task(ctx, {"taskDefinition": "web", "networkConfiguration": NETWORK})
+    assert run["failures"] == [] and len(run["tasks"]) == 1, run
+    task = run["tasks"][0]
+    attachment = task["attachments"][0]
+    assert awsvpc.attachment_task_id(attachment["id"]) == task["taskArn"].rsplit("/", 1)[-1]
+    arn = ctx.identity.ecs(f"attachment/{attachment['id']}")
+    unknown = ctx.identity.ecs("attachment/01234567-89ab-cdef-0123-456789abcdef")
+
+    def status() -> str:
+        tasks = describe_tasks(ctx, {"tasks": [task["taskArn"]]})["tasks"]
+        return str(tasks[0]["attachments"][0]["status"])
+
+    with pytest.raises(InvalidParameterException, match="Attachment not found"):
+        submit_attachment_state_changes(
+            ctx,
+            {"attachments": [{"attachmentArn": a, "status": "ATTACHED"} for a in (arn, unknown)]},
+        )
+    assert status() == "PRECREATED"  # refused as a whole
+    answer = submit_attachment_state_changes(
+        ctx, {"attachments": [{"attachmentArn": arn, "status": "ATTACHED"}]}
+    )
+    assert answer == {"acknowledgment": "ACK"}
+    assert status() == "ATTACHED"
 
 
 # --------------------------------------------------------------- agent pool
@@ -90,6 +149,27 @@ def test_pool_adopts_addresses_found_after_a_restart() -> None:
     assert pool.allocate("new") == "127.0.2.2"
 
 
+def test_a_large_pool_is_never_listed() -> None:
+    """A pool is sized by arithmetic and allocated from lazily: listing a /12's million
+    addresses (what the pool once did, several times at start) takes ~100 MB."""
+    tracemalloc.start()
+    try:
+        pool = AddressPool("10.0.0.0/12")
+        assert pool.size == 2**20 - 2
+        assert [pool.allocate(f"t{n}") for n in range(3)] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        pool.release("t1")
+        assert pool.allocate("t4") == "10.0.0.2"
+        assert awsvpc_pool_size("10.0.0.0/12") == 2**20 - 2
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+    assert (AddressPool("127.0.2.7/32").size, AddressPool("127.0.2.6/31").size) == (1, 2)
+    assert AddressPool("127.0.2.6/31").allocate("t") == "127.0.2.6"
+    with pytest.raises(ConfigError, match="IPv4"):
+        awsvpc_pool_size("::1/128")
+
+
 def test_pool_refuses_ipv6_and_bad_cidrs() -> None:
     with pytest.raises(ValueError, match="IPv4"):
         AddressPool("::1/128")
@@ -109,6 +189,7 @@ def test_eni_details_are_stable_and_shaped() -> None:
 
 AWSVPC = {"networkMode": "awsvpc"}
 NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+TASK_ID = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.mark.parametrize(
@@ -146,9 +227,16 @@ def test_network_configuration_defaults() -> None:
 
 def _task() -> dict[str, Any]:
     return {
-        "attachments": [awsvpc.precreated_attachment(NETWORK)],
+        "attachments": [awsvpc.precreated_attachment(NETWORK, TASK_ID)],
         "containers": [{"name": "web"}, {"name": "side"}],
     }
+
+
+def test_attachment_id_leads_back_to_its_task() -> None:
+    attachment = awsvpc.precreated_attachment(NETWORK, TASK_ID)
+    assert attachment["id"] == "01234567-89ab-cdef-0123-456789abcdef"  # a UUID, as on ECS
+    assert awsvpc.attachment_task_id(attachment["id"]) == TASK_ID
+    assert awsvpc.attachment_task_id("x") is None
 
 
 def test_attachment_lifecycle_and_ip_targets() -> None:
@@ -234,10 +322,12 @@ def test_compatibilities_and_launch_type() -> None:
 
 @pytest.mark.parametrize(
     ("value", "unit", "expected"),
-    [("256", "vcpu", 256), ("1 vCPU", "vcpu", 1024), ("2 GB", "gb", 2048),
-     ("0.5GiB", "gb", 512), (1024, "vcpu", 1024), (None, "gb", 0)],
+    [("256", "cpu", 256), ("1 vCPU", "cpu", 1024), ("2 GB", "memory", 2048),
+     ("0.5GiB", "memory", 512), (1024, "cpu", 1024), (None, "memory", 0),
+     ("lots", "memory", 0)],
 )  # fmt: skip
 def test_agent_reads_task_level_amounts(value: object, unit: str, expected: int) -> None:
     from dockyard.agent.task_limits import amount
+    from dockyard.wire.amounts import parse_cpu, parse_memory
 
-    assert amount(value, unit) == expected
+    assert amount(value, parse_cpu if unit == "cpu" else parse_memory) == expected

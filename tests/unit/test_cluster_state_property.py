@@ -32,7 +32,7 @@ from dockyard.store.sql import SqlStore, open_store, sqlite_url
 from dockyard.tasks import capacity
 from dockyard.tasks.memory import load, memory_of
 from dockyard.tasks.placement import TaskSpec, place_tasks
-from dockyard.tasks.reports import apply_report, apply_report_batches, request_stop
+from dockyard.tasks.reports import apply_report_batches, apply_reports, request_stop
 
 STRATEGIES: list[list[dict[str, str]]] = [
     [{"type": "random"}],
@@ -156,7 +156,7 @@ class ClusterStateMachine(RuleBasedStateMachine):
             "containers": [{"name": "app", "lastStatus": "RUNNING", "networkBindings": bindings}],
         }
         with self.store.transaction() as tx:
-            apply_report(tx, report, task["containerInstanceArn"], 1.0)
+            apply_reports(tx, [report], task["containerInstanceArn"], 1.0)
 
     @precondition(lambda self: self.tasks)
     @rule(data=st.data())
@@ -183,7 +183,7 @@ class ClusterStateMachine(RuleBasedStateMachine):
             request_stop(tx, task["taskArn"], "stop", "UserInitiated", 2.0)
             if by_agent:
                 report = {"taskArn": task["taskArn"], "lastStatus": "STOPPED", "containers": []}
-                apply_report(tx, report, task["containerInstanceArn"], 2.0)
+                apply_reports(tx, [report], task["containerInstanceArn"], 2.0)
         if by_agent:
             self.tasks.remove(task["taskArn"])  # later draws favour live tasks
 

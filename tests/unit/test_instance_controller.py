@@ -80,9 +80,45 @@ def _register(ctx: ApiContext, ec2: str) -> str:
     return str(result["containerInstance"]["containerInstanceArn"])
 
 
+def _run_one(ctx: ApiContext, instance_arn: str) -> str:
+    """A RUNNING task on the instance (placed while its agent is up, then reported)."""
+    from dockyard.api.ecs.task_definitions import register_task_definition
+    from dockyard.api.ecs.tasks import start_task
+    from dockyard.tasks.reports import apply_reports
+
+    with ctx.store.transaction() as tx:
+        doc = tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
+        assert doc is not None
+        doc["agentConnected"] = True
+        tx.update(Kind.CONTAINER_INSTANCE, instance_arn, doc)
+    register_task_definition(
+        ctx,
+        {
+            "family": "web",
+            "containerDefinitions": [{"name": "app", "image": "nginx", "memory": 64}],
+        },
+    )
+    out = start_task(
+        ctx, {"cluster": "default", "taskDefinition": "web", "containerInstances": [instance_arn]}
+    )
+    assert len(out["tasks"]) == 1, out
+    arn = str(out["tasks"][0]["taskArn"])
+    with ctx.store.transaction() as tx:
+        assert apply_reports(tx, [{"taskArn": arn, "lastStatus": "RUNNING"}], instance_arn, 1.0)
+    return arn
+
+
+def _last_status(ctx: ApiContext, task_arn: str) -> str:
+    with ctx.store.read() as tx:
+        task = tx.get(Kind.TASK, task_arn)
+    assert task is not None
+    return str(task["lastStatus"])
+
+
 def test_pass_reads_only_away_instances_and_follows_the_store(tmp_path: Path) -> None:
     """Stale memory entries (connected or deregistered in the store) are dropped; an
-    instance the memory does not hold is not read at all (the reseed heals that)."""
+    instance the memory does not hold is not read at all (the reseed heals that); an
+    instance whose tasks were given up is forgotten (no pass reads it again)."""
     from dockyard.api.ecs.clusters import create_cluster
 
     now = [1000.0]
@@ -90,6 +126,7 @@ def test_pass_reads_only_away_instances_and_follows_the_store(tmp_path: Path) ->
     ctx = ApiContext(store=store, clock=lambda: now[0])
     create_cluster(ctx, {"clusterName": "default"})
     connected, away_arn, unknown = (_register(ctx, f"i-{n}") for n in range(3))
+    away_task, unknown_task = _run_one(ctx, away_arn), _run_one(ctx, unknown)
     with store.transaction() as tx:
         for arn, doc_connected in ((connected, True), (away_arn, False), (unknown, False)):
             doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
@@ -100,8 +137,38 @@ def test_pass_reads_only_away_instances_and_follows_the_store(tmp_path: Path) ->
     away = Away()
     away.seed({connected: 900.0, away_arn: 900.0})
     settings = InstanceSettings(grace_s=60.0)
-    assert give_up_lost_hosts(ctx, settings, away) == set()  # no live tasks to give up
-    assert away.since == {away_arn: 900.0}  # connected in the store: forgotten
+    assert give_up_lost_hosts(ctx, settings, away) == {away_arn}
+    assert _last_status(ctx, away_task) == "STOPPED"
+    assert _last_status(ctx, unknown_task) == "RUNNING"  # not in memory: not read
+    assert away.since == {}  # connected in the store: forgotten; given up: forgotten
     with store.read() as tx:
         assert disconnected_since(tx) == {away_arn: 900.0, unknown: 900.0}
+    store.close()
+
+
+def test_an_away_instance_without_live_tasks_is_forgotten_without_a_write(
+    tmp_path: Path,
+) -> None:
+    """Nothing to give up: the instance is dropped from memory after one read-only look,
+    and no write transaction is opened."""
+    from dockyard.api.ecs.clusters import create_cluster
+
+    store = open_store(sqlite_url(tmp_path))
+    ctx = ApiContext(store=store, clock=lambda: 1000.0)
+    create_cluster(ctx, {"clusterName": "default"})
+    idle = _register(ctx, "i-idle")
+    with store.transaction() as tx:
+        doc = tx.get(Kind.CONTAINER_INSTANCE, idle)
+        assert doc is not None
+        doc["agentConnected"] = False
+        doc["disconnectedAt"] = 900.0
+        tx.update(Kind.CONTAINER_INSTANCE, idle, doc)
+    away = Away()
+    away.seed({idle: 900.0})
+    opened = []
+    transaction = store.transaction
+    store.transaction = lambda: (opened.append(1), transaction())[1]  # type: ignore[method-assign]
+    assert give_up_lost_hosts(ctx, InstanceSettings(grace_s=60.0), away) == set()
+    assert away.since == {}
+    assert opened == []
     store.close()

@@ -201,3 +201,38 @@ def test_model_resolves_rules_groups_and_targets(store: SqlStore) -> None:
     }
     assert {t.id: t.state for t in model.targets}["i-1"] == "healthy"
     assert len({t.server for t in model.targets}) == 3
+
+
+def test_model_reads_only_the_certificates_and_trust_stores_listeners_name(
+    store: SqlStore,
+) -> None:
+    cert = "arn:aws:acm:us-east-1:000000000000:certificate/"
+    trust = f"{PREFIX}truststore/"
+    with store.transaction() as tx:
+        lb = put_lb(tx, "web")
+        listener = put_listener(tx, lb, 8443, fixed("200"))
+        doc = tx.get(Kind.LISTENER, listener)
+        assert doc is not None
+        named = {
+            **doc,
+            "Protocol": "HTTPS",
+            "Certificates": [{"CertificateArn": f"{cert}used"}],
+            "_ListenerCertificates": [f"{cert}sni", f"{cert}deleted"],
+            "MutualAuthentication": {"Mode": "verify", "TrustStoreArn": f"{trust}used/1"},
+        }
+        tx.update(Kind.LISTENER, listener, named)
+        for name in ("used", "sni", "other"):
+            arn = f"{cert}{name}"
+            doc = {"CertificateArn": arn, "_Fingerprint": name}
+            tx.insert(Kind.CERTIFICATE, arn, doc, domain_name=name)
+        for name in ("used", "other"):
+            arn = f"{trust}{name}/1"
+            doc = {"TrustStoreArn": arn, "_BundleSha256": name}
+            tx.insert(Kind.TRUST_STORE, arn, doc, name=name)
+    with store.read() as tx:
+        model = load_model(tx)
+    (https,) = model.listeners
+    assert https.tls is not None and https.mtls is not None
+    assert https.tls.certificates == ((f"{cert}used", "used"), (f"{cert}sni", "sni"))
+    assert https.mtls.bundle_sha256 == "used"
+    assert model.stored_states == {"web": (lb, {"Code": "active"})}

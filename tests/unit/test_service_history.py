@@ -75,6 +75,13 @@ def test_arns_and_documents() -> None:
     assert revision["containerImages"] == [{"containerName": "web", "image": "web:2"}]
     assert revision["loadBalancers"] == service["loadBalancers"]
     assert "networkConfiguration" not in revision  # absent on the service: not invented
+    assert revision["launchType"] == "EC2"
+    providers = [{"capacityProvider": "spot", "weight": 1, "base": 0}]
+    on_providers = {k: v for k, v in service.items() if k != "launchType"}
+    on_providers["capacityProviderStrategy"] = providers  # as CreateService stores it
+    revision = history.new_revision(on_providers, definition(2), arn, 5.0)
+    assert "launchType" not in revision  # a strategy replaces it, as on the service
+    assert revision["capacityProviderStrategy"] == providers
     doc = deployment_doc()
     assert doc["deploymentCircuitBreaker"] == {
         "status": "MONITORING",

@@ -71,3 +71,19 @@ def test_a_change_of_the_service_itself_is_not_paced(monkeypatch: Any) -> None:
     r.notify(Changed(services=frozenset({SERVICE})))  # UpdateService
     r.resolve()
     assert r.queue.pop(clock.now) == SERVICE
+
+
+def test_a_gone_service_is_forgotten(monkeypatch: Any) -> None:
+    """A step that finds the service gone (deleted, INACTIVE) drops its pacing entry,
+    so deleted services do not pile up in the runner's memory."""
+    clock = Clock()
+    r = runner(clock)
+    monkeypatch.setattr(runner_module, "reconcile_service", lambda ctx, arn: Outcome())
+    r.queue.add(SERVICE)
+    r.queue.pop(clock.now)
+    r.process(SERVICE, clock.now)
+    assert SERVICE in r._last_step  # a live service is remembered (paced)
+    monkeypatch.setattr(runner_module, "reconcile_service", lambda ctx, arn: Outcome(gone=True))
+    clock.now += 1.0
+    r.process(SERVICE, clock.now)
+    assert SERVICE not in r._last_step

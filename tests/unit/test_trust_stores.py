@@ -23,8 +23,9 @@ from dockyard.context import ApiContext
 from dockyard.elbv2.errors import ElbError
 from dockyard.elbv2.trust_stores import parse_ca_bundle, parse_crl
 from dockyard.lb.model import Action, LbModel, Listener, MutualTls, Tls
-from dockyard.lb.mtls import bind_options, header_rules
-from dockyard.lb.render import RenderSettings, render_haproxy
+from dockyard.lb.mtls import bind_options, header_rules, parse_mutual_tls
+from dockyard.lb.render import RenderSettings, frontends, left_out, render_haproxy
+from dockyard.lb.state import lb_states
 from dockyard.store import Kind, open_store
 from dockyard.store.sql import SqlStore, sqlite_url
 from dockyard.testing.certs import make_certificate
@@ -433,3 +434,32 @@ def test_haproxy_accepts_mutual_tls_configs(api: Api, ca: Ca, tmp_path: Path) ->
         [HAPROXY, "-c", "-q", "-f", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr + config
+
+
+def test_verify_listener_whose_trust_store_is_gone_is_not_served(tmp_path: Path) -> None:
+    """DeleteTrustStore refuses while a listener uses it, but a store can still vanish
+    (a restored database, a crash between commits): the listener is left out, its port
+    unbound, and its load balancer's State says why; other listeners are served."""
+    gone = "arn:aws:elasticloadbalancing:us-east-1:000000000000:truststore/gone/0123456789abcdef"
+    doc = {"Protocol": "HTTPS", "MutualAuthentication": {"Mode": "verify", "TrustStoreArn": gone}}
+    verify = parse_mutual_tls(doc, {})
+    assert verify is not None and verify.bundle_sha256 is None
+    tls = Tls("ELBSecurityPolicy-2016-08", ((CERT_ARN, "f"),))
+    fixed = Action("fixed-response", status=200)
+    model = LbModel(
+        ("web",),
+        (
+            Listener("arn:l1", "web", 20443, fixed, tls=tls, protocol="HTTPS", mtls=verify),
+            Listener("arn:l2", "web", 20444, fixed, tls=tls, protocol="HTTPS"),
+        ),
+    )
+    config = render_haproxy(model, RenderSettings(certs_dir=tmp_path))
+    binds = [line.strip() for line in config.splitlines() if line.strip().startswith("bind ")]
+    assert any(":20444 " in line for line in binds)
+    assert not any(":20443" in line for line in binds), binds
+    assert left_out(config) == {"arn:l1": f"trust store {gone} not found"}
+    served = frontends(config)
+    assert lb_states(model, served, None, left_out(config))["web"] == {
+        "Code": "failed",
+        "Reason": f"Listener on port 20443: trust store {gone} not found",
+    }

@@ -4,8 +4,8 @@
                    `resolve` picks the value that applies (principal > account > AWS)
     principals.py  the caller of the current request (set by the API gateway from the
                    SigV4 access key) and the principal ARNs a request may name
-    records.py     the `account_settings` table (store I/O) and `effective_value`, which
-                   the ECS handlers and task placement read (cluster insights, ARN formats)
+    records.py     the `account_settings` table (store I/O) and `effective`, which the
+                   ECS handlers and task placement read (cluster insights, task ARN format)
 
 See README.md for the decisions (what a principal is on Dockyard).
 """

@@ -50,11 +50,9 @@ CATALOG: dict[str, SettingSpec] = {
     )
 }
 
-LONG_ARN_SETTINGS = {
-    "task": "taskLongArnFormat",
-    "service": "serviceLongArnFormat",
-    "container-instance": "containerInstanceLongArnFormat",
-}
+# The ARN format settings Dockyard applies (records.long_arn_format). serviceLongArnFormat
+# and containerInstanceLongArnFormat are stored and listed but not applied yet (README.md).
+LONG_ARN_SETTINGS = {"task": "taskLongArnFormat"}
 
 
 def spec_of(name: str) -> SettingSpec:

@@ -7,6 +7,8 @@ default that changes in a later release applies to every account that did not ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from dockyard.accounts.catalog import CATALOG, LONG_ARN_SETTINGS, Resolved, resolve
 from dockyard.accounts.principals import caller_arn
 from dockyard.arns import Identity
@@ -42,24 +44,19 @@ def delete(tx: Tx, principal: str, name: str) -> str | None:
     return str(row["value"])
 
 
-def effective_all(tx: Tx, identity: Identity, principal: str) -> list[Resolved]:
-    """Every setting as it applies to `principal`, in catalog order."""
-    root = identity.iam_root()
-    account = explicit(tx, root)
-    own = account if principal == root else explicit(tx, principal)
-    return [resolve(name, principal, root, own, account) for name in CATALOG]
-
-
-def effective_value(tx: Tx, identity: Identity, name: str, principal: str | None = None) -> str:
-    """The value of setting `name` for `principal` (default: the current caller)."""
+def effective(
+    tx: Tx, identity: Identity, names: Iterable[str], principal: str | None = None
+) -> list[Resolved]:
+    """The settings `names` as they apply to `principal` (default: the current caller):
+    its own rows, else the account's (the root principal's), else AWS's defaults."""
     who = principal or caller_arn(identity)
     root = identity.iam_root()
     account = explicit(tx, root)
     own = account if who == root else explicit(tx, who)
-    return resolve(name, who, root, own, account).value
+    return [resolve(name, who, root, own, account) for name in names]
 
 
 def long_arn_format(tx: Tx, identity: Identity, kind: str) -> bool:
-    """Whether a new `kind` ("task", "service", "container-instance") created by the
-    current caller gets the long ARN format (kind/cluster/id)."""
-    return effective_value(tx, identity, LONG_ARN_SETTINGS[kind]) == "enabled"
+    """Whether a new `kind` (only "task" so far) created by the current caller gets the
+    long ARN format (kind/cluster/id)."""
+    return effective(tx, identity, [LONG_ARN_SETTINGS[kind]])[0].value == "enabled"

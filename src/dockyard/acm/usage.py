@@ -24,6 +24,14 @@ def listener_certificates(listener: Mapping[str, Any]) -> list[str]:
 
 def in_use_by(tx: Tx, arn: str) -> list[str]:
     """Listener ARNs whose default or SNI certificates include this certificate."""
-    return sorted(
-        doc["ListenerArn"] for doc in tx.find(Kind.LISTENER) if arn in listener_certificates(doc)
-    )
+    return listeners_by_certificate(tx).get(arn, [])
+
+
+def listeners_by_certificate(tx: Tx) -> dict[str, list[str]]:
+    """Certificate ARN -> the listeners using it (sorted), in one scan of the listeners
+    (ListCertificates answers InUse for every certificate)."""
+    found: dict[str, list[str]] = {}
+    for doc in tx.find(Kind.LISTENER):
+        for arn in listener_certificates(doc):
+            found.setdefault(arn, []).append(doc["ListenerArn"])
+    return {arn: sorted(listeners) for arn, listeners in found.items()}

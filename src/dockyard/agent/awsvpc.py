@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import zlib
+from collections import Counter
+from collections.abc import Iterator
 
 from dockyard.agent.runtime import ContainerRuntimeError
 
@@ -30,20 +32,33 @@ class PoolExhaustedError(ContainerRuntimeError):
     retryable = False
 
 
+def pool_network(cidr: str) -> ipaddress.IPv4Network:
+    """The pool's network; ValueError when `cidr` is not an IPv4 network."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise ValueError(f"awsvpc pool {cidr!r}: only IPv4 pools are supported")
+    return network
+
+
+def pool_size(network: ipaddress.IPv4Network) -> int:
+    """How many addresses the pool hands out: its host addresses (without the network and
+    broadcast addresses), or every address of a /31 or /32."""
+    total = network.num_addresses
+    return total - 2 if total > 2 else total
+
+
 class AddressPool:
-    """Hands out the pool's host addresses, lowest first; one per task ARN."""
+    """Hands out the pool's host addresses, lowest first; one per task ARN. Nothing is
+    listed up front (a /8 has 16M addresses): `allocate` walks the hosts lazily."""
 
     def __init__(self, cidr: str) -> None:
-        self.network = ipaddress.ip_network(cidr, strict=False)
-        if self.network.version != 4:
-            raise ValueError(f"awsvpc pool {cidr!r}: only IPv4 pools are supported")
-        hosts = list(self.network.hosts()) if self.network.num_addresses > 2 else []
-        self._addresses = [str(a) for a in (hosts or self.network)]
+        self.network = pool_network(cidr)
+        self.size = pool_size(self.network)
         self._by_task: dict[str, str] = {}
+        self._taken: Counter[str] = Counter()  # address -> tasks holding it
 
-    @property
-    def size(self) -> int:
-        return len(self._addresses)
+    def _addresses(self) -> Iterator[ipaddress.IPv4Address]:
+        return self.network.hosts() if self.network.num_addresses > 2 else iter(self.network)
 
     def __len__(self) -> int:
         return len(self._by_task)
@@ -56,10 +71,10 @@ class AddressPool:
         held = self._by_task.get(task_arn)
         if held is not None:
             return held
-        taken = set(self._by_task.values())
-        for address in self._addresses:
-            if address not in taken:
-                self._by_task[task_arn] = address
+        for candidate in self._addresses():  # stops at the first free one
+            address = str(candidate)
+            if address not in self._taken:
+                self.adopt(task_arn, address)
                 return address
         raise PoolExhaustedError(
             f"no free address in the awsvpc pool {self.network} ({self.size} in use)"
@@ -67,10 +82,16 @@ class AddressPool:
 
     def adopt(self, task_arn: str, address: str) -> None:
         """Record an address found on a task's containers (agent restart)."""
+        self.release(task_arn)
         self._by_task[task_arn] = address
+        self._taken[address] += 1
 
     def release(self, task_arn: str) -> None:
-        self._by_task.pop(task_arn, None)
+        address = self._by_task.pop(task_arn, None)
+        if address is not None:
+            self._taken[address] -= 1
+            if self._taken[address] <= 0:
+                del self._taken[address]
 
 
 def eni_details(address: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -56,11 +56,12 @@ class Channel:
         *,
         credentials: tuple[str, str] | None = None,
         region: str = "us-east-1",
-        endpoints: Sequence[str] = (),
+        rotate: Callable[[], str] | None = None,
     ) -> None:
-        self.base_url = f"{endpoint}{WS_PATH}"
-        # Several servers (one PostgreSQL): after a failed or ended session the next one.
-        self.base_urls = [f"{e}{WS_PATH}" for e in endpoints] or [self.base_url]
+        self.endpoint = endpoint
+        # Several servers (one PostgreSQL): after a failed or ended session the next one,
+        # from the agent's one rotation (AgentConfig.rotate_endpoint).
+        self.rotate = rotate
         self.cluster_arn = cluster_arn
         self.instance_arn = instance_arn
         self.manager = manager
@@ -89,9 +90,12 @@ class Channel:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     def _next_server(self) -> None:
-        if len(self.base_urls) > 1:
-            index = self.base_urls.index(self.base_url) if self.base_url in self.base_urls else -1
-            self.base_url = self.base_urls[(index + 1) % len(self.base_urls)]
+        if self.rotate is not None:
+            self.endpoint = self.rotate()
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.endpoint}{WS_PATH}"
 
     @property
     def url(self) -> str:

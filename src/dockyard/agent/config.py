@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.agent.awsvpc import AddressPool
+from dockyard.agent.awsvpc import pool_network, pool_size
 
 DEFAULT_RESERVED_PORTS = (22, 2375, 2376, 51678, 51679)
 DEFAULT_DYNAMIC_RANGE = (49153, 65535)
@@ -99,7 +99,7 @@ def cpu_architecture() -> str:
 
 def awsvpc_pool_size(cidr: str) -> int:
     try:
-        return AddressPool(cidr).size
+        return pool_size(pool_network(cidr))
     except ValueError as exc:
         raise ConfigError(f"invalid awsvpc pool {cidr!r}: {exc}") from None
 

@@ -221,7 +221,7 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         manager,
         credentials=credentials,
         region=config.region,
-        endpoints=config.endpoints,
+        rotate=config.rotate_endpoint,
     )
     ctx.logs = logs_shipper.attach(runtime, channel, config.data_dir)  # awslogs output
 
@@ -233,7 +233,7 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
 
     stop = asyncio.Event()
     updater = Updater(  # UpdateContainerAgent: install the server's package, then re-exec
-        config.endpoint,
+        lambda: config.endpoint,  # the server in use when the update comes
         config.data_dir,
         channel.send_now,
         stop.set,

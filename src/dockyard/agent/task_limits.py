@@ -1,16 +1,18 @@
 """Task-level cpu and memory as the agent enforces them (FARGATE-style definitions).
 
-The server validated the values at RegisterTaskDefinition (`tasks/fargate.py`); the
-agent only reads them: `task_worker` makes the task memory each container's hard limit
-when the container sets none, and splits the task cpu as CPU shares over containers
-without cpu. Pure.
+The server validated the values at RegisterTaskDefinition (`tasks/fargate.py`) with the
+parser both ends share (`wire/amounts.py`); the agent only reads them: `task_worker` makes
+the task memory each container's hard limit when the container sets none, and splits the
+task cpu as CPU shares over containers without cpu. Pure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.wire.agent import DesiredTask
+from dockyard.wire.amounts import parse_cpu, parse_memory
 
 
 def task_level(definition: dict[str, Any], desired: DesiredTask) -> tuple[int, int]:
@@ -18,16 +20,15 @@ def task_level(definition: dict[str, Any], desired: DesiredTask) -> tuple[int, i
     overrides = desired.get("overrides", {})
     cpu = overrides.get("cpu") or definition.get("cpu")
     memory = overrides.get("memory") or definition.get("memory")
-    return amount(cpu, "vcpu"), amount(memory, "gb")
+    return amount(cpu, parse_cpu), amount(memory, parse_memory)
 
 
-def amount(value: object, unit: str) -> int:
-    """Task-level amount: 512 or "512" -> 512; "1 vCPU" / "1 GB" -> 1024 (checked by the
-    server at registration)."""
-    text = str(value or "").strip().lower()
-    scale = 1024 if text.endswith((unit, unit.replace("b", "ib"))) else 1
-    number = text.rstrip("abcdefghijklmnopqrstuvwxyz ").strip()
+def amount(value: object, parse: Callable[[object], int]) -> int:
+    """A task-level amount parsed as the server parsed it at registration (wire/amounts.py);
+    0 when not set (or, should it ever reach the agent, not an amount)."""
+    if value is None or value == "":
+        return 0
     try:
-        return round(float(number) * scale) if number else 0
+        return parse(value)
     except ValueError:
         return 0

@@ -45,14 +45,14 @@ class UpdateFailed(Exception):
 class Updater:
     def __init__(
         self,
-        endpoint: str,
+        endpoint: Callable[[], str],
         data_dir: Path,
         send: Send,
         request_stop: Callable[[], None],
         *,
         headers: Callable[[str], dict[str, str]] | None = None,
     ) -> None:
-        self.endpoint = endpoint.rstrip("/")
+        self.endpoint = endpoint  # the server in use now (it changes after a failover)
         self.versions = (data_dir / VERSIONS_DIR).resolve()
         self.send = send
         self.request_stop = request_stop
@@ -100,7 +100,7 @@ class Updater:
         path = str(message.get("path", "/agent/package"))
         if not path.startswith("/"):
             raise UpdateFailed(f"invalid package path {path!r}")
-        url = self.endpoint + path
+        url = self.endpoint().rstrip("/") + path
         timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_S)
         try:
             async with (

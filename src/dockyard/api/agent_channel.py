@@ -115,13 +115,15 @@ class AgentHub:
                 since[doc["containerInstanceArn"]] = float(doc["disconnectedAt"])
         self.away.seed(since)
 
-    def _set_connected(self, instance_arn: str, connected: bool) -> bool:
+    def _set_connected(self, instance_arn: str, connected: bool) -> dict[str, Any] | None:
+        """Mirror the connection into the store and `self.away`; returns the instance
+        document (None: unknown or INACTIVE)."""
         with self.ctx.store.transaction() as tx:
             doc = tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
             if doc is None or doc["status"] == "INACTIVE":
-                return False
+                return None
             if not connected and not self._mine(doc):
-                return True  # the agent moved to another server meanwhile: its state now
+                return doc  # the agent moved to another server meanwhile: its state now
             doc["agentConnected"] = connected
             if self.server_id is not None:
                 doc["agentServer"] = self.server_id
@@ -135,7 +137,7 @@ class AgentHub:
         else:
             self.away.disconnected(instance_arn, float(doc["disconnectedAt"]))
         self.ctx.instances_changed({instance_arn})  # placement may use it (or not) now
-        return True
+        return doc
 
     def _mine(self, doc: Mapping[str, Any]) -> bool:
         """Whether the instance's agent connection (if any) is this server's."""
@@ -157,7 +159,8 @@ class AgentHub:
         except ValueError:
             generation = 0
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=64 * 1024 * 1024)
-        if not self._set_connected(instance_arn, True):
+        doc = self._set_connected(instance_arn, True)
+        if doc is None:
             return web.json_response(
                 {"__type": "ClientException", "message": "Unknown or inactive container instance."},
                 status=400,
@@ -169,7 +172,9 @@ class AgentHub:
         if previous is not None:
             await previous.ws.close()
         log.info("agent connected: %s", instance_arn)
-        self.request_update(instance_arn)  # an update under way resumes on reconnect
+        target = agent_update.pending_target(doc)
+        if target is not None:  # an update under way resumes on reconnect
+            self._start_update(connection, target)
         sender = asyncio.create_task(self._send_loop(connection))
         try:
             async for message in ws:
@@ -306,16 +311,21 @@ class AgentHub:
         that it has not yet applied (api/ecs/agent_update.py)."""
         connection = self.connections.get(instance_arn)
         if connection is not None:
-            task = asyncio.get_running_loop().create_task(self._send_update(connection))
-            self._updates.add(task)
-            task.add_done_callback(self._updates.discard)
+            self._start_update(connection, None)
 
-    async def _send_update(self, connection: Connection) -> None:
-        with self.ctx.store.read() as tx:
-            doc = tx.get(Kind.CONTAINER_INSTANCE, connection.instance_arn)
-        target = agent_update.pending_target(doc) if doc is not None else None
+    def _start_update(self, connection: Connection, target: str | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_update(connection, target))
+        self._updates.add(task)
+        task.add_done_callback(self._updates.discard)
+
+    async def _send_update(self, connection: Connection, target: str | None) -> None:
+        """Send the `update` message for `target` (None: read the pending target now)."""
         if target is None:
-            return
+            with self.ctx.store.read() as tx:
+                doc = tx.get(Kind.CONTAINER_INSTANCE, connection.instance_arn)
+            target = agent_update.pending_target(doc) if doc is not None else None
+            if target is None:
+                return
         built = await agent_package.server_package()
         if built.version != target:  # requested from a server running other code
             agent_update.record_status(

@@ -23,11 +23,11 @@ from typing import Any
 
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.store import Kind, Store, Tx
+from dockyard.store.base import in_chunks
 from dockyard.wire.agent import ACK_TIMEOUT_S, DesiredMessage, WireTask
 from dockyard.wire.generations import InstanceView
 
 MAX_DEFINITIONS = 4096  # task definitions kept in memory
-READ_CHUNK = 500  # task ARNs per SELECT ... IN
 
 
 def wire_task(doc: dict[str, Any] | None) -> WireTask | None:
@@ -178,12 +178,8 @@ class DesiredSets:
     def _read_tasks(tx: Tx, task_arns: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The named tasks that exist, by ARN: one `SELECT ... IN` per chunk, not one
         query per task (a scale-up step names hundreds)."""
-        arns = sorted(task_arns)
-        found: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(arns), READ_CHUNK):
-            for doc in tx.find(Kind.TASK, {"arn": arns[i : i + READ_CHUNK]}):
-                found[doc["taskArn"]] = doc
-        return found
+        docs = in_chunks(task_arns, lambda c: tx.find(Kind.TASK, {"arn": c}))
+        return {doc["taskArn"]: doc for doc in docs}
 
     @staticmethod
     def _read_instance(tx: Tx, instance_arn: str) -> list[WireTask]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from dockyard.api.json_protocol import json_error
 from dockyard.errors import AwsError
 from dockyard.wire import package
 
@@ -60,9 +61,7 @@ def make_handler(
         try:
             authenticate(request)
         except AwsError as error:
-            return web.json_response(
-                {"__type": error.code, "message": error.message}, status=error.status
-            )
+            return json_error(error)
         built = await server_package()
         return web.Response(
             body=built.data,

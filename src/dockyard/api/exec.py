@@ -38,6 +38,7 @@ from dockyard.api.ecs.execute_command import (
     TargetNotConnectedException,
     read_token,
 )
+from dockyard.api.json_protocol import json_error
 from dockyard.errors import AwsError
 from dockyard.wire.agent import HEARTBEAT_S
 
@@ -118,9 +119,7 @@ def make_handler(hub: AgentHub) -> Callable[[web.Request], Awaitable[web.StreamR
                 )
             redeemed.redeem(grant, time.time())
         except AwsError as error:
-            return web.json_response(
-                {"__type": error.code, "message": error.message}, status=error.status
-            )
+            return json_error(error)
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         stream_id = f"{session_id}-{uuid.uuid4().hex[:8]}"

@@ -59,6 +59,12 @@ def error_response(
     )
 
 
+def json_error(error: AwsError) -> web.Response:
+    """The same `{"__type", "message"}` body for Dockyard's own HTTP routes (agent package,
+    exec sessions, task logs), which no botocore model describes."""
+    return web.json_response({"__type": error.code, "message": error.message}, status=error.status)
+
+
 # Deeper than any AWS input shape; a limit keeps recursive code (the validator, the
 # store's JSON encoder) away from Python's recursion limit.
 MAX_NESTING = 64

@@ -15,10 +15,10 @@ from aiohttp import web
 from dockyard.api.agent_channel import AgentHub
 from dockyard.api.app import authenticate
 from dockyard.api.ecs.clusters import resolve_cluster
-from dockyard.api.ecs.tasks import task_arn
+from dockyard.api.ecs.tasks import find_task
+from dockyard.api.json_protocol import json_error
 from dockyard.context import ApiContext
 from dockyard.errors import AwsError, InvalidParameterException
-from dockyard.store import Kind
 
 PATH = "/dockyard/v1/task-logs"
 
@@ -34,8 +34,7 @@ def make_handler(
                 raise InvalidParameterException("task is required.")
             with ctx.store.read() as tx:
                 cluster = resolve_cluster(tx, query.get("cluster"))
-                arn = task_arn(ctx, cluster, query["task"], tx)
-                task = tx.get(Kind.TASK, arn)
+                arn, task = find_task(ctx, cluster, query["task"], tx)
             if task is None:
                 raise InvalidParameterException("The referenced task was not found.")
             container = query.get("container")
@@ -58,9 +57,7 @@ def make_handler(
             )
             first = await anext(stream, None)
         except AwsError as error:
-            return web.json_response(
-                {"__type": error.code, "message": error.message}, status=error.status
-            )
+            return json_error(error)
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
         if first is not None:

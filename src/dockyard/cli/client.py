@@ -9,7 +9,11 @@ reached.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,6 +120,40 @@ def _session() -> boto3.Session:
     core = botocore.session.Session()
     core.get_component("credential_provider").remove("iam-role")
     return boto3.Session(botocore_session=core)
+
+
+def signed_get(
+    endpoint: str, url: str, region: str, *, timeout: float | None = 60
+) -> http.client.HTTPResponse:
+    """Open a GET of `url` (a Dockyard endpoint outside the AWS APIs: task logs, servers),
+    SigV4-signed ("ecs") with the caller's AWS credentials when there are any. An error
+    answer -> ApiError (AWS's `__type` and `message` when the body has them); no answer ->
+    UnreachableError. The caller closes the response (`with`)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    signed = AWSRequest(method="GET", url=url)
+    credentials = _session().get_credentials()
+    if credentials is not None:
+        SigV4Auth(credentials.get_frozen_credentials(), "ecs", region).add_auth(signed)
+    request = urllib.request.Request(url, headers=dict(signed.headers.items()), method="GET")
+    try:
+        response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        raise _http_error(error) from None
+    except (urllib.error.URLError, OSError) as error:
+        raise UnreachableError(endpoint, str(getattr(error, "reason", error))) from None
+    return response
+
+
+def _http_error(error: urllib.error.HTTPError) -> ApiError:
+    try:
+        body = json.loads(error.read())
+    except (ValueError, OSError):
+        body = None
+    fields: dict[str, Any] = body if isinstance(body, dict) else {}
+    code = fields.get("__type") or f"HTTP{error.code}"
+    return ApiError(str(code), str(fields.get("message") or error.reason))
 
 
 def make_client(service: str, endpoint: str, region: str) -> Any:

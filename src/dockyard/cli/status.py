@@ -7,38 +7,24 @@ they all read the same `servers` and `leases` rows; alone on SQLite, the one ser
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import Any
 
 import click
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 
-from dockyard.cli.client import UnreachableError, _session, settings
+from dockyard.cli.client import UnreachableError, settings, signed_get
 from dockyard.cli.output import console, emit, table
 
 PATH = "/dockyard/servers"
 
 
-def _headers(url: str, region: str) -> dict[str, str]:
-    credentials = _session().get_credentials()
-    if credentials is None:
-        return {}
-    request = AWSRequest(method="GET", url=url, data=b"")
-    SigV4Auth(credentials, "ecs", region).add_auth(request)
-    return {k: v for k, v in request.headers.items() if k.lower() != "host"}
-
-
 def fetch(endpoint: str, region: str) -> dict[str, Any]:
-    url = endpoint.rstrip("/") + PATH
-    request = urllib.request.Request(url, headers=_headers(url, region))
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+    """The servers (refused -> ApiError, no answer -> UnreachableError)."""
+    with signed_get(endpoint, endpoint.rstrip("/") + PATH, region, timeout=10) as response:
+        try:
             data: dict[str, Any] = json.loads(response.read())
-    except (urllib.error.URLError, OSError) as error:
-        raise UnreachableError(endpoint, str(getattr(error, "reason", error))) from None
+        except OSError as error:
+            raise UnreachableError(endpoint, str(error)) from None
     return data
 
 

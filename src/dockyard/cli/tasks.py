@@ -5,19 +5,18 @@ from __future__ import annotations
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import click
 
 from dockyard.cli.client import (
-    ApiError,
     ApiGroup,
     UnreachableError,
     client,
     describe_all,
     paginate,
     settings,
+    signed_get,
 )
 from dockyard.cli.exec import task_exec
 from dockyard.cli.output import details, emit, print_json, report_failures, short_id, show, table
@@ -241,20 +240,6 @@ def task_stop(ctx: click.Context, cluster: str, tasks: tuple[str, ...], reason: 
     emit(ctx, {"tasks": stopped}, lambda: show(table(COLUMNS, _rows(stopped))))
 
 
-def _signed_get(url: str, region: str) -> urllib.request.Request:
-    """A GET request, SigV4-signed with the caller's AWS credentials when there are any."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-
-    from dockyard.cli.client import _session
-
-    request = AWSRequest(method="GET", url=url)
-    credentials = _session().get_credentials()
-    if credentials is not None:
-        SigV4Auth(credentials.get_frozen_credentials(), "ecs", region).add_auth(request)
-    return urllib.request.Request(url, headers=dict(request.headers.items()), method="GET")
-
-
 @task.command("logs")
 @cluster_option()
 @click.argument("task_ref", metavar="TASK")
@@ -280,23 +265,14 @@ def task_logs(
     if tail is not None:
         query["tail"] = str(tail)
     url = f"{conf.endpoint.rstrip('/')}/dockyard/v1/task-logs?{urllib.parse.urlencode(query)}"
-    try:
-        with urllib.request.urlopen(
-            _signed_get(url, conf.region), timeout=None if follow else 60
-        ) as answer:
+    timeout = None if follow else 60
+    with signed_get(conf.endpoint, url, conf.region, timeout=timeout) as answer:
+        try:
             while chunk := answer.read1(65536):
                 sys.stdout.write(chunk.decode("utf-8", errors="replace"))
                 sys.stdout.flush()
-    except urllib.error.HTTPError as error:
-        import json
-
-        try:
-            body = json.loads(error.read())
-        except ValueError:
-            body = {"__type": f"HTTP{error.code}", "message": error.reason}
-        raise ApiError(str(body.get("__type")), str(body.get("message"))) from None
-    except urllib.error.URLError as error:
-        raise UnreachableError(conf.endpoint, str(error.reason)) from None
+        except urllib.error.URLError as error:
+            raise UnreachableError(conf.endpoint, str(error.reason)) from None
 
 
 task.add_command(task_exec)  # dockyard task exec (cli/exec.py)

@@ -5,7 +5,10 @@ has been disconnected for longer than `grace`. The loop marks their live tasks
 STOPPED (stoppedReason says the host was lost); when such an agent comes back, its
 desired set no longer holds those tasks and it stops their containers itself.
 Which instances are away is kept in memory (`Away`, maintained by the agent hub), so
-a pass reads only those, not every instance row.
+a pass reads only those, not every instance row; an instance whose tasks were given up
+(or that had none) is forgotten until its agent comes and goes again or the slow reseed
+finds it, so a pass costs nothing while no host is newly lost. A pass reads in a
+read-only transaction and opens a write transaction only when there are tasks to give up.
 The loop also forgets STOPPED tasks after the retention period, as ECS does: an
 indexed range delete on (last_status, stopped_at), in batches of EXPIRY_BATCH tasks per
 transaction, yielding between batches, so no pass holds the write lock or the event
@@ -120,13 +123,17 @@ class Away:
     def connected(self, instance_arn: str) -> None:
         self.since.pop(instance_arn, None)
 
-    forget = connected
+    def forget(self, instance_arn: str) -> None:
+        """Stop watching an instance (deregistered, or its live tasks given up) until it
+        disconnects again or the reseed finds it away."""
+        self.since.pop(instance_arn, None)
 
     def due(self, now: float, grace_s: float) -> list[str]:
         """Instances away for longer than the grace period (pure: no store)."""
         return [arn for arn, since in self.since.items() if now - since > grace_s]
 
 
+LIVE = sorted(LIVE_STATUSES)
 CONNECTED = '"agentConnected": true'  # skips decoding connected instances (a hint only)
 
 
@@ -164,30 +171,27 @@ def step(
 
 
 def give_up_lost_hosts(ctx: ApiContext, settings: InstanceSettings, away: Away) -> set[str]:
-    """Give up the live tasks of instances away past the grace period: reads only those."""
+    """Give up the live tasks of instances away past the grace period: reads only those
+    (read-only), then writes only where there are live tasks; every instance read is
+    forgotten (`Away.forget`) unless the store says it is away for a shorter time."""
     now = ctx.now()
     due = away.due(now, settings.grace_s)
     if not due:
+        return set()
+    with ctx.store.read() as tx:
+        lost = [
+            d["containerInstanceArn"]
+            for d in _lost_with_tasks(tx, due, away, now, settings.grace_s)
+        ]
+    if not lost:
         return set()
     touched: set[str] = set()
     groups: set[tuple[str, str | None]] = set()
     stopped: list[str] = []
     with ctx.store.transaction() as tx:
-        for arn in due:
-            doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
-            if doc is None or doc.get("status") not in {"ACTIVE", "DRAINING"}:
-                away.forget(arn)  # deregistered
-                continue
-            if not plan_lost_hosts([doc], now, settings.grace_s):
-                # The store says otherwise (connected, or a newer disconnectedAt): follow it.
-                if doc.get("agentConnected") or doc.get("disconnectedAt") is None:
-                    away.forget(arn)
-                else:
-                    away.disconnected(arn, float(doc["disconnectedAt"]))
-                continue
-            rows = tx.find(Kind.TASK, {"instance": arn, "last_status": list(LIVE_STATUSES)})
-            if not rows:
-                continue
+        for doc in _lost_with_tasks(tx, lost, away, now, settings.grace_s):
+            arn = doc["containerInstanceArn"]
+            rows = tx.find(Kind.TASK, {"instance": arn, "last_status": LIVE})
             reason = lost_reason(doc, settings.grace_s)
             for task in rows:
                 give_up(
@@ -203,6 +207,8 @@ def give_up_lost_hosts(ctx: ApiContext, settings: InstanceSettings, away: Away) 
             tx.update(Kind.CONTAINER_INSTANCE, arn, doc)
             touched.add(arn)
             log.warning("%s: %d task(s) stopped", reason, len(rows))
+    for arn in touched:
+        away.forget(arn)  # given up: watched again once it disconnects again
     if groups:
         ctx.tasks_changed(groups)
     if touched:
@@ -210,16 +216,36 @@ def give_up_lost_hosts(ctx: ApiContext, settings: InstanceSettings, away: Away) 
     return touched
 
 
+def _lost_with_tasks(
+    tx: Tx, arns: Iterable[str], away: Away, now: float, grace_s: float
+) -> list[dict[str, Any]]:
+    """The documents of the instances of `arns` the store says are lost and that still
+    hold live tasks; the others are forgotten (or, disconnected later than the memory
+    knew, watched from then)."""
+    lost = []
+    for arn in arns:
+        doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
+        if doc is None or doc.get("status") not in {"ACTIVE", "DRAINING"}:
+            away.forget(arn)  # deregistered
+        elif not plan_lost_hosts([doc], now, grace_s):
+            # The store says otherwise (connected, or a newer disconnectedAt): follow it.
+            if doc.get("agentConnected") or doc.get("disconnectedAt") is None:
+                away.forget(arn)
+            else:
+                away.disconnected(arn, float(doc["disconnectedAt"]))
+        elif tx.find_keys(Kind.TASK, {"instance": arn, "last_status": LIVE}, limit=1):
+            lost.append(doc)
+        else:
+            away.forget(arn)  # nothing to give up
+    return lost
+
+
 PRUNE_EVERY = 30  # steps between expiry passes
 RESEED_EVERY = 900  # steps between full reseeds of `Away` from the store (a safety net)
 
 
-async def run(ctx: ApiContext, settings: InstanceSettings, away: Away | None = None) -> None:
-    """The loop; `away` is the agent hub's (seeded at start); None: seeded here."""
-    if away is None:
-        away = Away()
-        with ctx.store.read() as tx:
-            away.seed(disconnected_since(tx))
+async def run(ctx: ApiContext, settings: InstanceSettings, away: Away) -> None:
+    """The loop; `away` is the agent hub's (seeded at start)."""
     ticks = 0
     while True:
         ticks += 1

@@ -113,10 +113,6 @@ class TargetGroupAssociationLimit(ElbError):
     code = "TargetGroupAssociationLimit"
 
 
-class UnsupportedProtocol(ElbError):
-    code = "UnsupportedProtocol"
-
-
 class IncompatibleProtocols(ElbError):
     code = "IncompatibleProtocols"
 

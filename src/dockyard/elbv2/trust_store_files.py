@@ -21,12 +21,12 @@ certificates and CRLs are public) in the 0700 certs directory (dockyard.acm.file
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 from dockyard.elbv2.errors import ElbError
+from dockyard.files import write_atomic
 
 FILE_MODE = 0o644
 DIR_MODE = 0o700  # as ACM's certs directory (dockyard.acm.files)
@@ -82,15 +82,7 @@ def write_file(path: Path, text: str) -> None:
     """Through a temporary file and a rename: HAProxy never reads half a bundle."""
     for directory in (path.parent.parent.parent, path.parent.parent, path.parent):
         directory.mkdir(mode=DIR_MODE, exist_ok=True)  # certs/, truststores/, <id>/
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
+    write_atomic(path, text, FILE_MODE)
 
 
 def prune(directory: Path, keep: Iterable[Path]) -> None:

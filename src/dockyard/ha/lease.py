@@ -93,12 +93,6 @@ def release(engine: Engine, instance: str, name: str = CONTROLLERS_LEASE) -> Non
         )
 
 
-def read(engine: Engine, name: str = CONTROLLERS_LEASE) -> Lease | None:
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(LEASES.c.name).where(LEASES.c.name == name)).first()
-        return None if row is None else _read(conn, name)
-
-
 def _read(conn: Connection, name: str) -> Lease:
     row = conn.execute(
         sa.select(LEASES.c.holder, LEASES.c.epoch, LEASES.c.acquired_at, LEASES.c.expires_at).where(

@@ -5,7 +5,11 @@
       |     elected(epoch) -> start_controllers() under FENCE = (instance, epoch), plus the
       |                       orphan sweep (sweep.py); every write they make is fenced
       |     deposed        -> cancel them (HAProxy keeps running: the next leader adopts it)
-      '- Listener (notify.py): another server committed -> on_change(leader)
+      '- Listener (notify.py): another server committed -> on_change(leader, kinds written)
+
+The sweep runs every SWEEP_S (2 s): it reads the instances (in a thread) only when a
+registered server is dead and not yet swept clean, or every RESEED_EVERY-th pass (30 s),
+when it also hands back the disconnected-since map to reseed the leader's `Away` from.
 
 The server (server.py) gives the callables, so this package imports no controller.
 """
@@ -14,18 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable
 
 from dockyard.ha import lease
 from dockyard.ha.elector import INTERVAL_S, TTL_S, Elector
-from dockyard.ha.notify import Listener, dsn_of
-from dockyard.ha.sweep import sweep
+from dockyard.ha.notify import Kinds, Listener, dsn_of
+from dockyard.ha.sweep import Swept, sweep
 from dockyard.store.sql import FENCE, SqlStore
 
 log = logging.getLogger("dockyard.ha")
 
 SWEEP_S = 2.0
+RESEED_EVERY = 15  # sweeps: the full read of the instances at least every 30 s
 
 
 class HaNode:
@@ -36,8 +42,8 @@ class HaNode:
         url: str,
         *,
         start_controllers: Callable[[], list[asyncio.Task[None]]],
-        on_change: Callable[[bool], None],
-        on_swept: Callable[[list[str]], None],
+        on_change: Callable[[bool, Kinds], None],
+        on_swept: Callable[[Swept], None],
         on_deposed: Callable[[], None] = lambda: None,
         ttl_s: float = TTL_S,
         interval_s: float = INTERVAL_S,
@@ -81,16 +87,24 @@ class HaNode:
         self.controllers = []
         self.on_deposed()
 
-    def _changed(self) -> None:
+    def _changed(self, kinds: Kinds) -> None:
         self.store.stale()
-        self.on_change(self.leader)
+        self.on_change(self.leader, kinds)
 
     async def _sweeps(self) -> None:
-        while True:
+        clean: frozenset[str] = frozenset()  # dead servers whose agents were swept
+        for count in itertools.count():
             try:
                 rows = await asyncio.to_thread(lease.servers, self.store.engine, self.elector.ttl_s)
                 alive = {row["name"] for row in rows if row["alive"]}
-                self.on_swept(sweep(self.store, alive, self.clock()))
+                dead = frozenset(row["name"] for row in rows if not row["alive"])
+                clean &= dead  # a server back alive may have connected agents meanwhile
+                reseed = count % RESEED_EVERY == 0
+                if reseed or not dead <= clean:
+                    now = self.clock()
+                    swept = await asyncio.to_thread(sweep, self.store, alive, now, reseed=reseed)
+                    clean = dead
+                    self.on_swept(swept)
             except Exception:
                 log.exception("orphaned agents sweep failed; retrying")
             await asyncio.sleep(SWEEP_S)
@@ -105,6 +119,5 @@ class HaNode:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
         self.controllers = []
-        self.elector.epoch = None
-        await self.elector.close()
+        await self.elector.close()  # deposes (on_deposed) while still the leader
         self.listener.stop()

@@ -1,12 +1,14 @@
 """Changes committed by other servers, heard through PostgreSQL's LISTEN/NOTIFY.
 
-Every write transaction of a server on a shared database runs `pg_notify('dockyard_changes',
-<writer id>)` (store/sql.py `_mark_write`), delivered at commit. `Listener` holds its own
-psycopg connection on a thread (the event loop never blocks on it), LISTENs, and calls
-`on_change` on the event loop for notifications from other writers, at most once per
-`debounce_s` (a burst of commits is one call). After a lost connection it reconnects and
-calls `on_change` once (notifications may have been missed); the controllers' periodic
-safety passes remain the backstop.
+Every write transaction of a server on a shared database that wrote something runs
+`pg_notify('dockyard_changes', '<writer id>|KIND,KIND')` (store/sql.py `change_payload`: the
+names of the kinds it wrote), delivered at commit. `Listener` holds its own psycopg
+connection on a thread (the event loop never blocks on it), LISTENs, and calls
+`on_change(kinds)` on the event loop for notifications from other writers, at most once per
+`debounce_s` (a burst of commits is one call, with the union of their kinds). After a lost
+connection it reconnects and calls `on_change(None)` once (notifications may have been
+missed: anything may have changed); the controllers' periodic safety passes remain the
+backstop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from sqlalchemy.engine import Engine
 
 from dockyard.store.sql import CHANGES_CHANNEL
 
+Kinds = frozenset[str] | None  # names of the kinds written; None: unknown (anything)
+
 log = logging.getLogger("dockyard.ha.notify")
 
 
@@ -30,12 +34,21 @@ def dsn_of(engine: Engine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def parse_change(payload: str) -> tuple[str, Kinds]:
+    """(writer, kinds) of a NOTIFY payload `writer|KIND,KIND`; a payload without `|` (a
+    writer id alone) names no kinds: None."""
+    writer, bar, kinds = payload.rpartition("|")
+    if not bar:
+        return payload, None
+    return writer, frozenset(kind for kind in kinds.split(",") if kind)
+
+
 class Listener:
     def __init__(
         self,
         dsn: str,
         me: str,
-        on_change: Callable[[], None],
+        on_change: Callable[[Kinds], None],
         *,
         debounce_s: float = 0.05,
     ) -> None:
@@ -43,11 +56,11 @@ class Listener:
         self.me = me
         self.on_change = on_change
         self.debounce_s = debounce_s
-        self.heard = 0  # notifications from other writers (tests, metrics)
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pending = False
+        self._kinds: set[str] | None = set()  # heard since the last call; None: anything
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -64,23 +77,27 @@ class Listener:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANGES_CHANNEL}")
                     if not first:
-                        self._heard()  # reconnected: what was missed is unknown
+                        self._heard(None)  # reconnected: what was missed is unknown
                     first = False
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            if note.payload != self.me:
-                                self._heard()
+                            writer, kinds = parse_change(note.payload)
+                            if writer != self.me:
+                                self._heard(kinds)
             except psycopg.Error as exc:
                 log.warning("LISTEN %s: %s; reconnecting", CHANGES_CHANNEL, exc)
                 self._stop.wait(1.0)
 
-    def _heard(self) -> None:
-        self.heard += 1
+    def _heard(self, kinds: Kinds) -> None:
         if self._loop is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                self._loop.call_soon_threadsafe(self._schedule)
+                self._loop.call_soon_threadsafe(self._schedule, kinds)
 
-    def _schedule(self) -> None:
+    def _schedule(self, kinds: Kinds) -> None:  # on the event loop
+        if kinds is None or self._kinds is None:
+            self._kinds = None
+        else:
+            self._kinds |= kinds
         if self._pending or self._loop is None:
             return
         self._pending = True
@@ -88,7 +105,9 @@ class Listener:
 
     def _fire(self) -> None:
         self._pending = False
+        kinds = None if self._kinds is None else frozenset(self._kinds)
+        self._kinds = set()
         try:
-            self.on_change()
+            self.on_change(kinds)
         except Exception:
             log.exception("handling changes from other servers failed")

@@ -7,7 +7,8 @@
 Mapping (names from `lb/render.py`): frontend `lb-<name>-<port>` is a listener of load
 balancer `app/<name>/<id>` (from the listener's ARN); backend `tg-<name>` is target group
 `targetgroup/<name>/<id>` (its ARN), forwarded to by the listeners that name it (an ALB
-target group belongs to one load balancer).
+target group belongs to one load balancer). Network load balancers (TCP/TLS listeners and
+target groups) are left out: their metrics would be AWS/NetworkELB, which is not emitted.
 
     RequestCount             frontend req_tot (LoadBalancer); backend req_tot (TargetGroup,
                              LoadBalancer+TargetGroup)
@@ -42,7 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dockyard.arns import parse_arn
-from dockyard.lb.model import Action, LbModel, backend_name
+from dockyard.lb.model import Action, LbModel, Target, backend_name
 from dockyard.metrics.model import MetricKey, StatisticSet
 from dockyard.metrics.store import Sample
 
@@ -168,7 +169,7 @@ def alb_names(model: LbModel) -> AlbNames:
     frontends = {}
     for listener in model.listeners:
         balancer = load_balancer_dimension(listener.arn)
-        if balancer is not None:
+        if balancer is not None and not listener.tcp:  # NLBs: not AWS/ApplicationELB
             frontends[f"lb-{listener.lb_name}-{listener.port}"] = balancer  # as render.py
     owner: dict[str, str] = {}
     for listener_arn, action in _actions(model):
@@ -176,15 +177,18 @@ def alb_names(model: LbModel) -> AlbNames:
         for group_arn, _weight in action.groups if action is not None else ():
             if balancer is not None:
                 owner.setdefault(group_arn, balancer)
+    by_group: dict[str, list[Target]] = defaultdict(list)
+    for target in model.targets:
+        by_group[target.group].append(target)
     backends: dict[str, tuple[str, str | None]] = {}
     targets: dict[str, TargetCounts] = {}
     for group in model.target_groups:
         dimension = target_group_dimension(group.arn)
-        if dimension is None or not group.in_use:
+        if dimension is None or not group.in_use or group.tcp:
             continue
         name = backend_name(group)
         backends[name] = (dimension, owner.get(group.arn))
-        mine = [t for t in model.targets if t.group == group.arn]
+        mine = by_group.get(group.arn, [])
         targets[name] = TargetCounts(
             healthy=sum(t.state == "healthy" for t in mine),
             unhealthy=sum(t.state == "unhealthy" for t in mine),

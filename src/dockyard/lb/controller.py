@@ -31,7 +31,7 @@ from dockyard.context import ApiContext
 from dockyard.lb import alb_metrics
 from dockyard.lb.haproxy import HAProxyError, HAProxyKilled, HAProxyProcess
 from dockyard.lb.health import health_changes
-from dockyard.lb.model import LbModel, Target, backend_name, load_model
+from dockyard.lb.model import Doc, LbModel, Target, backend_name, load_model
 from dockyard.lb.plan import Plan, ServerOp, plan_runtime
 from dockyard.lb.render import frontends, left_out, render_haproxy, structure
 from dockyard.lb.runtime_api import RuntimeApiError, Stats
@@ -78,7 +78,6 @@ class LbController:
         self._secret = ""
         self._served: set[str] = set()  # frontends of the config the running worker loaded
         self._failure: str | None = None  # why the last start or reload failed
-        self._states: dict[str, dict[str, str]] = {}  # load balancer name -> State written
 
     def wake(self) -> None:
         """Nudge the loop (the API calls this after a commit that changed the ALB model)."""
@@ -112,8 +111,6 @@ class LbController:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.interval_s):
                     await self._wake.wait()
-            if self._wake.is_set():  # an API commit: e.g. a new load balancer's State to write
-                self._states = {}
             self._wake.clear()
 
     async def stop(self) -> None:
@@ -124,11 +121,12 @@ class LbController:
     async def step(self) -> None:
         with self.ctx.store.read() as tx:
             model = load_model(tx)
+        written = {name: state for name, (_arn, state) in model.stored_states.items()}
         if not model.listeners:
             if self.process.pid is not None:
                 await self.stop()
             self._failure = None
-            self._write_states(lb_states(model, set(), None))
+            self._write_states(model, written, lb_states(model, set(), None))
             self._write_back(model, None, Plan())
             return
         config = render_haproxy(model, self.settings.render_settings(self._secret))
@@ -138,13 +136,16 @@ class LbController:
             # Listeners not bound yet show `provisioning` while HAProxy starts or reloads.
             if self.process.pid is None or not await self.process.alive():
                 self._served = set()
-                self._write_states(lb_states(model, self._served, self._failure, left))
+                states = lb_states(model, self._served, self._failure, left)
+                self._write_states(model, written, states)
                 await self._converge(config, shape, model, start=True)
             elif shape != self._structure:
-                self._write_states(lb_states(model, self._served, self._failure, left))
+                states = lb_states(model, self._served, self._failure, left)
+                self._write_states(model, written, states)
                 await self._converge(config, shape, model, start=False)
         finally:
-            self._write_states(lb_states(model, self._served, self._failure, left))
+            states = lb_states(model, self._served, self._failure, left)
+            self._write_states(model, written, states)
         stats = await self.process.api.show_stat()
         plan = plan_runtime(
             model, stats, self.ctx.now(), old_workers=await self._old_workers(model, stats)
@@ -263,20 +264,28 @@ class LbController:
             log.debug("%s %s/%s", op.kind, op.backend, op.server)
         return failed
 
-    def _write_states(self, states: dict[str, dict[str, str]]) -> None:
-        """DescribeLoadBalancers' State (lb/state.py), written only when it changed."""
-        if states == self._states:
+    def _write_states(
+        self, model: LbModel, written: dict[str, Doc | None], states: dict[str, dict[str, str]]
+    ) -> None:
+        """DescribeLoadBalancers' State (lb/state.py), written only where it differs from
+        `written`: the States the model read, updated with what this step wrote."""
+        changed = {
+            name: state
+            for name, state in states.items()
+            if name in model.stored_states and written.get(name) != state
+        }
+        if not changed:
             return
         with self.ctx.store.transaction() as tx:
-            for doc in tx.find(Kind.LOAD_BALANCER):
-                state = states.get(doc["LoadBalancerName"])
-                if state is not None and doc.get("State") != state:
-                    updated = {**doc, "State": state}
+            for name, state in changed.items():
+                arn = model.stored_states[name][0]
+                doc = tx.get(Kind.LOAD_BALANCER, arn)
+                if doc is not None and doc.get("State") != state:
                     tx.update(
-                        Kind.LOAD_BALANCER, doc["LoadBalancerArn"], updated, status=state["Code"]
+                        Kind.LOAD_BALANCER, arn, {**doc, "State": state}, status=state["Code"]
                     )
-                    log.info("load balancer %s: %s", doc["LoadBalancerName"], state)
-        self._states = states
+                    log.info("load balancer %s: %s", name, state)
+        written.update(changed)
 
     def _write_back(self, model: LbModel, stats: Stats | None, plan: Plan) -> None:
         """Health into TARGET rows (only when changed, only if the row did not move on

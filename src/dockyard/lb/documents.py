@@ -92,7 +92,8 @@ def build_model(
     parsed = tuple(
         parse_target(row, kinds.get(row["target_group"], "instance"), addresses) for row in targets
     )
-    return LbModel(tuple(sorted(names_of(balancers))), tuple(built), tgs, parsed)
+    stored = {b["LoadBalancerName"]: (b["LoadBalancerArn"], b.get("State")) for b in balancers}
+    return LbModel(tuple(sorted(names_of(balancers))), tuple(built), tgs, parsed, stored)
 
 
 def names_of(balancers: Iterable[Doc]) -> list[str]:

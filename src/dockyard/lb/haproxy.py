@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dockyard.files import write_atomic
 from dockyard.lb.runtime_api import MasterCli, Processes, RuntimeApi, RuntimeApiError
 from dockyard.lb.settings import LbSettings
 
@@ -38,12 +39,6 @@ class HAProxyError(Exception):
 
 class HAProxyKilled(HAProxyError):
     """HAProxy was killed by a signal while coming up: not the config's fault, retry at once."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 class HAProxyProcess:
@@ -62,7 +57,7 @@ class HAProxyProcess:
             self.settings.state_path.write_text(EMPTY_STATE)
         key = self.settings.cookie_key_path
         if not key.exists():
-            write_atomic(key, secrets.token_hex(16))
+            write_atomic(key, secrets.token_hex(16), 0o600)  # the cookie secret
         return key.read_text().strip()
 
     async def validate(self, config: str) -> None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.acm.usage import listener_certificates
 from dockyard.store import Kind, Tx
 
 Doc = Mapping[str, Any]
@@ -163,6 +164,9 @@ class LbModel:
     listeners: tuple[Listener, ...] = ()
     target_groups: tuple[TargetGroup, ...] = ()
     targets: tuple[Target, ...] = ()
+    # name -> (load balancer ARN, its State as stored): the controller writes a State only
+    # when it differs from this
+    stored_states: Mapping[str, tuple[str, Doc | None]] = field(default_factory=dict)
 
     def group(self, arn: str) -> TargetGroup | None:
         return next((g for g in self.target_groups if g.arn == arn), None)
@@ -192,13 +196,30 @@ def load_model(tx: Tx) -> LbModel:
     instance_ids = sorted(i for i in ids if not is_ip(i))
     live = {"instance_id": instance_ids, "status": LIVE_INSTANCE}
     instances = tx.find(Kind.CONTAINER_INSTANCE, live) if instance_ids else []
+    listeners = tx.find(Kind.LISTENER)
     return build_model(
         balancers=balancers,
-        listeners=tx.find(Kind.LISTENER),
+        listeners=listeners,
         rules=tx.find_rows(Kind.RULE),
         groups=tx.find(Kind.TARGET_GROUP),
         targets=targets,
         addresses=instance_addresses(instances),
-        certificates={doc["CertificateArn"]: doc for doc in tx.find(Kind.CERTIFICATE)},
-        trust_stores={doc["TrustStoreArn"]: doc for doc in tx.find(Kind.TRUST_STORE)},
+        certificates=_named(tx, Kind.CERTIFICATE, _certificate_arns(listeners)),
+        trust_stores=_named(tx, Kind.TRUST_STORE, _trust_store_arns(listeners)),
     )
+
+
+def _certificate_arns(listeners: Iterable[Doc]) -> set[str]:
+    return {arn for doc in listeners for arn in listener_certificates(doc)}
+
+
+def _trust_store_arns(listeners: Iterable[Doc]) -> set[str]:
+    named = ((doc.get("MutualAuthentication") or {}).get("TrustStoreArn") for doc in listeners)
+    return {str(arn) for arn in named if arn}
+
+
+def _named(tx: Tx, kind: Kind, arns: Iterable[str]) -> dict[str, Doc]:
+    """Only the documents the listeners name (certificates carry their PEM text): keyed by
+    ARN, the missing ones left out."""
+    found = {arn: tx.get(kind, arn) for arn in sorted(arns)}
+    return {arn: doc for arn, doc in found.items() if doc is not None}

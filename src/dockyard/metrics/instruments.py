@@ -13,9 +13,9 @@ Task counts: a scrape must not scan every task (1,000,000 of them), and no index
 (cluster, group, lastStatus), so a GROUP BY would read every row. Instead the two code
 paths that change a task's lastStatus update an in-memory count, which the server seeds
 once at start with one grouped count (`TaskCounts.load`). STOPPED tasks are not counted
-(they are expired by a plain delete). A transaction that rolls back after the hook ran
-leaves the count off by one until the next restart: a rare error path, accepted for a
-gauge (the store stays the truth).
+(they are expired by a plain delete). Both paths move the count once their transaction
+has committed (`tasks.reports.count_moved`: `Tx.after_commit`), so a rolled-back change
+never counts.
 """
 
 from __future__ import annotations

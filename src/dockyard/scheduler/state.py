@@ -142,22 +142,31 @@ class ClusterState:
 
     @contextmanager
     def changing(self, arn: str) -> Iterator[Node]:
-        """Change a node's bookkeeping in place (a task's status, ports bound, a stop):
-        the node leaves the indexes, the caller edits it, it re-enters them."""
+        """Change a node's bookkeeping in place (a task's status, ports bound, a stop).
+
+        Most changes (a report PENDING -> RUNNING, ports bound) leave what the indexes
+        key on as it was, and cost nothing more. Only when those keys moved does the
+        node leave the indexes with its old keys and re-enter them with the new (the hot
+        path of agent reports: bench/README.md)."""
         node = self._nodes[arn]
-        if node.schedulable:
-            for field, entries in self._sorted.items():
-                _discard(entries, _amount(node, field), node)
-        for index in self._indexes.values():
-            index.remove(node)
+        before = _index_keys(node)
         try:
             yield node
         finally:
-            if node.schedulable:
-                for field, entries in self._sorted.items():
-                    insort(entries, (_amount(node, field), node.idx, node))
-            for index in self._indexes.values():
-                index.add(node)
+            after = _index_keys(node)
+            if after != before:
+                _set_index_keys(node, before)
+                if node.schedulable:
+                    for field, entries in self._sorted.items():
+                        _discard(entries, _amount(node, field), node)
+                for index in self._indexes.values():
+                    index.remove(node)
+                _set_index_keys(node, after)
+                if node.schedulable:
+                    for field, entries in self._sorted.items():
+                        insort(entries, (_amount(node, field), node.idx, node))
+                for index in self._indexes.values():
+                    index.add(node)
 
     # -- derived lookups ----------------------------------------------------------
     def spread_index(self, group: str, attribute: str | None, cpu: int, memory: int) -> SpreadIndex:
@@ -185,6 +194,28 @@ class ClusterState:
             if not query.dynamic:
                 self._matches[query.text] = cached
         return cached
+
+
+IndexKeys = tuple[bool, int, int, dict[str, int], dict[str, str | None]]
+
+
+def _index_keys(node: Node) -> IndexKeys:
+    """What the sorted lists and spread indexes read from a node."""
+    return (
+        node.schedulable,
+        node.cpu,
+        node.memory,
+        dict(node.task_groups),
+        dict(node.attributes),
+    )
+
+
+def _set_index_keys(node: Node, keys: IndexKeys) -> None:
+    node.schedulable, node.cpu, node.memory, task_groups, attributes = keys
+    node.task_groups.clear()  # in place: the node's dicts stay the same objects
+    node.task_groups.update(task_groups)
+    node.attributes.clear()
+    node.attributes.update(attributes)
 
 
 def _amount(node: Node, field: str) -> int:

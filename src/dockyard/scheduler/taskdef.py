@@ -19,37 +19,29 @@ GPUs and other resourceRequirements are not scheduled yet.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dockyard.errors import InvalidParameterException
+from dockyard.wire import amounts
 
 from .model import DEFAULT_DYNAMIC_PORT_RANGE, TaskRequest
 
-_AMOUNT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
-_CPU_UNITS = {"": 1, "vcpu": 1024}
-_MEMORY_UNITS = {"": 1, "mb": 1, "mib": 1, "gb": 1024, "gib": 1024}
-
 
 def parse_cpu(value: object) -> int:
-    """CPU units: "256" -> 256, "1 vCPU" -> 1024, "0.25 vcpu" -> 256."""
-    return _parse_amount(value, _CPU_UNITS, "cpu")
+    """CPU units (wire/amounts.py); InvalidParameterException when not an amount."""
+    try:
+        return amounts.parse_cpu(value)
+    except ValueError as error:
+        raise InvalidParameterException(str(error)) from None
 
 
 def parse_memory(value: object) -> int:
-    """MiB: "512" -> 512, "1 GB" -> 1024, "0.5GB" -> 512."""
-    return _parse_amount(value, _MEMORY_UNITS, "memory")
-
-
-def _parse_amount(value: object, units: Mapping[str, int], what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _AMOUNT.fullmatch(value) if isinstance(value, str) else None
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in units:
-        raise InvalidParameterException(f"Invalid {what} value {value!r} in the task definition.")
-    return round(float(match.group(1)) * units[unit])
+    """MiB (wire/amounts.py); InvalidParameterException when not an amount."""
+    try:
+        return amounts.parse_memory(value)
+    except ValueError as error:
+        raise InvalidParameterException(str(error)) from None
 
 
 def task_request_from_definition(

@@ -102,7 +102,6 @@ def new_revision(
         "serviceArn": service["serviceArn"],
         "clusterArn": service["clusterArn"],
         "taskDefinition": definition["taskDefinitionArn"],
-        "launchType": service.get("launchType", "EC2"),
         "containerImages": [
             {"containerName": c["name"], "image": c["image"]}
             for c in definition.get("containerDefinitions", [])
@@ -110,6 +109,8 @@ def new_revision(
         "guardDutyEnabled": False,
         "createdAt": now,
     }
+    if "launchType" in service:  # absent when a capacity provider strategy replaces it
+        revision["launchType"] = service["launchType"]
     for member in _SERVICE_MEMBERS:
         if service.get(member):
             revision[member] = service[member]

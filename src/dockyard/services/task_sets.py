@@ -28,6 +28,7 @@ from dockyard.services.documents import new_deployment_id
 EXTERNAL = "EXTERNAL"
 STATUSES = ("PRIMARY", "ACTIVE", "DRAINING")
 STEADY, STABILIZING = "STEADY_STATE", "STABILIZING"
+INTERNAL_FIELDS = frozenset({"clientToken"})  # stored for CreateTaskSet's idempotency, never shown
 # The fields a task set sets for its tasks: DescribeServices shows the primary's.
 PRIMARY_FIELDS = (
     "taskDefinition",
@@ -105,10 +106,13 @@ def make_primary(service: dict[str, Any], task_set: dict[str, Any], now: float) 
 
 
 def public(
-    service: dict[str, Any], task_set: dict[str, Any], counts: dict[str, int]
+    service: dict[str, Any], task_set: dict[str, Any], counts: dict[str, int], *, tags: bool = False
 ) -> dict[str, Any]:
-    """The TaskSet shape: stored fields plus the derived ones."""
-    out = dict(task_set)
+    """The TaskSet shape: stored fields (without the internal ones, and without `tags`
+    unless asked for) plus the derived ones."""
+    out = {k: v for k, v in task_set.items() if k not in INTERNAL_FIELDS}
+    if not tags:
+        out.pop("tags", None)
     out["serviceArn"] = service["serviceArn"]
     out["clusterArn"] = service["clusterArn"]
     out["computedDesiredCount"] = computed_desired_count(service, task_set)

@@ -8,11 +8,12 @@ transaction per API call, so a request that fails half-way writes nothing.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Doc = dict[str, Any]
+IN_CHUNK = 500  # keys per SELECT ... IN (...) of `in_chunks` (a bounded statement size)
 
 
 class Kind(enum.Enum):
@@ -175,3 +176,19 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+def in_chunks(
+    keys: Iterable[str], read: Callable[[list[str]], Iterable[T]], size: int = IN_CHUNK
+) -> list[T]:
+    """What `read` returns for the keys (deduplicated, sorted), `size` keys per call:
+    one `SELECT ... IN` per chunk, e.g. `in_chunks(arns, lambda c: tx.find(kind, {"arn": c}))`
+    (any `Tx` read that takes a list value as IN)."""
+    ordered = sorted(set(keys))
+    out: list[T] = []
+    for i in range(0, len(ordered), size):
+        out += read(ordered[i : i + size])
+    return out

@@ -17,7 +17,8 @@ SQLite read transaction is. See store/README.md.
 Several servers on one PostgreSQL (dockyard.ha): a write transaction made under `FENCE`
 (the leader's controllers) first checks the controllers' lease (`SqlTx.fence`); with a
 `writer_id` set, every write transaction reads the write mark (dropping caches another
-server made stale: `on_stale`) and NOTIFYs `dockyard_changes` at commit.
+server made stale: `on_stale`); one that wrote something NOTIFYs `dockyard_changes` at
+commit with the kinds it wrote (`change_payload`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ WRITE_LOCK = 0x646F636B
 # (holder, epoch) of the controllers' lease the current asyncio task writes under (set by
 # dockyard.ha in the leader's controller tasks); None: not fenced (API handlers, agents).
 FENCE: ContextVar[tuple[str, int] | None] = ContextVar("dockyard_fence", default=None)
-CHANGES_CHANNEL = "dockyard_changes"  # NOTIFY channel; payload: the writer's id
+CHANGES_CHANNEL = "dockyard_changes"  # NOTIFY channel; payload: `change_payload`
+TAGS = "TAGS"  # what `SqlTx.written` holds for tag writes (no Kind of their own)
 CONTROLLERS_LEASE = "controllers"
 
 
@@ -148,6 +150,7 @@ class SqlTx:
         self._observers = store.observers
         self._on_commit: dict[Hashable, Callable[[], None]] = {}
         self._on_rollback: dict[Hashable, Callable[[], None]] = {}
+        self.written: set[str] = set()  # names of the kinds written (Kind.name, TAGS)
 
     @property
     def store(self) -> SqlStore:
@@ -277,12 +280,14 @@ class SqlTx:
     def insert(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None:
         table = self._table(kind)
         self._conn.execute(sa.insert(table).values(arn=key, doc=doc, **columns))
+        self.written.add(kind.name)
         if kind in self._observers:
             self._observe(kind, key, doc, columns)
 
     def update(self, kind: Kind, key: str, doc: Doc, **columns: Any) -> None:
         table = self._table(kind)
         self._conn.execute(sa.update(table).where(table.c.arn == key).values(doc=doc, **columns))
+        self.written.add(kind.name)
         if kind in self._observers:
             self._observe(kind, key, doc, columns)
 
@@ -293,6 +298,7 @@ class SqlTx:
         self._conn.execute(
             sa.insert(table), [{"arn": key, "doc": doc, **columns} for key, doc, columns in rows]
         )
+        self.written.add(kind.name)
         if kind in self._observers:
             for key, doc, columns in rows:
                 self._observe(kind, key, doc, columns)
@@ -305,6 +311,7 @@ class SqlTx:
             sa.update(table).where(table.c.arn == sa.bindparam("_key")),
             [{"_key": key, "doc": doc, **columns} for key, doc, columns in rows],
         )
+        self.written.add(kind.name)
         if kind in self._observers:
             for key, doc, columns in rows:
                 self._observe(kind, key, doc, columns)
@@ -312,6 +319,7 @@ class SqlTx:
     def delete(self, kind: Kind, key: str) -> None:
         table = self._table(kind)
         self._conn.execute(sa.delete(table).where(table.c.arn == key))
+        self.written.add(kind.name)
         if kind in self._observers:
             self._observe(kind, key, None, {})
 
@@ -372,6 +380,7 @@ class SqlTx:
         if not tags:
             return
         t = schema.tags
+        self.written.add(TAGS)
         keys = [tag["key"] for tag in tags]
         self._conn.execute(sa.delete(t).where(t.c.resource_arn == resource_arn, t.c.key.in_(keys)))
         self._conn.execute(
@@ -387,10 +396,12 @@ class SqlTx:
         self._conn.execute(
             sa.delete(t).where(t.c.resource_arn == resource_arn, t.c.key.in_(list(keys)))
         )
+        self.written.add(TAGS)
 
     def delete_all_tags(self, resource_arn: str) -> None:
         t = schema.tags
         self._conn.execute(sa.delete(t).where(t.c.resource_arn == resource_arn))
+        self.written.add(TAGS)
 
 
 class SqlStore:
@@ -413,19 +424,16 @@ class SqlStore:
             callback()
 
     def _mark_write(self, conn: Connection) -> None:
-        """Inside a write transaction (the write lock held): NOTIFY the other servers at
-        commit, and drop caches when the last writer was another server process."""
-        params = {"me": self.writer_id, "channel": CHANGES_CHANNEL}
-        row = conn.execute(_MARK_SQL, params).first()
+        """Inside a write transaction (the write lock held): drop caches when the last
+        writer was another server process, and make this one the last."""
+        row = conn.execute(_MARK_SQL).first()
         if row is not None and row[0] == self.writer_id:
             return
         t = schema.write_marks
-        if row is None:  # the first write on this database
-            conn.execute(sa.insert(t).values(name="store", writer=self.writer_id, seq=1))
-            conn.execute(sa.select(sa.func.pg_notify(CHANGES_CHANNEL, self.writer_id)))
+        if row is None:  # the first write on this database (seq: unused, NOT NULL in 0013)
+            conn.execute(sa.insert(t).values(name="store", writer=self.writer_id, seq=0))
         else:
-            mark = t.c.name == "store"
-            conn.execute(sa.update(t).where(mark).values(writer=self.writer_id, seq=t.c.seq + 1))
+            conn.execute(sa.update(t).where(t.c.name == "store").values(writer=self.writer_id))
         self.stale()
 
     def observe(self, kind: Kind, observer: Observer) -> None:
@@ -458,6 +466,9 @@ class SqlStore:
                         if self.writer_id is not None:
                             self._mark_write(conn)
                         yield tx
+                        if self.writer_id is not None and tx.written:  # delivered at commit
+                            payload = change_payload(self.writer_id, tx.written)
+                            conn.execute(_NOTIFY_SQL, {"channel": CHANGES_CHANNEL, "p": payload})
                 except BaseException:
                     tx._finished(committed=False)
                     raise
@@ -473,9 +484,12 @@ class SqlStore:
                 finally:
                     conn.exec_driver_sql("ROLLBACK")
             else:
-                snapshot = conn.execution_options(isolation_level="REPEATABLE READ")
+                # BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY: one statement (psycopg's
+                # read_only); SQLAlchemy resets both when the connection returns to the pool.
+                snapshot = conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
                 with snapshot.begin():
-                    snapshot.exec_driver_sql("SET TRANSACTION READ ONLY")
                     yield SqlTx(snapshot, self)
 
     def migrate(self) -> None:
@@ -487,9 +501,14 @@ class SqlStore:
         self.engine.dispose()
 
 
-_MARK_SQL = sa.text(
-    "SELECT writer, pg_notify(:channel, :me) FROM write_marks WHERE name = 'store'"
-)
+_MARK_SQL = sa.text("SELECT writer FROM write_marks WHERE name = 'store'")
+_NOTIFY_SQL = sa.text("SELECT pg_notify(:channel, :p)")
+
+
+def change_payload(writer: str, kinds: set[str]) -> str:
+    """The NOTIFY payload of a write transaction: `writer|KIND,KIND` (Kind names, sorted;
+    `dockyard.ha.notify.parse_change` reads it)."""
+    return f"{writer}|{','.join(sorted(kinds))}"
 
 
 def _in_transaction(conn: Connection) -> bool:

@@ -1,7 +1,8 @@
 """awsvpc tasks on the server: network configuration, the ENI attachment, placement needs.
 
     RunTask / CreateService  networkConfiguration.awsvpcConfiguration checked and kept
-    new task (placement)     attachments: [ElasticNetworkInterface, PRECREATED, subnetId]
+    new task (placement)     attachments: [ElasticNetworkInterface, PRECREATED, subnetId],
+                             id = the task's id as a UUID (found from its ARN by one get)
     agent report "eni"       -> ATTACHED with privateIPv4Address, macAddress,
                                 networkInterfaceId; containers' networkInterfaces
     task STOPPED             -> attachment DELETED (the agent gave the address back)
@@ -76,10 +77,22 @@ def implicit_constraints(definition: Mapping[str, Any]) -> list[dict[str, str]]:
     return [dict(NEEDS_ENI)] if is_awsvpc(definition) else []
 
 
-def precreated_attachment(network: Mapping[str, Any] | None) -> dict[str, Any]:
+def precreated_attachment(network: Mapping[str, Any] | None, task_id: str) -> dict[str, Any]:
+    """The task's ENI attachment. Its id is the task's 32-hex-digit id written as a UUID
+    (ECS's attachment ids are UUIDs), so an attachment ARN leads to its task without a
+    scan (`attachment_task_id`, SubmitAttachmentStateChanges)."""
     subnets = ((network or {}).get("awsvpcConfiguration") or {}).get("subnets") or []
     details = [{"name": "subnetId", "value": subnets[0]}] if subnets else []
-    return {"id": str(uuid.uuid4()), "type": ENI, "status": "PRECREATED", "details": details}
+    attachment_id = str(uuid.UUID(hex=task_id))
+    return {"id": attachment_id, "type": ENI, "status": "PRECREATED", "details": details}
+
+
+def attachment_task_id(attachment_id: str) -> str | None:
+    """The id of the task an ENI attachment id belongs to (None: not a UUID)."""
+    try:
+        return uuid.UUID(attachment_id).hex
+    except ValueError:
+        return None
 
 
 def _eni(task: Mapping[str, Any]) -> dict[str, Any] | None:

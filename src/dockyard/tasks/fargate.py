@@ -23,7 +23,9 @@ from typing import Any
 
 from dockyard.errors import ClientException, InvalidParameterException
 
-LAUNCH_TYPES = {"EC2", "FARGATE", "EXTERNAL"}
+# What RunTask, StartTask, CreateService and CreateTaskSet accept; FARGATE runs on any
+# instance that fits. EXTERNAL (ECS Anywhere) is refused: every host is a container instance.
+LAUNCH_TYPES = ("EC2", "FARGATE")
 
 
 def _steps(low: int, high: int, step: int) -> frozenset[int]:
@@ -74,8 +76,12 @@ def compatibilities(network_mode: str, task_cpu: int | None, task_memory: int | 
 
 
 def check_launch_type(definition: Mapping[str, Any], launch_type: str) -> None:
-    """RunTask / CreateService: the launch type must suit the definition."""
+    """RunTask, StartTask, CreateService, CreateTaskSet: a launch type Dockyard runs, and
+    one that suits the definition."""
     if launch_type not in LAUNCH_TYPES:
-        raise InvalidParameterException(f"launchType {launch_type} is not supported.")
+        raise InvalidParameterException(
+            f"launchType {launch_type} is not supported: Dockyard runs tasks on EC2-style "
+            "container instances (launchType EC2 or FARGATE)."
+        )
     if launch_type == "FARGATE" and "FARGATE" not in definition.get("compatibilities", []):
         raise InvalidParameterException("Task definition does not support launch_type FARGATE.")

@@ -108,21 +108,11 @@ class ClusterMemory:
         cluster_arn = cluster_of(instance_arn)
         state = self.state(tx, cluster_arn)
         if instance_arn in state:
-            node = state.node(instance_arn)
-            before = of_node(node)
             self.guard(tx, cluster_arn)
-            # Most changes (a report PENDING -> RUNNING, ports bound) leave what the
-            # indexes key on as it was: edit in place, and only when those keys moved
-            # replay the edit through `state.changing` (out of the indexes with the old
-            # keys, back in with the new). The hot path of agent reports (bench/README.md).
-            keys = _index_keys(node)
-            yield node
-            if _index_keys(node) != keys:
-                edited = _index_keys(node)
-                _set_index_keys(node, keys)
-                with state.changing(instance_arn) as held:
-                    _set_index_keys(held, edited)
-            after = of_node(node)
+            with state.changing(instance_arn) as node:  # indexes kept
+                before = of_node(node)
+                yield node
+                after = of_node(node)
         else:
             doc = tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
             if doc is None:
@@ -138,13 +128,9 @@ class ClusterMemory:
             else:
                 rows.append((instance_arn, *capacity.row_values(after)))
 
-    def write(self, tx: Tx, cluster_arn: str, instance_arn: str) -> None:
-        """Write a live node's capacity row (after placements committed into it)."""
-        self.guard(tx, cluster_arn)
-        capacity.write(tx, instance_arn, of_node(self._states[cluster_arn].node(instance_arn)))
-
     def write_many(self, tx: Tx, cluster_arn: str, instance_arns: Iterable[str]) -> None:
-        """`write` for many live nodes in one statement (a placement batch's instances)."""
+        """Write live nodes' capacity rows in one statement (after placements committed
+        into them: a placement batch's instances)."""
         self.guard(tx, cluster_arn)
         state = self._states[cluster_arn]
         rows = []
@@ -173,28 +159,6 @@ class ClusterMemory:
         view = instance_view(doc, record)
         if arn not in state or state.view(arn) != view:
             state.add(view)
-
-
-IndexKeys = tuple[bool, int, int, dict[str, int], dict[str, str | None]]
-
-
-def _index_keys(node: Node) -> IndexKeys:
-    """What `ClusterState`'s sorted lists and spread indexes read from a node."""
-    return (
-        node.schedulable,
-        node.cpu,
-        node.memory,
-        dict(node.task_groups),
-        dict(node.attributes),
-    )
-
-
-def _set_index_keys(node: Node, keys: IndexKeys) -> None:
-    node.schedulable, node.cpu, node.memory, task_groups, attributes = keys
-    node.task_groups.clear()  # in place: the node's dicts stay the same objects
-    node.task_groups.update(task_groups)
-    node.attributes.clear()
-    node.attributes.update(attributes)
 
 
 _EMPTY = InstanceView(arn="", instance_id="", registered_cpu=0, registered_memory=0,

@@ -21,7 +21,7 @@ from typing import Any
 from dockyard.accounts.records import long_arn_format
 from dockyard.arns import new_id
 from dockyard.context import ApiContext
-from dockyard.metrics.instruments import PLACEMENT_SECONDS, TASK_COUNTS
+from dockyard.metrics.instruments import PLACEMENT_SECONDS
 from dockyard.scheduler import ClusterState, PlacementResult, TaskRequest, place
 from dockyard.scheduler.providers import FARGATE_PROVIDERS
 from dockyard.scheduler.taskdef import task_request_from_definition
@@ -30,6 +30,7 @@ from dockyard.tasks import awsvpc
 from dockyard.tasks import provider_placement as providers
 from dockyard.tasks.accounting import reservation_for
 from dockyard.tasks.memory import memory_of
+from dockyard.tasks.reports import count_moved
 
 AZ_ATTRIBUTE = "ecs.availability-zone"
 
@@ -118,13 +119,11 @@ def place_tasks(
         arn = placement.instance_arn
         touched.add(arn)
         zone = state.node(arn).attributes.get(AZ_ATTRIBUTE)
-        task, reservation = new_task(
-            ctx, cluster, arn, spec, request, zone=zone, long_arn=long_arn
-        )
+        task, reservation = new_task(ctx, cluster, arn, spec, request, zone=zone, long_arn=long_arn)
         if provider is not None:
             task["capacityProviderName"] = provider
             task["launchType"] = "FARGATE" if provider in FARGATE_PROVIDERS else "EC2"
-        TASK_COUNTS.moved(cluster_arn, task["group"], None, task["lastStatus"])
+        count_moved(tx, cluster_arn, task["group"], None, task["lastStatus"])
         columns = {
             "cluster": cluster_arn,
             "instance": arn,
@@ -225,7 +224,7 @@ def new_task(
     if zone:
         task["availabilityZone"] = zone
     if awsvpc.is_awsvpc(definition):
-        task["attachments"] = [awsvpc.precreated_attachment(spec.network_configuration)]
+        task["attachments"] = [awsvpc.precreated_attachment(spec.network_configuration, task_id)]
     if spec.started_by:
         task["startedBy"] = spec.started_by
     for key, value in (spec.extra or {}).items():

@@ -16,7 +16,7 @@ FARGATE_SPOT shares add no constraint: any instance that fits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dockyard.errors import InvalidParameterException
@@ -71,10 +71,11 @@ def check_for_cluster(cluster: Mapping[str, Any], strategy: Sequence[Mapping[str
 
 
 def provider_counts(
-    tx: Tx, cluster_arn: str, group: str, started_by: str | None = None
+    tx: Tx, cluster_arn: str, group: str, providers: Iterable[str], started_by: str | None = None
 ) -> dict[str, int]:
     """Tasks of `group` (of one deployment: `started_by`) still wanted (desiredStatus
-    RUNNING), per capacity provider: indexed columns only, no document read."""
+    RUNNING) on each of `providers` (a strategy's: at most 6): one indexed count each,
+    no document read."""
     where: dict[str, Any] = {
         "cluster": cluster_arn,
         "task_group": group,
@@ -82,10 +83,7 @@ def provider_counts(
     }
     if started_by is not None:
         where["started_by"] = started_by
-    names = tx.distinct(Kind.TASK, "capacity_provider", where)
-    return {
-        name: tx.count(Kind.TASK, {**where, "capacity_provider": name}) for name in names if name
-    }
+    return {name: tx.count(Kind.TASK, {**where, "capacity_provider": name}) for name in providers}
 
 
 def shares(
@@ -102,7 +100,10 @@ def shares(
     wanted tasks of the group (and deployment, `started_by`) already placed (services);
     otherwise this call alone (RunTask, as ECS applies a strategy per call)."""
     items = parse_strategy_items(strategy)
-    existing = provider_counts(tx, cluster_arn, group, started_by) if keep_split else {}
+    existing = {}
+    if keep_split:
+        names = {item.provider for item in items}
+        existing = provider_counts(tx, cluster_arn, group, names, started_by)
     return split(items, count, existing)
 
 

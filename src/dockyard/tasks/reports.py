@@ -15,6 +15,7 @@ from dockyard.lifecycle import TaskStatus, advance
 from dockyard.metrics.instruments import TASK_COUNTS
 from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Tx
+from dockyard.store.base import in_chunks
 from dockyard.tasks import awsvpc
 from dockyard.tasks.accounting import bind_dynamic, count_transition, release
 from dockyard.tasks.memory import CapacityRow, memory_of
@@ -64,7 +65,7 @@ def transition(
     if after == before:
         return False
     task["lastStatus"] = after
-    TASK_COUNTS.moved(task.get("clusterArn", ""), task.get("group"), before, after)
+    count_moved(tx, task.get("clusterArn", ""), task.get("group"), before, after)
     for name, field in TIMESTAMPS.items():
         if TaskStatus.parse(after) >= TaskStatus.parse(name) and field not in task:
             if name == "RUNNING" and after != "RUNNING":
@@ -84,6 +85,13 @@ def transition(
         with memory_of(tx).changing(tx, arn) as held:
             _account(held, reservation, before, after)
     return True
+
+
+def count_moved(tx: Tx, cluster: str, group: str | None, before: str | None, after: str) -> None:
+    """Move a task in the live task counts (`TASK_COUNTS`) once `tx` commits: a
+    rolled-back change (a failed batch of reports, retried message by message) never
+    counts."""
+    tx.after_commit(lambda: TASK_COUNTS.moved(cluster, group, before, after))
 
 
 def _account(node: Node, reservation: dict[str, Any], before: str, after: str) -> None:
@@ -148,20 +156,6 @@ def give_up(
     return True
 
 
-def apply_report(
-    tx: Tx, report: dict[str, Any], instance_arn: str, now: float
-) -> dict[str, Any] | None:
-    """Apply one agent report of a task's state. Returns the task when it changed.
-
-    Reports about tasks that are not on the reporting instance are ignored.
-    """
-    moved = apply_reports(tx, [report], instance_arn, now)
-    return moved[0] if moved else None
-
-
-REPORT_READ_CHUNK = 500  # task ARNs per SELECT ... IN (bounded statement size)
-
-
 def apply_reports(
     tx: Tx, reports: Iterable[Any], instance_arn: str, now: float
 ) -> list[dict[str, Any]]:
@@ -182,20 +176,18 @@ def apply_report_batches(
     batch (its messages grouped, in order), and the task rows and the capacity rows
     are each written with one executemany - not a statement (or a commit) per message
     or per task.
-    Malformed reports and tasks not on the reporting instance are ignored.
+    Malformed reports (no task ARN, a lastStatus that is no status) and tasks not on
+    the reporting instance are ignored.
     """
     valid: dict[str, list[dict[str, Any]]] = {}  # instance -> its reports, in order
     for instance_arn, reports in batches:
-        valid.setdefault(instance_arn, []).extend(
-            r for r in reports if isinstance(r, dict) and isinstance(r.get("taskArn"), str)
-        )
-    arns = sorted({r["taskArn"] for reports in valid.values() for r in reports})
+        valid.setdefault(instance_arn, []).extend(r for r in reports if _well_formed(r))
+    arns = {r["taskArn"] for reports in valid.values() for r in reports}
     if not arns:
         return []
-    rows: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(arns), REPORT_READ_CHUNK):
-        chunk = arns[i : i + REPORT_READ_CHUNK]
-        rows.update((row["arn"], row) for row in tx.find_rows(Kind.TASK, {"arn": chunk}))
+    rows = {
+        row["arn"]: row for row in in_chunks(arns, lambda c: tx.find_rows(Kind.TASK, {"arn": c}))
+    }
     if not rows:
         return []
     moved: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -224,6 +216,27 @@ def apply_report_batches(
     return [task for task, _ in moved.values()]
 
 
+_STATUSES = frozenset(s.name for s in TaskStatus)
+
+
+def _well_formed(report: Any) -> bool:
+    """A report this module can apply: a task ARN, and statuses (of the task and its
+    containers) that are statuses; anything else would fail the whole batch."""
+    if not isinstance(report, dict) or not isinstance(report.get("taskArn"), str):
+        return False
+    if "lastStatus" in report and not _is_status(report["lastStatus"]):
+        return False
+    containers = report.get("containers", [])
+    return isinstance(containers, list) and all(
+        isinstance(c, dict) and ("lastStatus" not in c or _is_status(c["lastStatus"]))
+        for c in containers
+    )
+
+
+def _is_status(value: Any) -> bool:
+    return isinstance(value, str) and value in _STATUSES
+
+
 def _apply_containers(
     task: dict[str, Any], reservation: dict[str, Any], report: dict[str, Any], node: Node
 ) -> bool:
@@ -247,7 +260,7 @@ def _apply_containers(
     return changed
 
 
-def _apply_task(  # noqa: PLR0917 - private step of apply_report
+def _apply_task(  # noqa: PLR0917 - private step of apply_report_batches
     tx: Tx,
     task: dict[str, Any],
     reservation: dict[str, Any],

@@ -17,7 +17,7 @@ from typing import Any
 
 from dockyard.acm import files
 from dockyard.acm.pem import Parsed, PemError, parse_import, status
-from dockyard.acm.usage import in_use_by
+from dockyard.acm.usage import in_use_by, listeners_by_certificate
 from dockyard.api.json_protocol import JsonService
 from dockyard.api.pagination import Page, decode_token, paginate_list
 from dockyard.arns import new_id
@@ -145,17 +145,18 @@ def import_certificate(ctx: ApiContext, params: Params) -> Result:
     return {"CertificateArn": arn}
 
 
-def _detail(tx: Tx, doc: dict[str, Any], now: float) -> dict[str, Any]:
+def _detail(doc: dict[str, Any], now: float, used_by: list[str]) -> dict[str, Any]:
     detail = {k: v for k, v in doc.items() if not k.startswith("_")}
     detail["Status"] = status(doc["NotAfter"], now)
-    detail["InUseBy"] = in_use_by(tx, doc["CertificateArn"])
+    detail["InUseBy"] = used_by
     return detail
 
 
 def describe_certificate(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.read() as tx:
         doc = _get(tx, params["CertificateArn"])
-        return {"Certificate": _detail(tx, doc, ctx.now())}
+        used_by = in_use_by(tx, doc["CertificateArn"])
+        return {"Certificate": _detail(doc, ctx.now(), used_by)}
 
 
 def _summary(detail: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +196,11 @@ def list_certificates(ctx: ApiContext, params: Params) -> Result:
     key_types = set((params.get("Includes") or {}).get("keyTypes") or [])
     with ctx.store.read() as tx:
         now = ctx.now()
-        details = [_detail(tx, doc, now) for doc in tx.find(Kind.CERTIFICATE)]
+        used = listeners_by_certificate(tx)
+        details = [
+            _detail(doc, now, used.get(doc["CertificateArn"], []))
+            for doc in tx.find(Kind.CERTIFICATE)
+        ]
     matching = [
         d
         for d in details

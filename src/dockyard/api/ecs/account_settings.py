@@ -10,7 +10,7 @@ format of new tasks); see src/dockyard/accounts/README.md.
 from __future__ import annotations
 
 from dockyard.accounts import records
-from dockyard.accounts.catalog import CATALOG, Resolved, check_writable, resolve, spec_of
+from dockyard.accounts.catalog import CATALOG, Resolved, check_writable, spec_of
 from dockyard.accounts.principals import is_root, principal_for
 from dockyard.api.pagination import page_of, paginate_list
 from dockyard.context import ApiContext, Params, Result
@@ -45,9 +45,8 @@ def delete_account_setting(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         removed = records.delete(tx, principal, name)
         if removed is None:  # nothing of its own: answer what applies to it
-            root = ctx.identity.iam_root()
-            account = records.explicit(tx, root)
-            return {"setting": resolve(name, principal, root, {}, account).to_setting()}
+            applied = records.effective(tx, ctx.identity, [name], principal)[0]
+            return {"setting": applied.to_setting()}
     return {"setting": Resolved(name, removed, principal).to_setting()}
 
 
@@ -63,7 +62,8 @@ def list_account_settings(ctx: ApiContext, params: Params) -> Result:
     principal = principal_for(ctx.identity, params.get("principalArn"))
     with ctx.store.read() as tx:
         if params.get("effectiveSettings", False):
-            settings = [s.to_setting() for s in records.effective_all(tx, ctx.identity, principal)]
+            applied = records.effective(tx, ctx.identity, CATALOG, principal)
+            settings = [s.to_setting() for s in applied]
         else:
             own = records.explicit(tx, principal)
             settings = [Resolved(n, own[n], principal).to_setting() for n in CATALOG if n in own]

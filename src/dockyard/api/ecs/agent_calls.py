@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecs.clusters import cluster_name, resolve_cluster
-from dockyard.api.ecs.tasks import task_arn
+from dockyard.api.ecs.tasks import find_task
 from dockyard.api.request_scope import BASE_URL
-from dockyard.arns import parse_arn
+from dockyard.arns import parse_arn, resource_id
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import InvalidParameterException
 from dockyard.lifecycle import TaskStatus
-from dockyard.store import Kind
+from dockyard.store import Kind, Tx
+from dockyard.tasks.awsvpc import attachment_task_id
 from dockyard.tasks.reports import apply_reports
 
 ACK = "ACK"
@@ -77,8 +78,7 @@ def _apply(ctx: ApiContext, params: Params, build: Any) -> Result:
         raise InvalidParameterException("task must be specified.")
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
-        arn = task_arn(ctx, cluster, params["task"], tx)
-        task = tx.get(Kind.TASK, arn)
+        arn, task = find_task(ctx, cluster, params["task"], tx)
         if task is None:
             raise InvalidParameterException("The referenced task was not found.")
         report = {"taskArn": arn, **build(task)}
@@ -138,9 +138,12 @@ def submit_attachment_state_changes(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
         wanted = {c["attachmentArn"]: c["status"] for c in changes}
-        # Attachments are not indexed: the cluster's live tasks are read (a rare call).
-        live = [s.name for s in TaskStatus if s is not TaskStatus.STOPPED]
-        for task in tx.find(Kind.TASK, {"cluster": cluster["clusterArn"], "last_status": live}):
+        tasks: dict[str, dict[str, Any]] = {}  # one read per task, however many ARNs
+        for attachment in wanted:
+            task = _attachment_task(ctx, tx, cluster, attachment)
+            if task is not None:
+                tasks.setdefault(task["taskArn"], task)
+        for task in tasks.values():
             mine = {_attachment_arn(ctx, a) for a in task.get("attachments", [])} & set(wanted)
             if mine:
                 _set_attachments(ctx, task, {arn: wanted.pop(arn) for arn in mine})
@@ -151,6 +154,19 @@ def submit_attachment_state_changes(ctx: ApiContext, params: Params) -> Result:
                 f"{', '.join(sorted(wanted))}."
             )
     return {"acknowledgment": ACK}
+
+
+def _attachment_task(
+    ctx: ApiContext, tx: Tx, cluster: dict[str, Any], attachment_arn: str
+) -> dict[str, Any] | None:
+    """The live task of this cluster an attachment ARN names: an ENI attachment's id is
+    its task's id (`tasks.awsvpc.precreated_attachment`), so one lookup, no scan."""
+    arn = parse_arn(attachment_arn)
+    task_id = attachment_task_id(resource_id(arn)) if arn is not None else None
+    if arn is None or arn.resource_type != "attachment" or task_id is None:
+        return None
+    _, task = find_task(ctx, cluster, task_id, tx)
+    return task if task is not None and task["lastStatus"] != "STOPPED" else None
 
 
 def _attachment_arn(ctx: ApiContext, attachment: dict[str, Any]) -> str:

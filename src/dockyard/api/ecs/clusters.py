@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.accounts.records import effective_value
+from dockyard.accounts.records import effective
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.pagination import finish, page_of
 from dockyard.arns import parse_arn
@@ -81,7 +81,8 @@ def _counts(tx: Tx, arn: str) -> dict[str, int]:
     }
 
 
-def _present(tx: Tx, cluster: dict[str, Any], include: set[str]) -> dict[str, Any]:
+def present_cluster(tx: Tx, cluster: dict[str, Any], include: set[str]) -> dict[str, Any]:
+    """The AWS shape of a cluster document (counts, and the `include`d parts)."""
     out = {k: v for k, v in cluster.items() if k not in {"settings", "configuration"}}
     out.update(_counts(tx, cluster["clusterArn"]))
     if "SETTINGS" in include:
@@ -104,11 +105,6 @@ def _present(tx: Tx, cluster: dict[str, Any], include: set[str]) -> dict[str, An
     return out
 
 
-def present_cluster(tx: Tx, cluster: dict[str, Any], include: set[str]) -> dict[str, Any]:
-    """The AWS shape of a cluster document (counts, and the `include`d parts)."""
-    return _present(tx, cluster, include)
-
-
 def create_cluster(ctx: ApiContext, params: Params) -> Result:
     name = params.get("clusterName", "default")
     if not NAME.match(name):
@@ -121,11 +117,13 @@ def create_cluster(ctx: ApiContext, params: Params) -> Result:
     _check_settings(settings)
     with ctx.store.transaction() as tx:
         if not any(s["name"] == "containerInsights" for s in settings):  # the account's
-            insights = effective_value(tx, ctx.identity, "containerInsights")
+            insights = effective(tx, ctx.identity, ["containerInsights"])[0].value
             settings.append({"name": "containerInsights", "value": insights})
         existing = find_cluster(tx, name)
         if existing is not None and existing["status"] == "ACTIVE":
-            return {"cluster": _present(tx, existing, {"SETTINGS", "CONFIGURATIONS", "TAGS"})}
+            return {
+                "cluster": present_cluster(tx, existing, {"SETTINGS", "CONFIGURATIONS", "TAGS"})
+            }
         providers = list(params.get("capacityProviders", []))
         default = [normalized(i) for i in params.get("defaultCapacityProviderStrategy", [])]
         check_cluster_providers(tx, providers, default)
@@ -147,7 +145,7 @@ def create_cluster(ctx: ApiContext, params: Params) -> Result:
             tx.delete_all_tags(arn)
             tx.update(Kind.CLUSTER, arn, cluster, status="ACTIVE")
         tx.put_tags(arn, tags)
-        return {"cluster": _present(tx, cluster, {"SETTINGS", "CONFIGURATIONS", "TAGS"})}
+        return {"cluster": present_cluster(tx, cluster, {"SETTINGS", "CONFIGURATIONS", "TAGS"})}
 
 
 def describe_clusters(ctx: ApiContext, params: Params) -> Result:
@@ -161,7 +159,7 @@ def describe_clusters(ctx: ApiContext, params: Params) -> Result:
                 arn = ref if parse_arn(ref) else ctx.identity.ecs(f"cluster/{ref}")
                 failures.append({"arn": arn, "reason": "MISSING"})
             else:
-                clusters.append(_present(tx, cluster, include))
+                clusters.append(present_cluster(tx, cluster, include))
     return {"clusters": clusters, "failures": failures}
 
 
@@ -195,7 +193,7 @@ def update_cluster(ctx: ApiContext, params: Params) -> Result:
             if field in params:
                 cluster[field] = params[field]
         tx.update(Kind.CLUSTER, cluster["clusterArn"], cluster)
-        return {"cluster": _present(tx, cluster, {"SETTINGS", "CONFIGURATIONS"})}
+        return {"cluster": present_cluster(tx, cluster, {"SETTINGS", "CONFIGURATIONS"})}
 
 
 def update_cluster_settings(ctx: ApiContext, params: Params) -> Result:
@@ -221,4 +219,4 @@ def delete_cluster(ctx: ApiContext, params: Params) -> Result:
             )
         cluster["status"] = "INACTIVE"
         tx.update(Kind.CLUSTER, arn, cluster, status="INACTIVE")
-        return {"cluster": _present(tx, cluster, set())}
+        return {"cluster": present_cluster(tx, cluster, set())}

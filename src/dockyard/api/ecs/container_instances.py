@@ -51,16 +51,16 @@ def present_instance(tx: Tx, doc: dict[str, Any], include: set[str]) -> dict[str
     return out
 
 
-def _identity_instance_id(params: Params) -> str | None:
+def _identity_document(params: Params) -> dict[str, Any]:
+    """The instanceIdentityDocument, parsed ({} when none or not a JSON object)."""
     document = params.get("instanceIdentityDocument")
     if not document:
-        return None
+        return {}
     try:
         parsed = json.loads(document)
     except ValueError:
         raise InvalidParameterException("instanceIdentityDocument is not valid JSON.") from None
-    instance_id = parsed.get("instanceId") if isinstance(parsed, dict) else None
-    return str(instance_id) if instance_id else None
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _check_total_resources(total: list[dict[str, Any]]) -> None:
@@ -78,8 +78,10 @@ def _check_total_resources(total: list[dict[str, Any]]) -> None:
 
 def register_container_instance(ctx: ApiContext, params: Params) -> Result:
     _check_total_resources(params.get("totalResources", []))
+    identity = _identity_document(params)
+    ec2_id = str(identity["instanceId"]) if identity.get("instanceId") else None
     # Without CPU/MEMORY: derived from the identity document's instance type (or defaults).
-    total = with_defaults(params.get("totalResources", []), params.get("instanceIdentityDocument"))
+    total = with_defaults(params.get("totalResources", []), identity)
     registered = normalize_registered(total)
     tags = params.get("tags", [])
     check_tags(tags)
@@ -90,7 +92,6 @@ def register_container_instance(ctx: ApiContext, params: Params) -> Result:
         check_attribute(attribute)
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
-        ec2_id = _identity_instance_id(params)
         existing = None
         if params.get("containerInstanceArn"):
             existing = find_instance(ctx, tx, cluster, params["containerInstanceArn"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.api.ecs.clusters import resolve_cluster
-from dockyard.api.ecs.tasks import task_arn
+from dockyard.api.ecs.tasks import find_task
 from dockyard.api.request_scope import BASE_URL
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import AwsError, InvalidParameterException
@@ -127,8 +127,7 @@ def execute_command(ctx: ApiContext, params: Params) -> Result:
         raise InvalidParameterException("The command must not be empty.")
     with ctx.store.read() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
-        arn = task_arn(ctx, cluster, params["task"], tx)
-        task = tx.get(Kind.TASK, arn)
+        arn, task = find_task(ctx, cluster, params["task"], tx)
         if task is None:
             raise InvalidParameterException("The specified task was not found.")
         container = _container(task, params.get("container"))

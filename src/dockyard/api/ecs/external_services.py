@@ -14,14 +14,11 @@ UnsupportedFeatureException that says to use EXTERNAL with one's own deployer.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockyard.api.ecs import services
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.tags import check_tags
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import InvalidParameterException, UnsupportedFeatureException
-from dockyard.services import history_records
 from dockyard.services.task_sets import EXTERNAL
 
 CONTROLLERS = ("ECS", "CODE_DEPLOY", EXTERNAL)
@@ -77,53 +74,23 @@ def _check(params: Params) -> int:
     desired = int(params["desiredCount"])
     if desired < 0:
         raise InvalidParameterException("desiredCount must be 0 or more.")
-    services._check_placement(params, daemon=False)
+    services.check_placement(params, daemon=False)
     check_tags(params.get("tags", []))
     return desired
 
 
 def _create_external(ctx: ApiContext, params: Params) -> Result:
     desired = _check(params)
-    config = services._deployment_configuration(params, daemon=False)
-    name = params["serviceName"]
+    config = services.deployment_configuration(params, daemon=False)
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
-        existing = services.find_service(ctx, tx, cluster, name)
-        if existing is not None and existing["status"] != "INACTIVE":
-            raise InvalidParameterException("Creation of service was not idempotent.")
-        arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{name}")
-        now = ctx.now()
-        service: dict[str, Any] = {
-            "serviceArn": arn,
-            "serviceName": name,
-            "clusterArn": cluster["clusterArn"],
-            "loadBalancers": [],
-            "serviceRegistries": [],
-            "status": "ACTIVE",
-            "desiredCount": desired,
-            "runningCount": 0,
-            "pendingCount": 0,
-            "deploymentConfiguration": config,
-            "deployments": [],
-            "taskSets": [],
-            "events": [],
-            "createdAt": now,
-            "placementConstraints": params.get("placementConstraints", []),
-            "placementStrategy": params.get("placementStrategy", []),
-            "schedulingStrategy": "REPLICA",
-            "deploymentController": {"type": EXTERNAL},
-            "createdBy": f"arn:aws:iam::{ctx.identity.account_id}:root",
-            "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
-            "propagateTags": params.get("propagateTags", "NONE"),
-            "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
-        }
-        for optional in ("role", "healthCheckGracePeriodSeconds"):
-            if optional in params:
-                service["roleArn" if optional == "role" else optional] = params[optional]
-        if existing is not None:
-            history_records.forget(tx, arn)  # the INACTIVE service's history goes with it
-        services.save_new_service(tx, service, existing=existing is not None)
-        tx.put_tags(arn, params.get("tags", []))
+        reused = services.reuse_name(ctx, tx, cluster, params["serviceName"])
+        service = services.new_service_doc(
+            ctx, cluster, params, desired=desired, config=config, controller=EXTERNAL, now=ctx.now()
+        )
+        service["taskSets"] = []
+        services.save_new_service(tx, service, existing=reused)
+        tx.put_tags(service["serviceArn"], params.get("tags", []))
         result = {"service": services.present(tx, service, set())}
-    ctx.services_changed({arn})
+    ctx.services_changed({service["serviceArn"]})
     return result

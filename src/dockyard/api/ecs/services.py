@@ -69,7 +69,7 @@ def find_service(
     return tx.get(Kind.SERVICE, arn)
 
 
-def _deployment_configuration(
+def deployment_configuration(
     params: Params, daemon: bool, current: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     given = params.get("deploymentConfiguration") or {}
@@ -96,14 +96,14 @@ def _deployment_configuration(
     return config
 
 
-def _definition(tx: Tx, ref: str) -> dict[str, Any]:
+def active_definition(tx: Tx, ref: str) -> dict[str, Any]:
     doc = find_task_definition(tx, ref)
     if doc is None or doc["status"] != "ACTIVE":
         raise ClientException("TaskDefinition not found.")
     return doc
 
 
-def _check_load_balancers(load_balancers: list[dict[str, Any]], definition: dict[str, Any]) -> None:
+def check_load_balancers(load_balancers: list[dict[str, Any]], definition: dict[str, Any]) -> None:
     containers = {c["name"]: c for c in definition["containerDefinitions"]}
     for lb in load_balancers:
         name, port = lb.get("containerName"), lb.get("containerPort")
@@ -118,7 +118,7 @@ def _check_load_balancers(load_balancers: list[dict[str, Any]], definition: dict
             )
 
 
-def _check_placement(params: Params, daemon: bool) -> None:
+def check_placement(params: Params, daemon: bool) -> None:
     if params.get("placementStrategy") and daemon:
         raise InvalidParameterException(
             "Placement strategies are not supported with the DAEMON scheduling strategy."
@@ -137,6 +137,64 @@ def _use_providers(docs: list[dict[str, Any]], providers: list[dict[str, Any]]) 
         else:
             doc.pop("capacityProviderStrategy", None)
             doc.setdefault("launchType", "EC2")
+
+
+def reuse_name(ctx: ApiContext, tx: Tx, cluster: dict[str, Any], name: str) -> bool:
+    """CreateService's check of the name: refused while a service of that name is ACTIVE
+    or DRAINING; True when the new service takes over an INACTIVE one's row. That
+    service's history goes with it: dropped here, before the new one records its first
+    revision (`history_records.start`)."""
+    existing = find_service(ctx, tx, cluster, name)
+    if existing is None:
+        return False
+    if existing["status"] != "INACTIVE":
+        raise InvalidParameterException("Creation of service was not idempotent.")
+    history_records.forget(tx, existing["serviceArn"])
+    return True
+
+
+def new_service_doc(
+    ctx: ApiContext,
+    cluster: dict[str, Any],
+    params: Params,
+    *,
+    desired: int,
+    config: dict[str, Any],
+    strategy: str = "REPLICA",
+    controller: str = "ECS",
+    now: float,
+) -> dict[str, Any]:
+    """A new service's document with what every deployment controller shares; the caller
+    adds its own members (ECS: launch type, task definition, deployments; EXTERNAL: task
+    sets)."""
+    name = params["serviceName"]
+    service: dict[str, Any] = {
+        "serviceArn": ctx.identity.ecs(f"service/{cluster['clusterName']}/{name}"),
+        "serviceName": name,
+        "clusterArn": cluster["clusterArn"],
+        "loadBalancers": params.get("loadBalancers", []),
+        "serviceRegistries": params.get("serviceRegistries", []),
+        "status": "ACTIVE",
+        "desiredCount": desired,
+        "runningCount": 0,
+        "pendingCount": 0,
+        "deploymentConfiguration": config,
+        "deployments": [],
+        "events": [],
+        "createdAt": now,
+        "placementConstraints": params.get("placementConstraints", []),
+        "placementStrategy": params.get("placementStrategy", []),
+        "schedulingStrategy": strategy,
+        "deploymentController": {"type": controller},
+        "createdBy": ctx.identity.iam_root(),
+        "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
+        "propagateTags": params.get("propagateTags", "NONE"),
+        "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
+    }
+    for optional in ("role", "healthCheckGracePeriodSeconds"):
+        if optional in params:
+            service["roleArn" if optional == "role" else optional] = params[optional]
+    return service
 
 
 def save_new_service(tx: Tx, service: dict[str, Any], *, existing: bool) -> None:
@@ -168,8 +226,6 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
         raise InvalidParameterException("schedulingStrategy must be REPLICA or DAEMON.")
     daemon = strategy == "DAEMON"
     launch_type = params.get("launchType", "EC2")
-    if launch_type not in {"EC2", "FARGATE"}:  # FARGATE: on any instance that fits
-        raise InvalidParameterException("Dockyard runs services with launchType EC2 or FARGATE.")
     if not daemon and "desiredCount" not in params:
         raise InvalidParameterException("desiredCount is required for REPLICA services.")
     if daemon and params.get("desiredCount"):
@@ -179,8 +235,8 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
         raise InvalidParameterException("desiredCount must be 0 or more.")
     if "taskDefinition" not in params:
         raise InvalidParameterException("taskDefinition is required.")
-    config = _deployment_configuration(params, daemon)
-    _check_placement(params, daemon)
+    config = deployment_configuration(params, daemon)
+    check_placement(params, daemon)
     tags = params.get("tags", [])
     check_tags(tags)
     with ctx.store.transaction() as tx:
@@ -188,54 +244,28 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
         if daemon and params.get("capacityProviderStrategy"):
             raise InvalidParameterException(DAEMON_PROVIDERS)
         providers = [] if daemon else resolve_strategy(cluster, params)  # []: launchType
-        definition = _definition(tx, params["taskDefinition"])
-        _check_load_balancers(params.get("loadBalancers", []), definition)
+        definition = active_definition(tx, params["taskDefinition"])
+        check_load_balancers(params.get("loadBalancers", []), definition)
         check_launch_type(definition, launch_type)  # tasks/fargate.py
         network = check_network_configuration(definition, params.get("networkConfiguration"))
-        existing = find_service(ctx, tx, cluster, name)
-        if existing is not None and existing["status"] != "INACTIVE":
-            raise InvalidParameterException("Creation of service was not idempotent.")
-        arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{name}")
+        reused = reuse_name(ctx, tx, cluster, name)
         now = ctx.now()
         deployment = new_deployment(definition["taskDefinitionArn"], desired, now)
-        service: dict[str, Any] = {
-            "serviceArn": arn,
-            "serviceName": name,
-            "clusterArn": cluster["clusterArn"],
-            "loadBalancers": params.get("loadBalancers", []),
-            "serviceRegistries": params.get("serviceRegistries", []),
-            "status": "ACTIVE",
-            "desiredCount": desired,
-            "runningCount": 0,
-            "pendingCount": 0,
-            "launchType": launch_type,
-            "taskDefinition": definition["taskDefinitionArn"],
-            "deploymentConfiguration": config,
-            "deployments": [deployment],
-            "events": [],
-            "createdAt": now,
-            "placementConstraints": params.get("placementConstraints", []),
-            "placementStrategy": params.get("placementStrategy", []),
-            "schedulingStrategy": strategy,
-            "deploymentController": {"type": "ECS"},
-            "createdBy": f"arn:aws:iam::{ctx.identity.account_id}:root",
-            "enableECSManagedTags": bool(params.get("enableECSManagedTags", False)),
-            "propagateTags": params.get("propagateTags", "NONE"),
-            "enableExecuteCommand": bool(params.get("enableExecuteCommand", False)),
-        }
-        for optional in ("role", "healthCheckGracePeriodSeconds"):
-            if optional in params:
-                service["roleArn" if optional == "role" else optional] = params[optional]
+        service = new_service_doc(
+            ctx, cluster, params, desired=desired, config=config, strategy=strategy, now=now
+        )
+        arn = service["serviceArn"]
+        service["launchType"] = launch_type
+        service["taskDefinition"] = definition["taskDefinitionArn"]
+        service["deployments"] = [deployment]
         if network is not None:
             service["networkConfiguration"] = network
         if providers:
             _use_providers([service, deployment], providers)
-        if existing is not None:
-            history_records.forget(tx, arn)  # the INACTIVE service's history goes with it
         history_records.start(
             tx, ctx.identity, service, deployment, definition, threshold=threshold(desired), now=now
         )
-        save_new_service(tx, service, existing=existing is not None)
+        save_new_service(tx, service, existing=reused)
         tx.put_tags(arn, tags)
         result = {"service": present(tx, service, set())}
     ctx.services_changed({arn})
@@ -245,24 +275,29 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
 RUNNING_BUCKETS = (("running", ["RUNNING"]), ("pending", sorted(PENDING_STATUSES)))
 
 
-def _counts(tx: Tx, service: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """running/pending per deployment id (startedBy) and for the whole service ("*"):
-    wanted tasks (desiredStatus RUNNING) counted on indexed columns, never decoded."""
+def task_counts(tx: Tx, service: dict[str, Any], started_by: str | None = None) -> dict[str, int]:
+    """running/pending of the service's wanted tasks (desiredStatus RUNNING), of one
+    deployment or task set when `started_by` (its id) is given: counted on indexed
+    columns, never decoded."""
     where = {
         "cluster": service["clusterArn"],
         "task_group": f"service:{service['serviceName']}",
         "desired_status": "RUNNING",
     }
-    counts: dict[str, dict[str, int]] = {}
-    keys = ["*"] + [d["id"] for d in service.get("deployments", [])]
-    keys += [t["id"] for t in service.get("taskSets", [])]  # EXTERNAL services
-    for key in keys:
-        scope = where if key == "*" else {**where, "started_by": key}
-        counts[key] = {
-            bucket: tx.count(Kind.TASK, {**scope, "last_status": statuses})
-            for bucket, statuses in RUNNING_BUCKETS
-        }
-    return counts
+    if started_by is not None:
+        where["started_by"] = started_by
+    return {
+        bucket: tx.count(Kind.TASK, {**where, "last_status": statuses})
+        for bucket, statuses in RUNNING_BUCKETS
+    }
+
+
+def _counts(tx: Tx, service: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """`task_counts` per deployment id and task set id (EXTERNAL), and for the whole
+    service ("*")."""
+    ids = [d["id"] for d in service.get("deployments", [])]
+    ids += [t["id"] for t in service.get("taskSets", [])]
+    return {"*": task_counts(tx, service), **{i: task_counts(tx, service, i) for i in ids}}
 
 
 def present(tx: Tx, service: dict[str, Any], include: set[str]) -> dict[str, Any]:
@@ -298,9 +333,6 @@ def present(tx: Tx, service: dict[str, Any], include: set[str]) -> dict[str, Any
         out["taskSets"] = [
             task_sets.public(service, t, counts.get(t["id"], zero)) for t in out["taskSets"]
         ]
-        for shown in out["taskSets"]:
-            shown.pop("clientToken", None)
-            shown.pop("tags", None)
     if "TAGS" in include:
         out["tags"] = tx.get_tags(service["serviceArn"])
     return out
@@ -330,11 +362,11 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
         if "desiredCount" in params:
             set_desired_count(service, params["desiredCount"], now)
         if "deploymentConfiguration" in params:
-            service["deploymentConfiguration"] = _deployment_configuration(
+            service["deploymentConfiguration"] = deployment_configuration(
                 params, daemon, service["deploymentConfiguration"]
             )
         if "placementStrategy" in params or "placementConstraints" in params:
-            _check_placement(params, daemon)
+            check_placement(params, daemon)
             for field in ("placementStrategy", "placementConstraints"):
                 if field in params:
                     service[field] = params[field]
@@ -342,14 +374,19 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
             service["healthCheckGracePeriodSeconds"] = params["healthCheckGracePeriodSeconds"]
         if "enableExecuteCommand" in params:  # tasks started from now on (as on ECS)
             service["enableExecuteCommand"] = bool(params["enableExecuteCommand"])
-        definition_arn = service["taskDefinition"]
+        definition = None  # the task definition, read once, when a step needs it
         if params.get("taskDefinition"):
-            definition = _definition(tx, params["taskDefinition"])
-            _check_load_balancers(service.get("loadBalancers", []), definition)
-            definition_arn = definition["taskDefinitionArn"]
+            definition = active_definition(tx, params["taskDefinition"])
+            check_load_balancers(service.get("loadBalancers", []), definition)
+        current: str = service.get("taskDefinition", "")  # EXTERNAL: its primary task set's
+        definition_arn: str = definition["taskDefinitionArn"] if definition else current
+        new_revision = definition_arn != current
+        wanted = "networkConfiguration" in params or params.get("forceNewDeployment")
+        if definition is None and definition_arn and wanted:
+            definition = tx.get(Kind.TASK_DEFINITION, definition_arn)
         if params.get("taskDefinition") or "networkConfiguration" in params:  # awsvpc
             network = check_network_configuration(
-                tx.get(Kind.TASK_DEFINITION, definition_arn) or {},
+                definition or {},
                 params.get("networkConfiguration", service.get("networkConfiguration")),
             )
             service.pop("networkConfiguration", None)
@@ -362,7 +399,6 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
             _use_providers([service], resolve_strategy(cluster, given))
         # EXTERNAL: no deployments (None); its task sets follow desiredCount
         primary = next((d for d in service["deployments"] if d["status"] == "PRIMARY"), None)
-        new_revision = definition_arn != service.get("taskDefinition")
         if primary is not None and (new_revision or params.get("forceNewDeployment")):
             for deployment in service["deployments"]:
                 if deployment["status"] == "PRIMARY":
@@ -371,13 +407,12 @@ def update_service(ctx: ApiContext, params: Params) -> Result:
             primary = new_deployment(definition_arn, service["desiredCount"], now)
             service["deployments"].insert(0, primary)
             service["taskDefinition"] = definition_arn
-            running = tx.get(Kind.TASK_DEFINITION, definition_arn)
             history_records.start(
                 tx,
                 ctx.identity,
                 service,
                 primary,
-                running or {"taskDefinitionArn": definition_arn},
+                definition or {"taskDefinitionArn": definition_arn},
                 threshold=threshold(int(service["desiredCount"])),
                 now=now,
             )

@@ -83,7 +83,7 @@ def register_task_definition(ctx: ApiContext, params: Params) -> Result:
             ),
             requiresAttributes=_requires_attributes(params),
             registeredAt=ctx.now(),
-            registeredBy=f"arn:aws:iam::{ctx.identity.account_id}:root",
+            registeredBy=ctx.identity.iam_root(),
         )
         tx.insert(Kind.TASK_DEFINITION, arn, doc, family=family, revision=revision, status="ACTIVE")
         tx.put_tags(arn, tags)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecs.clusters import resolve_cluster
-from dockyard.api.ecs.tasks import task_arn
+from dockyard.api.ecs.tasks import find_task
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import InvalidParameterException
 from dockyard.store import Kind
@@ -58,8 +58,7 @@ def update_task_protection(ctx: ApiContext, params: Params) -> Result:
         cluster = resolve_cluster(tx, params["cluster"])
         now = ctx.now()
         for ref in refs:
-            arn = task_arn(ctx, cluster, ref, tx)
-            task = tx.get(Kind.TASK, arn)
+            arn, task = find_task(ctx, cluster, ref, tx)
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
                 continue
@@ -92,8 +91,7 @@ def get_task_protection(ctx: ApiContext, params: Params) -> Result:
             )
             protected = [_entry(t, now) for t in rows if protected_until(t, now) is not None]
         for ref in refs:
-            arn = task_arn(ctx, cluster, ref, tx)
-            task = tx.get(Kind.TASK, arn)
+            arn, task = find_task(ctx, cluster, ref, tx)
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
             else:

@@ -18,16 +18,17 @@ from typing import Any
 
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.services import (
-    RUNNING_BUCKETS,
-    _check_load_balancers,
-    _definition,
+    active_definition,
+    check_load_balancers,
     find_service,
+    task_counts,
 )
 from dockyard.api.ecs.tags import check_tags
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import (
     AwsError,
     InvalidParameterException,
+    LimitExceededException,
     ServiceNotActiveException,
     ServiceNotFoundException,
 )
@@ -42,7 +43,6 @@ NOT_EXTERNAL = (
     "controller (CreateService deploymentController type EXTERNAL)."
 )
 MAX_TASK_SETS = 5  # per service; two are enough for blue/green, a few for canaries
-INTERNAL = ("clientToken",)  # stored for idempotency, never shown
 
 
 class TaskSetNotFoundException(AwsError):
@@ -86,29 +86,15 @@ def _scale(given: dict[str, Any] | None) -> dict[str, Any]:
 def present(
     tx: Tx, service: dict[str, Any], task_set: dict[str, Any], include: set[str] | None = None
 ) -> dict[str, Any]:
-    where = {
-        "cluster": service["clusterArn"],
-        "task_group": f"service:{service['serviceName']}",
-        "desired_status": "RUNNING",
-        "started_by": task_set["id"],
-    }
-    counts = {
-        bucket: tx.count(Kind.TASK, {**where, "last_status": statuses})
-        for bucket, statuses in RUNNING_BUCKETS
-    }
-    out = task_sets.public(service, task_set, counts)
-    for key in INTERNAL:
-        out.pop(key, None)
-    if "TAGS" not in (include or set()):
-        out.pop("tags", None)
-    return out
+    counts = task_counts(tx, service, task_set["id"])
+    return task_sets.public(service, task_set, counts, tags="TAGS" in (include or set()))
 
 
 def _fields(
     tx: Tx, cluster: dict[str, Any], service: dict[str, Any], params: Params
 ) -> dict[str, Any]:
     """The validated CreateTaskSet members, as the task set stores them."""
-    definition = _definition(tx, params["taskDefinition"])
+    definition = active_definition(tx, params["taskDefinition"])
     load_balancers = params.get("loadBalancers", [])
     if len(load_balancers) > 1:
         raise InvalidParameterException(
@@ -118,11 +104,9 @@ def _fields(
         group = lb.get("targetGroupArn")
         if not group or tx.get(Kind.TARGET_GROUP, group) is None:
             raise InvalidParameterException(f"Target group '{group}' does not exist.")
-    _check_load_balancers(load_balancers, definition)
+    check_load_balancers(load_balancers, definition)
     providers = resolve_strategy(cluster, params)  # [] = launchType
     launch_type = params.get("launchType", "EC2")
-    if launch_type not in {"EC2", "FARGATE"}:
-        raise InvalidParameterException("Dockyard runs task sets with launchType EC2 or FARGATE.")
     check_launch_type(definition, launch_type)
     network = check_network_configuration(definition, params.get("networkConfiguration"))
     tags = params.get("tags", [])
@@ -155,10 +139,7 @@ def create_task_set(ctx: ApiContext, params: Params) -> Result:
                 return {"taskSet": present(tx, service, existing, {"TAGS"})}
         fields = _fields(tx, cluster, service, params)
         if len(task_sets.task_sets(service)) >= MAX_TASK_SETS:
-            raise AwsError(
-                f"A service can have at most {MAX_TASK_SETS} task sets.",
-                code="LimitExceededException",
-            )
+            raise LimitExceededException(f"A service can have at most {MAX_TASK_SETS} task sets.")
         now = ctx.now()
         created = task_sets.new_task_set(service, ctx.identity.ecs, fields, now)
         task_sets.task_sets(service).append(created)

@@ -30,21 +30,27 @@ MAX_STRATEGIES = 5
 MAX_CONSTRAINTS = 10
 
 
-def task_arn(ctx: ApiContext, cluster: dict[str, Any], ref: str, tx: Tx | None = None) -> str:
-    """The ARN of the task `ref` (an id, or a long or short ARN) names in this cluster.
-    With `tx`, a task created with the short format (taskLongArnFormat disabled) is
-    found by its id or short ARN too; otherwise the long form is assumed."""
+def find_task(
+    ctx: ApiContext, cluster: dict[str, Any], ref: str, tx: Tx
+) -> tuple[str, dict[str, Any] | None]:
+    """The task `ref` (an id, or a long or short ARN) names in this cluster: its ARN and
+    its document (None: no such task; the ARN is then the long form). A task created with
+    the short format (taskLongArnFormat disabled) is found by its id or short ARN too:
+    one `tx.get` of the long ARN, a second of the short one only when that misses."""
     arn = parse_arn(ref)
     if arn is not None:
         if arn.resource_type != "task":
             raise InvalidParameterException(f"'{ref}' is not a task ARN.")
         ref = resource_id(arn)
     long = ctx.identity.ecs_scoped("task", cluster["clusterName"], ref)
-    if tx is None:
-        return long
+    doc = tx.get(Kind.TASK, long)
+    if doc is not None:
+        return long, doc
     short = ctx.identity.ecs_scoped("task", cluster["clusterName"], ref, long=False)
-    found = tx.find_keys(Kind.TASK, {"arn": [long, short], "cluster": cluster["clusterArn"]})
-    return found[0] if found else long
+    doc = tx.get(Kind.TASK, short)
+    if doc is not None and doc.get("clusterArn") == cluster["clusterArn"]:
+        return short, doc
+    return long, None
 
 
 def _definition(tx: Tx, ref: str) -> dict[str, Any]:
@@ -57,12 +63,6 @@ def _definition(tx: Tx, ref: str) -> dict[str, Any]:
 
 
 def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
-    launch_type = params.get("launchType", "EC2")
-    if launch_type not in {"EC2", "FARGATE"}:  # FARGATE: on any instance that fits
-        raise InvalidParameterException(
-            f"launchType {launch_type} is not supported: Dockyard runs tasks on EC2-style "
-            "container instances (launchType EC2 or FARGATE)."
-        )
     strategy = params.get("placementStrategy", [])
     constraints = params.get("placementConstraints", [])
     if len(strategy) > MAX_STRATEGIES:
@@ -75,6 +75,7 @@ def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
     tags = params.get("tags", [])
     check_tags(tags)
     definition = _definition(tx, params["taskDefinition"])
+    launch_type = params.get("launchType", "EC2")
     check_launch_type(definition, launch_type)  # tasks/fargate.py
     network = check_network_configuration(definition, params.get("networkConfiguration"))
     overrides = params.get("overrides") or {}
@@ -153,8 +154,9 @@ def stop_task(ctx: ApiContext, params: Params) -> Result:
         raise InvalidParameterException("reason can be up to 255 characters.")
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
-        arn = task_arn(ctx, cluster, params["task"], tx)
-        task = request_stop(tx, arn, reason, StopCode.USER_INITIATED.value, ctx.now())
+        arn, found = find_task(ctx, cluster, params["task"], tx)
+        code = StopCode.USER_INITIATED.value
+        task = None if found is None else request_stop(tx, arn, reason, code, ctx.now())
         if task is None:
             raise InvalidParameterException("The referenced task was not found.")
     if task.get("containerInstanceArn"):
@@ -172,8 +174,7 @@ def describe_tasks(ctx: ApiContext, params: Params) -> Result:
     with ctx.store.read() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
         for ref in refs:
-            arn = task_arn(ctx, cluster, ref, tx)
-            task = tx.get(Kind.TASK, arn)
+            arn, task = find_task(ctx, cluster, ref, tx)
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
                 continue

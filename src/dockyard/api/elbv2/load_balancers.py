@@ -64,14 +64,10 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
     scheme = params.get("Scheme", "internet-facing")
     if scheme not in SCHEMES:
         raise ValidationError(f"Scheme must be internet-facing or internal; got '{scheme}'")
-    if params.get("IpAddressType", "ipv4") != "ipv4":
-        raise InvalidConfigurationRequest("Only the ipv4 IP address type is supported")
+    network_settings.check_ipv4(params)
     tags = params.get("Tags", [])
     check_tags(tags, DuplicateTagKeys)
-    mappings = params.get("SubnetMappings", [])
-    if any(not mapping.get("SubnetId") for mapping in mappings):
-        raise ValidationError("A subnet ID must be specified in each subnet mapping")
-    subnets = params.get("Subnets") or [mapping["SubnetId"] for mapping in mappings]
+    subnets = network_settings.check_subnets(params, required=False)
     with ctx.store.transaction() as tx:
         existing = tx.find(Kind.LOAD_BALANCER, {"name": name})
         if existing:
@@ -82,10 +78,7 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
                 )
             return {"LoadBalancers": [_present(existing[0])]}
         check_load_balancer_quota(tx, lb_type)
-        arn = load_balancer_arn(ctx.identity, name)
-        if lb_type == "network":  # ELB's ARNs say the type: loadbalancer/net/<name>/<id>
-            arn = arn.replace(":loadbalancer/app/", ":loadbalancer/net/", 1)
-        zone = ctx.identity.region + "a"
+        arn = load_balancer_arn(ctx.identity, name, lb_type)
         doc = {
             "LoadBalancerArn": arn,
             "DNSName": settings.BIND_ADDRESS,
@@ -94,7 +87,7 @@ def create_load_balancer(ctx: ApiContext, params: Params) -> Result:
             "Scheme": scheme,
             "State": {"Code": "provisioning"},  # active once HAProxy serves it (lb/state.py)
             "Type": lb_type,
-            "AvailabilityZones": [{"ZoneName": zone, "SubnetId": subnet} for subnet in subnets],
+            "AvailabilityZones": network_settings.zones(ctx.identity.region, subnets),
             "SecurityGroups": params.get("SecurityGroups", []),
             "IpAddressType": "ipv4",
             "Attributes": attributes.defaults(load_balancer_table({"Type": lb_type})),

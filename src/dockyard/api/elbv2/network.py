@@ -87,10 +87,10 @@ def check_compatible(listener_protocol: str, group: Mapping[str, Any]) -> None:
         )
 
 
-def check_alpn(policy: list[str] | None, protocol: str) -> list[str] | None:
-    """A TLS listener's AlpnPolicy (one of ELB's names); None when none was given."""
+def check_alpn(policy: list[str] | None, protocol: str) -> None:
+    """A TLS listener's AlpnPolicy: one of ELB's names, or none given."""
     if not policy:
-        return None
+        return
     if protocol != "TLS":
         raise InvalidConfigurationRequest("ALPN policies apply to TLS listeners only")
     if len(policy) != 1 or policy[0] not in ALPN_POLICIES:
@@ -98,7 +98,6 @@ def check_alpn(policy: list[str] | None, protocol: str) -> list[str] | None:
             f"ALPN policy '{','.join(policy)}' is not supported; use one of "
             f"{', '.join(ALPN_POLICIES)}"
         )
-    return list(policy)
 
 
 # ---------------------------------------------------------------- attributes

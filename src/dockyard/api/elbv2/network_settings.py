@@ -93,7 +93,7 @@ def presented(doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _ipv4_only(ip_type: str) -> None:
+def ipv4_only(ip_type: str) -> None:
     if ip_type != "ipv4":
         raise InvalidConfigurationRequest(
             f"IP address type '{ip_type}' is not available: Dockyard's load balancers listen "
@@ -101,9 +101,20 @@ def _ipv4_only(ip_type: str) -> None:
         )
 
 
-def _subnets(params: Params) -> list[str]:
+def check_ipv4(params: Params) -> None:
+    """IpAddressType and EnablePrefixForIpv6SourceNat (CreateLoadBalancer, SetSubnets)."""
+    ipv4_only(params.get("IpAddressType", "ipv4"))
+    if params.get("EnablePrefixForIpv6SourceNat", "off") != "off":
+        raise InvalidConfigurationRequest(
+            "IPv6 source NAT prefixes are tied to AWS's network and not available on Dockyard"
+        )
+
+
+def check_subnets(params: Params, *, required: bool = True) -> list[str]:
+    """Subnets or SubnetMappings (exactly one; none at all only when not `required`:
+    CreateLoadBalancer without subnets), with what needs AWS's network refused."""
     subnets, mappings = params.get("Subnets"), params.get("SubnetMappings")
-    if bool(subnets) == bool(mappings):
+    if (subnets and mappings) or (required and not subnets and not mappings):
         raise ValidationError("Specify either Subnets or SubnetMappings")
     for mapping in mappings or []:
         if not mapping.get("SubnetId"):
@@ -123,15 +134,11 @@ def _subnets(params: Params) -> list[str]:
 
 
 def set_subnets(ctx: ApiContext, params: Params) -> Result:
-    subnets = _subnets(params)
-    _ipv4_only(params.get("IpAddressType", "ipv4"))
-    if params.get("EnablePrefixForIpv6SourceNat", "off") != "off":
-        raise InvalidConfigurationRequest(
-            "IPv6 source NAT prefixes are tied to AWS's network and not available on Dockyard"
-        )
+    chosen = check_subnets(params)
+    check_ipv4(params)
     with ctx.store.transaction() as tx:
         doc = get_load_balancer(tx, params["LoadBalancerArn"])
-        doc["AvailabilityZones"] = zones(ctx.identity.region, subnets)
+        doc["AvailabilityZones"] = zones(ctx.identity.region, chosen)
         tx.update(Kind.LOAD_BALANCER, doc["LoadBalancerArn"], doc)
     return {"AvailabilityZones": doc["AvailabilityZones"], "IpAddressType": "ipv4"}
 
@@ -174,7 +181,7 @@ def set_security_groups(ctx: ApiContext, params: Params) -> Result:
 
 
 def set_ip_address_type(ctx: ApiContext, params: Params) -> Result:
-    _ipv4_only(params["IpAddressType"])
+    ipv4_only(params["IpAddressType"])
     with ctx.store.transaction() as tx:
         doc = get_load_balancer(tx, params["LoadBalancerArn"])
         if doc.get("IpAddressType") != "ipv4":

@@ -1,7 +1,7 @@
 """ELBv2 ARNs and lookups: the ARNs AWS issues, and "fetch it or raise its NotFound".
 
-loadbalancer/app/<name>/<16 hex>
-listener/app/<lb name>/<lb id>/<16 hex>
+loadbalancer/app/<name>/<16 hex>                       (network: loadbalancer/net/...)
+listener/app/<lb name>/<lb id>/<16 hex>                (net/ for a network load balancer's)
 listener-rule/app/<lb name>/<lb id>/<listener id>/<16 hex>
 targetgroup/<name>/<16 hex>
 truststore/<name>/<16 hex>
@@ -56,8 +56,10 @@ def _new_id() -> str:
     return secrets.token_hex(8)
 
 
-def load_balancer_arn(identity: Identity, name: str) -> str:
-    return identity.arn(SERVICE, f"loadbalancer/app/{name}/{_new_id()}")
+def load_balancer_arn(identity: Identity, name: str, lb_type: str = "application") -> str:
+    """ELB's ARNs say the type: loadbalancer/app/... or loadbalancer/net/..."""
+    prefix = "net" if lb_type == "network" else "app"
+    return identity.arn(SERVICE, f"loadbalancer/{prefix}/{name}/{_new_id()}")
 
 
 def target_group_arn(identity: Identity, name: str) -> str:

@@ -9,6 +9,7 @@ its trust store (1, 2, ...). All of a trust store's CRLs are joined into one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +59,24 @@ def _read_bundle(directory: Path, doc: dict[str, Any]) -> str:
         ) from None
 
 
-def _write_combined(tx: Tx, directory: Path, doc: dict[str, Any]) -> None:
-    """Rewrite the one crl-file of the trust store, update counts, save the document."""
+def _read_pems(directory: Path, doc: dict[str, Any], known: Mapping[int, str]) -> dict[int, str]:
+    """Each revocation's CRL text by RevocationId: from `known`, else from its file."""
     arn = doc["TrustStoreArn"]
-    pems = [
-        files.revocation_path(directory, arn, r["RevocationId"]).read_text()
+    return {
+        r["RevocationId"]: known.get(r["RevocationId"])
+        or files.revocation_path(directory, arn, r["RevocationId"]).read_text()
         for r in doc[REVOCATIONS]
-    ]
-    text, digest = files.combined_crl(pems)
-    doc[CRL_SHA] = digest if pems else None
+    }
+
+
+def _write_combined(tx: Tx, directory: Path, doc: dict[str, Any], pems: Mapping[int, str]) -> None:
+    """Rewrite the one crl-file of the trust store, update counts, save the document.
+    `pems` was read before the transaction; a revocation added meanwhile is read here."""
+    arn = doc["TrustStoreArn"]
+    text, digest = files.combined_crl(_read_pems(directory, doc, pems).values())
+    doc[CRL_SHA] = digest if doc[REVOCATIONS] else None
     doc["TotalRevokedEntries"] = sum(r["NumberOfRevokedEntries"] for r in doc[REVOCATIONS])
-    if pems:
+    if doc[REVOCATIONS]:
         files.write_file(files.crl_path(directory, arn, digest), text)
     tx.update(Kind.TRUST_STORE, arn, doc)
     prune_after_commit(tx, directory, doc)
@@ -84,19 +92,24 @@ def add_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
         if not content.get("S3Bucket") or not content.get("S3Key"):
             raise RevocationContentNotFound("A revocation needs an S3Bucket and an S3Key")
     directory = certs_dir(ctx)
+    # Files are read and CRLs parsed before the write transaction (it holds the write lock).
+    with ctx.store.read() as tx:
+        before = get_trust_store(tx, params["TrustStoreArn"])
+    bundle = _read_bundle(directory, before)
+    sources = [
+        files.read_source(
+            c["S3Bucket"], c["S3Key"], MAX_REVOCATION_FILE_BYTES, RevocationContentNotFound
+        )
+        for c in contents
+    ]
+    crls = [parse_crl(data, bundle) for data in sources]
+    pems = _read_pems(directory, before, {})
     with ctx.store.transaction() as tx:
         doc = get_trust_store(tx, params["TrustStoreArn"])
         arn = doc["TrustStoreArn"]
-        bundle = _read_bundle(directory, doc)
-        crls = [
-            parse_crl(
-                files.read_source(
-                    c["S3Bucket"], c["S3Key"], MAX_REVOCATION_FILE_BYTES, RevocationContentNotFound
-                ),
-                bundle,
-            )
-            for c in contents
-        ]
+        if doc[BUNDLE_SHA] != before[BUNDLE_SHA]:  # ModifyTrustStore meanwhile: check again
+            bundle = _read_bundle(directory, doc)
+            crls = [parse_crl(data, bundle) for data in sources]
         if len(doc[REVOCATIONS]) + len(crls) > MAX_REVOCATION_FILES:
             raise TooManyTrustStoreRevocationEntries(
                 f"A trust store can have at most {MAX_REVOCATION_FILES} revocation files"
@@ -117,9 +130,10 @@ def add_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
             files.write_file(
                 files.revocation_path(directory, arn, revocation["RevocationId"]), crl.pem
             )
+            pems[revocation["RevocationId"]] = crl.pem
             doc[REVOCATIONS].append(revocation)
             added.append(_public(arn, revocation))
-        _write_combined(tx, directory, doc)
+        _write_combined(tx, directory, doc, pems)
         used = bool(listeners_using(tx, arn))
     if used:
         notify_lb(ctx)
@@ -139,11 +153,16 @@ def remove_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
     if not ids:
         raise ValidationError("At least one revocation ID must be specified")
     directory = certs_dir(ctx)
+    with ctx.store.read() as tx:
+        before = get_trust_store(tx, params["TrustStoreArn"])
+    _known(before, ids)
+    kept = {**before, REVOCATIONS: [r for r in before[REVOCATIONS] if r["RevocationId"] not in ids]}
+    pems = _read_pems(directory, kept, {})  # the CRLs that stay, read outside the transaction
     with ctx.store.transaction() as tx:
         doc = get_trust_store(tx, params["TrustStoreArn"])
         _known(doc, ids)
         doc[REVOCATIONS] = [r for r in doc[REVOCATIONS] if r["RevocationId"] not in ids]
-        _write_combined(tx, directory, doc)
+        _write_combined(tx, directory, doc, pems)
         used = bool(listeners_using(tx, doc["TrustStoreArn"]))
     if used:
         notify_lb(ctx)

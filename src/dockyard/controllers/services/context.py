@@ -71,11 +71,11 @@ class Context:
 
     @property
     def scaling_reason(self) -> str:
-        return f"Scaling activity initiated by (deployment {self.primary.id})"
+        return scaling_reason(self.primary.id)
 
     @property
     def draining_reason(self) -> str:
-        return f"Service {self.service.name}: container instance is in DRAINING state"
+        return draining_reason(self.service.name)
 
     @property
     def ineligible_reason(self) -> str:
@@ -83,6 +83,15 @@ class Context:
             f"Service {self.service.name}: container instance no longer meets "
             "the placement constraints"
         )
+
+
+def scaling_reason(deployment_id: str) -> str:
+    """The stop reason of a scale-in (`deployment_id`: a deployment or a task set id)."""
+    return f"Scaling activity initiated by (deployment {deployment_id})"
+
+
+def draining_reason(service_name: str) -> str:
+    return f"Service {service_name}: container instance is in DRAINING state"
 
 
 HEALTH_REASON = "Task failed container health checks."

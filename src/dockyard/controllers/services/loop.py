@@ -49,6 +49,7 @@ class Outcome:
     settled: bool = True
     progressed: bool = False  # started, stopped or changed the service document
     target_groups: frozenset[str] = frozenset()  # its load balancers' target groups
+    gone: bool = False  # no such service (deleted, INACTIVE, or its cluster deleted)
 
 
 def _task_id(arn: str) -> str:
@@ -101,10 +102,10 @@ def reconcile_service(ctx: ApiContext, service_arn: str) -> Outcome:
     with ctx.store.transaction() as tx:
         service = tx.get(Kind.SERVICE, service_arn)
         if service is None or service["status"] == "INACTIVE":
-            return Outcome()
+            return Outcome(gone=True)
         cluster = tx.get(Kind.CLUSTER, service["clusterArn"])
         if cluster is None:
-            return Outcome()
+            return Outcome(gone=True)
         return _reconcile(ctx, tx, cluster, service)
 
 

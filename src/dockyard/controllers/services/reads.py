@@ -29,6 +29,7 @@ from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx
+from dockyard.store.base import in_chunks
 from dockyard.tasks.memory import memory_of
 from dockyard.tasks.protection import protected_until
 from dockyard.tasks.views import instance_view
@@ -36,7 +37,6 @@ from dockyard.tasks.views import instance_view
 # ECS's breaker threshold is at most 200 failures; the newest 1,000 STOPPED tasks of the
 # primary are ample to find them (the stored count never decreases, see circuit_breaker).
 STOPPED_READ_LIMIT = 1000
-ARN_CHUNK = 500  # instance ARNs per IN (...) query
 LIVE = sorted(LIVE_STATUSES)
 
 
@@ -194,11 +194,10 @@ def instance_views(
     if daemon:
         raw_rows = tx.find_raw(Kind.CONTAINER_INSTANCE, where)
     else:
-        wanted = sorted({t.get("containerInstanceArn") or "" for t in live} - {""})
-        raw_rows = []
-        for i in range(0, len(wanted), ARN_CHUNK):
-            chunk = {**where, "arn": wanted[i : i + ARN_CHUNK]}
-            raw_rows += tx.find_raw(Kind.CONTAINER_INSTANCE, chunk)
+        wanted = {t.get("containerInstanceArn") or "" for t in live} - {""}
+        raw_rows = in_chunks(
+            wanted, lambda c: tx.find_raw(Kind.CONTAINER_INSTANCE, {**where, "arn": c})
+        )
     queries = [
         compile_query(c["expression"])
         for c in service.get("placementConstraints", [])

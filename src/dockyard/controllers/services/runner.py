@@ -153,6 +153,8 @@ class ServiceRunner:
             self.steps += 1
         self.queue.forget(arn)
         self._remember(arn, outcome)
+        if outcome.gone:  # nothing more to pace or back off: forget it
+            self._last_step.pop(arn, None)
         if outcome.settled:
             self._idle_steps.pop(arn, None)
         else:

@@ -30,7 +30,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dockyard.controllers.services.context import HEALTH_REASON, steady_message
+from dockyard.controllers.services.context import (
+    HEALTH_REASON,
+    draining_reason,
+    scaling_reason,
+    steady_message,
+)
 from dockyard.controllers.services.model import (
     InstanceView,
     Plan,
@@ -65,14 +70,6 @@ class TaskSetChange:
 class TaskSetPlan:
     plan: Plan = field(default_factory=Plan)  # starts, stops, events, steady
     changes: list[TaskSetChange] = field(default_factory=list)
-
-
-def scaling_reason(task_set_id: str) -> str:
-    return f"Scaling activity initiated by (deployment {task_set_id})"
-
-
-def draining_reason(service: str) -> str:
-    return f"Service {service}: container instance is in DRAINING state"
 
 
 def plan_task_sets(
