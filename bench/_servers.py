@@ -96,6 +96,27 @@ def process_cpu_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU of a process, its reaped children (cutime, cstime) and its live children: e.g. a
+    PostgreSQL postmaster and its backends (0.0 when there is no such process)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = sum(int(fields[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_seconds(int(child)) or 0.0 for child in children)
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid in a PostgreSQL data dir's postmaster.pid (None if not running)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    return None
+
+
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -121,6 +142,8 @@ class ServerProcess:
     cwd: Path | None = None
     log_dir: Path | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    # CPU to count with the server's own, e.g. its PostgreSQL's (tree_cpu_seconds).
+    extra_cpu: Callable[[], float] | None = None
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _log_file: Any = None
@@ -144,7 +167,10 @@ class ServerProcess:
         Unlike wall-clock rates, CPU per request barely moves with other load on the
         machine. Resolution is one clock tick (usually 10 ms): measure many requests.
         """
-        return process_cpu_seconds(self.proc.pid) if self.proc else None
+        own = process_cpu_seconds(self.proc.pid) if self.proc else None
+        if own is None or self.extra_cpu is None:
+            return own
+        return own + self.extra_cpu()
 
     def start(self) -> ServerProcess:
         argv = [a.format(host=self.host, port=self.port) for a in self.argv]

@@ -7,7 +7,10 @@ and every figure is compared with baselines measured in the same run. Servers:
 
   floor     an aiohttp server replaying canned bytes (Dockyard's own answers,
             recorded at the start of the run): what the client itself can do;
-  dockyard  `dockyard server` on a temporary data dir;
+  dockyard  `dockyard server` on a temporary data dir (SQLite);
+  dockyard-pg  with `--postgres`: `dockyard server --store-url` on a throwaway, durable
+            (fsync on) PostgreSQL cluster from Debian's postgresql; its CPU per request
+            counts the database's processes too;
   moto      `moto_server` (moto's standalone Flask server).
 
 1. boto3 - one ECS client per server, sequential calls, keep-alive: a few
@@ -52,10 +55,14 @@ from _servers import (
     dockyard_server,
     install_signal_handlers,
     moto_server,
+    postmaster_pid,
+    tree_cpu_seconds,
 )
+from dockyard.testing.postgres import throwaway_postgres
 
 REGION = "us-east-1"
-TARGETS = ("floor", "dockyard", "moto")
+TARGETS = ("floor", "dockyard", "dockyard-pg", "moto")
+DEFAULT_TARGETS = ("floor", "dockyard", "moto")  # dockyard-pg: --postgres
 ACTIONS = ("DescribeTaskDefinition", "RegisterTaskDefinition")
 FAKE_AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20250101/us-east-1/ecs/aws4_request, "
@@ -361,9 +368,7 @@ async def _aiohttp_rotation(
                 limit=spec.connections, limit_per_host=spec.connections
             )
             session = await stack.enter_async_context(
-                aiohttp.ClientSession(
-                    connector=connector, timeout=aiohttp.ClientTimeout(total=10)
-                )
+                aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10))
             )
             drivers[name] = _Driver(session, server, spec)
         for driver in drivers.values():  # open the connections, settle the server
@@ -544,9 +549,11 @@ def summarize(
                     *(f"{rate[t]:,.0f}" if t in rate else "-" for t in TARGETS),
                     ratio(rate.get("dockyard", 0), rate.get("moto", 0)),
                     pct(rate.get("dockyard", 0), rate.get("floor", 0)),
+                    pct(rate.get("dockyard-pg", 0), rate.get("dockyard", 0)),
                 ]
             )
-        print_table(["phase", *TARGETS, "dockyard/moto", "dockyard % of floor"], rows)
+        header = ["phase", *TARGETS, "dockyard/moto", "dockyard % of floor", "pg % of sqlite"]
+        print_table(header, rows)
     if loads:
         print(
             f"\n{bar}\nraw HTTP: {loads[0].tool}, {args.connections} keep-alive connections, "
@@ -561,6 +568,9 @@ def summarize(
                 floor = by_key.get(("floor", result.action))
                 note = f"{ratio(result.rate, moto.rate) if moto else 'n/a'} moto, "
                 note += f"{pct(result.rate, floor.rate) if floor else 'n/a'} of floor"
+            if result.target == "dockyard-pg":
+                sqlite = by_key.get(("dockyard", result.action))
+                note = f"{pct(result.rate, sqlite.rate) if sqlite else 'n/a'} of dockyard (SQLite)"
             rows.append(
                 [
                     f"{result.action:<24} {result.target}",
@@ -633,9 +643,17 @@ def record_canned_responses(dockyard_endpoint: str) -> dict[str, bytes]:
     return {"RegisterTaskDefinition": registered, "DescribeTaskDefinition": described}
 
 
-def start_servers(servers: ServerSet, args: argparse.Namespace) -> dict[str, ServerProcess]:
+def start_servers(
+    servers: ServerSet, args: argparse.Namespace, stack: contextlib.ExitStack
+) -> dict[str, ServerProcess]:
     targets: list[str] = args.targets
     started: dict[str, ServerProcess] = {}
+    if "dockyard-pg" in targets:
+        pg = stack.enter_context(throwaway_postgres(durable=True))
+        url = pg.create_database("bench_api")
+        server = dockyard_server(extra_args=["--store-url", url])
+        server.extra_cpu = lambda: tree_cpu_seconds(postmaster_pid(pg.data_dir))
+        started["dockyard-pg"] = servers.start(server)
     if "dockyard" in targets:
         prefix = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
         env = None
@@ -675,7 +693,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--connections", type=int, default=8, help="raw load keep-alive connections")
     add("--max-requests", type=int, default=100_000, help="raw requests cap per run")
     add("--load-tool", choices=["aiohttp", "wrk"], default="aiohttp")
-    add("--targets", default=",".join(TARGETS), help="comma list of floor,dockyard,moto")
+    add(
+        "--targets",
+        default=",".join(DEFAULT_TARGETS),
+        help="comma list of floor,dockyard,dockyard-pg,moto",
+    )
+    add("--postgres", action="store_true", help="add dockyard-pg (the store on PostgreSQL)")
     add("--skip-boto3", action="store_true")
     add("--skip-raw", action="store_true")
     add("--quick", action="store_true", help="small counts: a smoke test in ~15 s")
@@ -685,7 +708,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.mixed_calls, args.describe_calls, args.duration, args.block = 200, 100, 1.0, 50
-    args.targets = [t for t in TARGETS if t in {x.strip() for x in args.targets.split(",")}]
+    wanted = {x.strip() for x in args.targets.split(",")} | (
+        {"dockyard-pg"} if args.postgres else set()
+    )
+    args.targets = [t for t in TARGETS if t in wanted]
     if not args.targets:
         parser.error("--targets: name at least one of floor,dockyard,moto")
     if "floor" in args.targets and "dockyard" not in args.targets:
@@ -712,8 +738,8 @@ def main(argv: list[str] | None = None) -> int:
     boto: dict[str, list[Phase]] = {}
     loads: list[LoadResult] = []
     try:
-        with ServerSet() as servers:
-            targets = start_servers(servers, args)
+        with contextlib.ExitStack() as stack, ServerSet() as servers:
+            targets = start_servers(servers, args, stack)
             print(f"servers ready in {time.monotonic() - t_start:.1f}s", flush=True)
             if not args.skip_boto3:
                 raw_time = 0.0 if args.skip_raw else raw_seconds(args, len(targets))

@@ -59,8 +59,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _servers import ServerProcess, ServerSet, dockyard_server, install_signal_handlers
+from _servers import (
+    ServerProcess,
+    ServerSet,
+    dockyard_server,
+    install_signal_handlers,
+    postmaster_pid,
+    tree_cpu_seconds,
+)
 from agents_scale import BenchError, cpu_seconds, ecs_client, host_ip, source_env
+from dockyard.testing.postgres import PostgresCluster, throwaway_postgres
 
 QUICK_SIZES = ((100, 10_000), (500, 50_000))
 FULL_SIZES = ((100, 20_000), (1_000, 200_000), (5_000, 1_000_000))
@@ -125,6 +133,10 @@ def dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
+def pg_pid(pg: PostgresCluster | None) -> int | None:
+    return None if pg is None else postmaster_pid(pg.data_dir)
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -138,6 +150,7 @@ class Meter:
 
     server: ServerProcess
     sims: list[ServerProcess]
+    db_pid: int | None = None  # PostgreSQL's postmaster (--store postgres)
     marks: dict[str, float] = field(default_factory=dict)
 
     def read(self) -> dict[str, float]:
@@ -146,6 +159,7 @@ class Meter:
             "t": time.monotonic(),
             "server": cpu_seconds(self.server.pid),
             "sim": sum(cpu_seconds(s.pid) for s in self.sims),
+            "db": tree_cpu_seconds(self.db_pid),
             "bench": time.process_time(),
             "busy": busy,
             "total": total,
@@ -162,6 +176,7 @@ class Meter:
             "wall_s": wall,
             "server_cpu_pct": 100 * (now["server"] - then["server"]) / wall,
             "sim_cpu_pct": 100 * (now["sim"] - then["sim"]) / wall,
+            "db_cpu_pct": 100 * (now["db"] - then["db"]) / wall,
             "bench_cpu_pct": 100 * (now["bench"] - then["bench"]) / wall,
             "machine_cpu_pct": 100
             * cores
@@ -171,8 +186,10 @@ class Meter:
 
 
 def cpu_text(cpu: dict[str, float]) -> str:
+    db = f"PostgreSQL {cpu['db_cpu_pct']:.0f} %, " if cpu.get("db_cpu_pct") else ""
     return (
-        f"server {cpu['server_cpu_pct']:.0f} % of a core, simulation {cpu['sim_cpu_pct']:.0f} %, "
+        f"server {cpu['server_cpu_pct']:.0f} % of a core, {db}"
+        f"simulation {cpu['sim_cpu_pct']:.0f} %, "
         f"bench client {cpu['bench_cpu_pct']:.0f} %, machine {cpu['machine_cpu_pct']:.0f} % "
         f"of {os.cpu_count()} cores"
     )
@@ -486,6 +503,8 @@ class Run:
     family: str
     sims: list[ServerProcess] = field(default_factory=list)
     meter: Meter | None = None
+    pg: PostgresCluster | None = None  # --store postgres: the cluster holding the store
+    store_url: str | None = None
 
     @property
     def ecs(self) -> Any:
@@ -501,18 +520,24 @@ class Run:
 
 
 def run_size(
-    plan: SizePlan, args: argparse.Namespace, env: dict[str, str], deadline: float
+    plan: SizePlan,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    deadline: float,
+    pg: PostgresCluster | None = None,
 ) -> dict[str, Any]:
-    """A fresh server and cluster: join, scale-up, rolling update, end figures."""
+    """A fresh server and cluster (and, on `pg`, a fresh database): join, scale-up, rolling
+    update, end figures."""
     base = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    store_url = None
+    extra = ["--agent-grace", "900", "--log-level", args.server_log_level]
+    if pg is not None:
+        store_url = pg.create_database(f"scale_{plan.instances}_{plan.tasks}")
+        extra += ["--store-url", store_url]
     try:
         with ServerSet() as servers:
             server = servers.start(
-                dockyard_server(
-                    data_dir=base / "data",
-                    extra_args=["--agent-grace", "900", "--log-level", args.server_log_level],
-                    env=env,
-                )
+                dockyard_server(data_dir=base / "data", extra_args=extra, env=env)
             )
             server.wait_ready(60)
             tag = uuid.uuid4().hex[:8]
@@ -525,8 +550,11 @@ def run_size(
                 Clients(server.endpoint),
                 cluster=f"bench-scale-{tag}",
                 family=f"bench-scale-{tag}",
+                pg=pg,
+                store_url=store_url,
             )
             out: dict[str, Any] = {
+                "store": "sqlite" if pg is None else "postgres",
                 "instances": plan.instances,
                 "tasks": plan.tasks,
                 "services": plan.services,
@@ -567,7 +595,7 @@ def join(run: Run, servers: ServerSet, env: dict[str, str]) -> dict[str, float]:
             "threads": args.sim_threads,
         }
         run.sims.append(servers.start(sim_worker(spec, run.base, sim_env)))
-    run.meter = Meter(run.server, run.sims)
+    run.meter = Meter(run.server, run.sims, pg_pid(run.pg))
     run.mark()
     t0 = time.monotonic()
     for sim in run.sims:
@@ -835,17 +863,34 @@ def rollout(run: Run, service: str) -> float | None:
     return elapsed if ok else None
 
 
+def store_mb(run: Run) -> float:
+    """SQLite: the data dir's files; PostgreSQL: pg_database_size of the run's database."""
+    if run.store_url is None:
+        return dir_mb(run.base / "data")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(run.store_url)
+    try:
+        with engine.connect() as conn:
+            size = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
+        return float(size or 0) / 1e6
+    finally:
+        engine.dispose()
+
+
 def end_figures(run: Run) -> dict[str, Any]:
     out = {
         "server_rss_mb": rss_mb(run.server.pid),
-        "store_mb": dir_mb(run.base / "data"),
+        "store_mb": store_mb(run),
         "server_cpu_s": cpu_seconds(run.server.pid),
         "sim_cpu_s": sum(cpu_seconds(s.pid) for s in run.sims),
         "sim_rss_mb": sum(rss_mb(s.pid) for s in run.sims),
+        "db_cpu_s": tree_cpu_seconds(pg_pid(run.pg)),
     }
+    db = f"PostgreSQL CPU {out['db_cpu_s']:.0f} s; " if run.pg is not None else ""
     print(
         f"  end: server RSS {out['server_rss_mb']:.0f} MB, store {out['store_mb']:.0f} MB, "
-        f"server CPU {out['server_cpu_s']:.0f} s in all; simulation CPU "
+        f"server CPU {out['server_cpu_s']:.0f} s in all; {db}simulation CPU "
         f"{out['sim_cpu_s']:.0f} s, RSS {out['sim_rss_mb']:.0f} MB"
     )
     tail = run.server.log_tail(400)
@@ -868,12 +913,15 @@ def raise_nofile(needed: int) -> None:
 
 def summary_table(results: list[dict[str, Any]]) -> None:
     print(
-        "\n| instances | tasks | placements/s | all RUNNING | RunTask p50/p99 | DescribeServices p50/p99 | rollout | server RSS | store | server / sim CPU | server CPU per placement |"
+        "\n| store | instances | tasks | placements/s | all RUNNING | RunTask p50/p99 | DescribeServices p50/p99 | rollout | server RSS | store | server / db / sim CPU | server CPU per placement |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         if "placements_per_s" not in r:
-            print(f"| {r['instances']:,} | {r['tasks']:,} | failed: {r.get('error', '?')} |")
+            print(
+                f"| {r.get('store', '?')} | {r['instances']:,} | {r['tasks']:,} | "
+                f"failed: {r.get('error', '?')} |"
+            )
             continue
         running = (
             f"{r['all_running_s']:.1f} s"
@@ -883,11 +931,13 @@ def summary_table(results: list[dict[str, Any]]) -> None:
         rollout_text = f"{r['rollout_s']:.1f} s" if r.get("rollout_s") else "-"
         cpu = r.get("scale_cpu", {})
         print(
-            f"| {r['instances']:,} | {r['tasks']:,} | {r.get('placements_per_s', 0):,.0f} | {running} | "
+            f"| {r.get('store', 'sqlite')} | {r['instances']:,} | {r['tasks']:,} | "
+            f"{r.get('placements_per_s', 0):,.0f} | {running} | "
             f"{r.get('run_task_p50_ms', 0):.0f} / {r.get('run_task_p99_ms', 0):.0f} ms | "
             f"{r.get('describe_services_p50_ms', 0):.0f} / {r.get('describe_services_p99_ms', 0):.0f} ms | "
             f"{rollout_text} | {r.get('server_rss_mb', 0):.0f} MB | {r.get('store_mb', 0):.0f} MB | "
-            f"{cpu.get('server_cpu_pct', 0):.0f} % / {cpu.get('sim_cpu_pct', 0):.0f} % | "
+            f"{cpu.get('server_cpu_pct', 0):.0f} % / {cpu.get('db_cpu_pct', 0):.0f} % / "
+            f"{cpu.get('sim_cpu_pct', 0):.0f} % | "
             f"{r.get('server_cpu_ms_per_placement', 0):.1f} ms |"
         )
 
@@ -949,6 +999,12 @@ def main() -> None:
     )
     parser.add_argument("--server-log-level", default="warning")
     parser.add_argument("--dockyard-src", metavar="DIR", help="serve Dockyard from DIR or DIR/src")
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="sqlite, postgres or sqlite,postgres (each size on each; PostgreSQL: a throwaway "
+        "durable cluster, fsync on, from Debian's postgresql)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also save the figures")
     parser.add_argument("--sim-worker", help=argparse.SUPPRESS)
     parser.add_argument("--sim-port", type=int, help=argparse.SUPPRESS)
@@ -962,6 +1018,9 @@ def main() -> None:
     args.rollout_limit = args.rollout_limit or (60.0 if quick else 180.0)
     args.time_limit = args.time_limit or (600.0 if quick else 3600.0)
     sizes = list(sizes_of(args))
+    stores = [s.strip() for s in args.store.split(",") if s.strip()]
+    if not stores or any(s not in {"sqlite", "postgres"} for s in stores):
+        parser.error("--store: sqlite, postgres or both, comma-separated")
     if any(not 1 <= n <= 254 * 255 or m < 1 for n, m in sizes) or not 1 <= args.steps <= 100:
         parser.error("instances 1..64770, tasks >= 1, --steps 1..100")
     raise_nofile(max(n for n, _ in sizes) * 2 + 1000)
@@ -969,20 +1028,33 @@ def main() -> None:
     env = source_env(args.dockyard_src) or {}
     deadline = time.monotonic() + args.time_limit
     results: list[dict[str, Any]] = []
-    for instances, tasks in sizes:
-        plan = plan_size(instances, tasks, args.service_size, args.run_task_share)
-        if time.monotonic() + 30 > deadline:
-            print(f"\n{instances:,} instances: skipped (--time-limit)")
-            break
-        print(
-            f"\n== {instances:,} instances, {tasks:,} tasks ({plan.services} services x "
-            f"{plan.service_size} in {args.steps} steps + {plan.run_tasks:,} by RunTask) =="
-        )
-        try:
-            results.append(run_size(plan, args, env, deadline))
-        except Exception as error:  # BenchError, or an API call that failed: go on
-            print(f"  ! {instances:,} instances: {type(error).__name__}: {error}")
-            results.append({"instances": instances, "tasks": tasks, "error": str(error)})
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(throwaway_postgres(durable=True)) if "postgres" in stores else None
+        for instances, tasks in sizes:
+            plan = plan_size(instances, tasks, args.service_size, args.run_task_share)
+            for store in stores:
+                if time.monotonic() + 30 > deadline:
+                    print(f"\n{instances:,} instances on {store}: skipped (--time-limit)")
+                    break
+                print(
+                    f"\n== {instances:,} instances, {tasks:,} tasks ({plan.services} services x "
+                    f"{plan.service_size} in {args.steps} steps + {plan.run_tasks:,} by RunTask)"
+                    f", {store} store =="
+                )
+                try:
+                    results.append(
+                        run_size(plan, args, env, deadline, pg if store == "postgres" else None)
+                    )
+                except Exception as error:  # BenchError, or an API call that failed: go on
+                    print(f"  ! {instances:,} instances: {type(error).__name__}: {error}")
+                    results.append(
+                        {
+                            "store": store,
+                            "instances": instances,
+                            "tasks": tasks,
+                            "error": str(error),
+                        }
+                    )
     summary_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps({"sizes": results}, indent=2, default=str))

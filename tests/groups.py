@@ -19,7 +19,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 DOCKER_MARKERS = ("docker_images", "remove_task_containers", "docker.from_env", "import docker")
-POSTGRES_MODULES = {"test_postgres_server.py", "test_ha_failover.py", "test_server_lock.py"}
+POSTGRES_MODULES = {
+    "test_postgres_server.py",
+    "test_ha_failover.py",
+    "test_server_lock.py",
+    "test_ha_tls.py",
+    "test_pg_slow_db.py",
+}
 
 
 def is_serial(path: Path) -> bool:

@@ -6,9 +6,11 @@ arn:aws:ecs:us-east-1:000000000000:container-instance/stage01/<id>
 arn:aws:ecs:us-east-1:000000000000:task/stage01/<id>
 
 Tasks, services and container instances also have AWS's older short form without the
-cluster name (task/<id>, service/<name>, container-instance/<id>); Dockyard issues short
-task ARNs while the creator's taskLongArnFormat account setting is `disabled`.
-`resource_id` reads the last part of either form.
+cluster name (task/<id>, service/<name>, container-instance/<id>); Dockyard issues the
+short form while the creator's taskLongArnFormat, serviceLongArnFormat or
+containerInstanceLongArnFormat account setting is `disabled` (dockyard.accounts).
+`resource_id` reads the last part of either form; `cluster_name_of` the cluster of the
+long form (None for the short form: ask the store, whose rows keep the cluster).
 """
 
 from __future__ import annotations
@@ -71,6 +73,33 @@ class Identity:
 def resource_id(arn: Arn) -> str:
     """The id or name at the end of a long or short ARN (task/C/ID and task/ID -> ID)."""
     return arn.resource.rsplit("/", 1)[-1]
+
+
+def scoped_arns(identity: Identity, kind: str, cluster_name: str, name: str) -> tuple[str, str]:
+    """The (long, short) ARNs a task, service or container instance may have: what a
+    lookup by name or id tries, long first."""
+    return (
+        identity.ecs_scoped(kind, cluster_name, name),
+        identity.ecs_scoped(kind, cluster_name, name, long=False),
+    )
+
+
+def cluster_name_of(text: str) -> str | None:
+    """The cluster name in a long task/service/container-instance ARN (kind/C/ID -> C);
+    None for the short form (kind/ID) or what is not an ARN."""
+    arn = parse_arn(text)
+    parts = arn.resource.split("/") if arn is not None else []
+    return parts[1] if len(parts) == 3 else None
+
+
+def short_form(text: str) -> str:
+    """The short form of a long task/service/container-instance ARN (kind/C/ID -> kind/ID);
+    anything else unchanged."""
+    arn = parse_arn(text)
+    parts = arn.resource.split("/") if arn is not None else []
+    if arn is None or len(parts) != 3:
+        return text
+    return str(Arn(arn.partition, arn.service, arn.region, arn.account, f"{parts[0]}/{parts[2]}"))
 
 
 def new_id() -> str:

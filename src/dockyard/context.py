@@ -3,10 +3,17 @@
 A domain-level module (not in api/) so that controllers, lb, tasks, console and the
 API handlers share it without importing one another; api/ only adds the wire
 protocols on top.
+
+The `on_*` callbacks touch asyncio objects (the agent hub's events, the LB controller's
+wake, the service runner's queue); handlers and controllers call them after a commit,
+on a blocking store from a worker thread (store/offload.py): `on_loop` hands such calls
+to the server's event loop (`loop`), in the order they were made.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -65,9 +72,24 @@ class ApiContext:
     # Called after UpdateContainerAgent set an instance's update PENDING (its ARN): the
     # agent hub sends the agent the `update` message (api/ecs/agent_update.py).
     on_agent_update: Callable[[str], None] | None = None
-    # Where ACM keeps certificate and private-key files (mode 0600, read by HAProxy);
-    # None: ImportCertificate is refused (no place to keep keys).
+    # Where Get{TrustStoreCaCertificatesBundle,TrustStoreRevocationContent} write the files
+    # they answer with (<data-dir>/certs); None: those two are refused. Keys and bundles are
+    # rows; HAProxy's files are the LB controller's (lb/tls_writer.py).
     certs_dir: Path | None = None
+    # The server's event loop (set when the app starts): the callbacks above run there.
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def on_loop(self, callback: Callable[..., None] | None, *args: Any) -> None:
+        """`callback(*args)` now when on the event loop (or without one), else handed to
+        the loop (`call_soon_threadsafe`: FIFO, so commits' callbacks keep their order)."""
+        if callback is None:
+            return
+        loop = self.loop
+        if loop is None or _running_loop() is loop:
+            callback(*args)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
+            loop.call_soon_threadsafe(callback, *args)
 
     def now(self) -> float:
         return round(self.clock(), 3)
@@ -81,33 +103,32 @@ class ApiContext:
         not known (every service is then reconciled)."""
         if self.on_change is not None:
             if groups is None:
-                self.on_change(Changed(everything=True))
+                self.on_loop(self.on_change, Changed(everything=True))
             else:
                 pairs = frozenset((c, g) for c, g in groups if g and g.startswith("service:"))
                 if pairs:
-                    self.on_change(Changed(task_groups=pairs))
+                    self.on_loop(self.on_change, Changed(task_groups=pairs))
 
     def services_changed(self, service_arns: Iterable[str]) -> None:
         """Services' desired state changed (Create/Update/DeleteService, scaling)."""
         arns = frozenset(a for a in service_arns if a)
         if arns and self.on_change is not None:
-            self.on_change(Changed(services=arns))
+            self.on_loop(self.on_change, Changed(services=arns))
 
     def targets_changed(self, target_group_arns: Iterable[str]) -> None:
         """Target health or registrations changed in these target groups."""
         arns = frozenset(a for a in target_group_arns if a)
         if arns and self.on_change is not None:
-            self.on_change(Changed(target_groups=arns))
+            self.on_loop(self.on_change, Changed(target_groups=arns))
 
     def instances_changed(self, instance_arns: Iterable[str]) -> None:
         """Container instances joined, drained, left or (dis)connected."""
         arns = frozenset(a for a in instance_arns if a)
         if arns and self.on_change is not None:
-            self.on_change(Changed(instances=arns))
+            self.on_loop(self.on_change, Changed(instances=arns))
 
     def lb_changed(self) -> None:
-        if self.on_lb_change is not None:
-            self.on_lb_change()
+        self.on_loop(self.on_lb_change)
 
     def desired_changed(
         self,
@@ -124,7 +145,14 @@ class ApiContext:
             if docs is not None:
                 task_arns = docs.keys()
             tasks = None if task_arns is None else frozenset(a for a in task_arns if a)
-            self.on_desired_change(arns, tasks, docs)
+            self.on_loop(self.on_desired_change, arns, tasks, docs)
 
 
 Handler = Callable[[ApiContext, Params], Result]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a worker thread
+        return None

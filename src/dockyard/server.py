@@ -42,6 +42,7 @@ from dockyard.ha.notify import Kinds
 from dockyard.ha.sweep import Swept
 from dockyard.ha.wakeups import wakeups
 from dockyard.lb import LbController, LbSettings
+from dockyard.lb.legacy_tls import adopt_legacy_files
 from dockyard.logs import LogStore
 from dockyard.metrics import MetricsStore
 from dockyard.metrics.latest import LatestMetrics, MetricsSink
@@ -122,8 +123,9 @@ def build_app(config: ServerConfig) -> web.Application:
         identity=Identity(config.region, config.account_id),
         metrics=metrics,
         logs=logs,
-        certs_dir=config.data_dir / "certs",  # ACM's certificate and key files (0600)
+        certs_dir=config.data_dir / "certs",  # trust stores' Get* download files
     )
+    adopt_legacy_files(store, config.data_dir / "certs")  # keys/bundles kept as files before 0014
     ctx.alarm_actions = ActionRouter()  # Application Auto Scaling registers its sink here
     autoscaling_settings.TARGET_TRACKING_PERIOD_S = config.target_tracking_period_s
     scaling = ScalingController(ctx)
@@ -270,8 +272,7 @@ def lb_controller(
         ctx,
         LbSettings(
             haproxy=haproxy,
-            run_dir=config.lb_dir or config.data_dir / "haproxy",
-            certs_dir=config.data_dir / "certs",
+            run_dir=config.lb_dir or config.data_dir / "haproxy",  # TLS files in its certs/
             bind_address=config.lb_bind_address,
         ),
         sink,

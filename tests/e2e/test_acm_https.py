@@ -78,10 +78,7 @@ def test_https_listener_with_sni_and_redirect(server: ServerProcess, tmp_path: P
             {"Key": "site", "Value": "app.example.test"}
         ]
 
-        certs = server.data_dir / "certs"
-        assert stat.S_IMODE(certs.stat().st_mode) == 0o700
-        keys = sorted(certs.glob("*.key"))
-        assert len(keys) == 2 and all(stat.S_IMODE(k.stat().st_mode) == 0o600 for k in keys)
+        assert not (server.data_dir / "certs").exists()  # keys are in the store, not files
         log = (server.log_path or Path("/dev/null")).read_text()
         assert "PRIVATE KEY" not in log
 
@@ -135,6 +132,11 @@ def test_https_listener_with_sni_and_redirect(server: ServerProcess, tmp_path: P
             return [h["TargetHealth"]["State"] for h in health] == ["healthy"]
 
         wait_for(healthy, timeout=30, what="target healthy")
+        # The LB controller wrote the files the config names from the store (lb/tls_writer).
+        certs = server.data_dir / "haproxy" / "certs"
+        assert stat.S_IMODE(certs.stat().st_mode) == 0o700
+        keys = sorted(certs.glob("*.key"))
+        assert len(keys) == 2 and all(stat.S_IMODE(k.stat().st_mode) == 0o600 for k in keys)
 
         app = f"app.example.test:{https_port}:127.0.0.1"
         answer = curl(
@@ -189,7 +191,8 @@ def test_https_listener_with_sni_and_redirect(server: ServerProcess, tmp_path: P
             ListenerArn=https["ListenerArn"], Certificates=[{"CertificateArn": api_arn}]
         )
         acm.delete_certificate(CertificateArn=api_arn)
-        assert len(list(certs.glob("*.key"))) == 1
+        wait_for(lambda: len(list(certs.glob("*.key"))) == 1, timeout=30, what="files pruned")
+        assert "PRIVATE KEY" not in (server.log_path or Path("/dev/null")).read_text()
         with pytest.raises(ClientError) as missing:
             acm.describe_certificate(CertificateArn=api_arn)
         assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -120,6 +120,12 @@ def test_providers_with_the_aws_cli_and_a_service_split_that_holds(env: Env) -> 
     env.ecs.update_service(cluster=env.cluster, service="web", desiredCount=9)
     # 9 = base 1, then 8 by weight 1:3 -> 2 and 6: the service's tasks are counted.
     assert split(env.wait_running("web", 9)) == {"ondemand": 3, "spot": 6}
+    # Scale-in follows the strategy too: 6 = base 1, then 5 by 1:3 -> 2 and 4 (the
+    # service's spread over instances alone would stop spot tasks down to 3 and 3).
+    env.ecs.update_service(cluster=env.cluster, service="web", desiredCount=6)
+    assert split(env.wait_running("web", 6)) == {"ondemand": 2, "spot": 4}
+    env.ecs.update_service(cluster=env.cluster, service="web", desiredCount=9)
+    assert split(env.wait_running("web", 9)) == {"ondemand": 3, "spot": 6}
 
     refused = env.cli_error(
         "put-cluster-capacity-providers",

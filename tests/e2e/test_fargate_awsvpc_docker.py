@@ -13,6 +13,7 @@ bounded; containers, agent, server and HAProxy are cleaned up even when a test f
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,13 @@ from typing import Any
 import docker
 import pytest
 
-from tests.e2e.conftest import AgentProcess, ServerProcess, remove_task_containers, wait_for
+from tests.e2e.conftest import (
+    AgentProcess,
+    ServerProcess,
+    aws_json,
+    remove_task_containers,
+    wait_for,
+)
 from tests.e2e.test_lb_services_docker import _stop_haproxy, pick_port, request
 
 pytestmark = pytest.mark.e2e
@@ -157,6 +164,28 @@ def test_run_task_fargate_gets_its_own_address(fargate: Fargate) -> None:
         what="the task STOPPED",
     )
     assert stopped["attachments"][0]["status"] == "DELETED"
+    _run_task_with_the_aws_cli(fargate)
+
+
+def _run_task_with_the_aws_cli(fargate: Fargate) -> None:
+    """The same RunTask through the aws CLI (v1): the answer parsed by botocore, the task
+    given a pool address (the first task's address was given back when it stopped)."""
+    ran = aws_json(
+        fargate.server.endpoint, "ecs", "run-task", "--cluster", fargate.cluster,
+        "--task-definition", "auth-fargate", "--launch-type", "FARGATE",
+        "--network-configuration", json.dumps(NETWORK),
+    )  # fmt: skip
+    assert ran["failures"] == [] and ran["tasks"][0]["launchType"] == "FARGATE"
+    arn = ran["tasks"][0]["taskArn"]
+    task = wait_for(
+        lambda: (t := fargate.task(arn))["lastStatus"] == "RUNNING" and eni_address(t) and t,
+        timeout=60,
+        interval=0.3,
+        what="the CLI's awsvpc task RUNNING with its address",
+    )
+    address = eni_address(task)
+    assert address is not None and ipaddress.ip_address(address) in fargate.pool
+    fargate.ecs.stop_task(cluster=fargate.cluster, task=arn)
 
 
 def test_fargate_service_behind_an_ip_target_group(fargate: Fargate) -> None:

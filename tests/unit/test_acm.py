@@ -1,6 +1,6 @@
 """ACM's pure parts: PEM/key validation (acm/pem.py), SSL policies mapped to HAProxy
 (acm/policies.py), HTTPS rendering (lb/render.py) checked by `haproxy -c`, and key
-files' modes (acm/files.py)."""
+files' names and modes (acm/files.py)."""
 
 from __future__ import annotations
 
@@ -125,17 +125,22 @@ def test_policy_table() -> None:
     assert "TLS_" not in POLICIES["ELBSecurityPolicy-2016-08"].haproxy_options()
 
 
-def test_key_files_are_private(tmp_path: Path) -> None:
+def test_key_files_are_private_and_named_by_digest(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
-    files.write_certificate(certs, ARN, "CERT\n", "KEY\n")
-    files.write_certificate(certs, ARN, "CERT2\n", "KEY2\n")  # a re-import replaces both
+    first, second = files.material_digest("CERT\n", ""), files.material_digest("CERT2\n", "")
+    files.write_certificate(certs, ARN, first, "CERT\n", "KEY\n")
+    files.write_certificate(certs, ARN, second, "CERT2\n", "KEY2\n")  # a re-import: new names
     assert stat.S_IMODE(certs.stat().st_mode) == 0o700
-    for path in (files.pem_path(certs, ARN), files.key_path(certs, ARN)):
+    for path in (files.pem_path(certs, ARN, second), files.key_path(certs, ARN, second)):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert files.key_path(certs, ARN).read_text() == "KEY2\n"
-    assert sorted(p.name for p in certs.iterdir()) == ["11111111-2222.pem", "11111111-2222.pem.key"]
-    files.remove_certificate(certs, ARN)
-    assert list(certs.iterdir()) == []
+    assert files.key_path(certs, ARN, second).read_text() == "KEY2\n"
+    assert files.pem_path(certs, ARN, first).read_text() == "CERT\n"
+    assert sorted(p.name for p in certs.iterdir()) == sorted(
+        f"11111111-2222-{digest[:16]}.pem{suffix}"
+        for digest in (first, second)
+        for suffix in ("", ".key")
+    )
+    assert first != files.material_digest("CERT\n", "CHAIN\n")  # a new chain is a new file
 
 
 def https_model(policy_name: str = DEFAULT_POLICY, *certificates: str) -> LbModel:
@@ -154,8 +159,8 @@ def test_https_listener_renders_crts_policy_and_scheme(tmp_path: Path) -> None:
     config = render_haproxy(https_model("ELBSecurityPolicy-TLS13-1-2-2021-06", ARN, ARN2), settings)
     bind = next(line for line in config.splitlines() if "bind" in line and ":20443" in line)
     assert bind.startswith(
-        f"    bind 127.0.0.1:20443 ssl crt {tmp_path}/11111111-2222.pem"
-        f" crt {tmp_path}/33333333-4444.pem ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3"
+        f"    bind 127.0.0.1:20443 ssl crt {tmp_path}/11111111-2222-fp-2222.pem"
+        f" crt {tmp_path}/33333333-4444-fp-4444.pem ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3"
     )
     assert f"# certificate {ARN} sha256 fp-2222" in config  # a re-import changes the config
     assert "http-request set-header X-Forwarded-Proto https" in config
@@ -181,7 +186,7 @@ def test_every_policy_is_accepted_by_haproxy(name: str, tmp_path: Path) -> None:
     if not os.path.exists(HAPROXY):
         pytest.skip("haproxy is not installed")
     parsed = parse_import(RSA_CERT, RSA_KEY)
-    files.write_certificate(tmp_path, ARN, parsed.certificate_pem, parsed.key_pem)
+    files.write_certificate(tmp_path, ARN, "fp-2222", parsed.certificate_pem, parsed.key_pem)
     state = tmp_path / "state"
     state.write_text("1\n")
     settings = RenderSettings(

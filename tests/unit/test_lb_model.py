@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from dockyard.acm import keys
+from dockyard.elbv2 import trust_store_contents
 from dockyard.lb.model import load_model
 from dockyard.store import Kind, SqlStore, Tx, open_store
 
@@ -217,18 +219,21 @@ def test_model_reads_only_the_certificates_and_trust_stores_listeners_name(
             **doc,
             "Protocol": "HTTPS",
             "Certificates": [{"CertificateArn": f"{cert}used"}],
-            "_ListenerCertificates": [f"{cert}sni", f"{cert}deleted"],
+            "_ListenerCertificates": [f"{cert}sni", f"{cert}deleted", f"{cert}keyless"],
             "MutualAuthentication": {"Mode": "verify", "TrustStoreArn": f"{trust}used/1"},
         }
         tx.update(Kind.LISTENER, listener, named)
-        for name in ("used", "sni", "other"):
+        for name in ("used", "sni", "other", "keyless"):
             arn = f"{cert}{name}"
             doc = {"CertificateArn": arn, "_Fingerprint": name}
             tx.insert(Kind.CERTIFICATE, arn, doc, domain_name=name)
+            if name != "keyless":  # a certificate from before 0014 whose key was not found
+                keys.put_key(tx, arn, "KEY")
         for name in ("used", "other"):
             arn = f"{trust}{name}/1"
             doc = {"TrustStoreArn": arn, "_BundleSha256": name}
             tx.insert(Kind.TRUST_STORE, arn, doc, name=name)
+            trust_store_contents.put_bundle(tx, arn, "PEM", name)
     with store.read() as tx:
         model = load_model(tx)
     (https,) = model.listeners

@@ -66,7 +66,7 @@ def check(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
     directory = tmp_path_factory.mktemp("haproxy-tcp")
     certificate, key = make_certificate("nlb.example.test")
-    write_certificate(directory / "certs", CERT, certificate.decode(), key.decode())
+    write_certificate(directory / "certs", CERT, "ab12", certificate.decode(), key.decode())
     state = directory / "state"
     state.write_text("1\n")
     settings = RenderSettings(
@@ -115,7 +115,7 @@ def test_tls_listener_terminates_tls_and_forwards_plain_tcp(check) -> None:  # t
     config = check(nlb(tls_listener(alpn="h2,http/1.1"), groups=(tcp_group(),)))
     frontend = section(config, "frontend lb-n-20443")
     assert "    mode tcp" in frontend
-    assert "ssl crt " in frontend and "c1.pem" in frontend
+    assert "ssl crt " in frontend and "c1-ab12.pem" in frontend
     assert "ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3" in frontend
     assert frontend.rstrip().endswith("default_backend tg-a")
     assert "alpn h2,http/1.1" in frontend
@@ -256,4 +256,4 @@ def test_documents_build_the_nlb_model() -> None:
 def test_render_settings_paths_are_used(tmp_path: Path) -> None:
     settings = RenderSettings(certs_dir=tmp_path / "certs")
     config = render_haproxy(nlb(tls_listener(), groups=(tcp_group(),)), settings)
-    assert f"crt {tmp_path / 'certs' / 'c1.pem'}" in config
+    assert f"crt {tmp_path / 'certs' / 'c1-ab12.pem'}" in config

@@ -26,6 +26,8 @@ from dockyard.lb.model import Action, LbModel, Listener, MutualTls, Tls
 from dockyard.lb.mtls import bind_options, header_rules, parse_mutual_tls
 from dockyard.lb.render import RenderSettings, frontends, left_out, render_haproxy
 from dockyard.lb.state import lb_states
+from dockyard.lb.tls_files import wanted
+from dockyard.lb.tls_writer import TlsWriter
 from dockyard.store import Kind, open_store
 from dockyard.store.sql import SqlStore, sqlite_url
 from dockyard.testing.certs import make_certificate
@@ -397,7 +399,8 @@ def test_bind_options() -> None:
 
 @pytest.mark.skipif(not os.path.exists(HAPROXY), reason="haproxy is not installed")
 def test_haproxy_accepts_mutual_tls_configs(api: Api, ca: Ca, tmp_path: Path) -> None:
-    """The rendered lines with the files the API wrote: `haproxy -c` says valid."""
+    """The rendered lines with the files the LB writes from the store: `haproxy -c` says
+    valid."""
     arn = api("CreateTrustStore", Name="clients", **_inline(ca.certificate))["TrustStores"][0][
         "TrustStoreArn"
     ]
@@ -409,10 +412,11 @@ def test_haproxy_accepts_mutual_tls_configs(api: Api, ca: Ca, tmp_path: Path) ->
     )
     with api.ctx.store.read() as tx:
         doc = tx.find(Kind.TRUST_STORE)[0]
-    certs = tmp_path / "certs"
+    certs = tmp_path / "lb" / "certs"
+    certs.mkdir(parents=True)
     cert, key = make_certificate("localhost")
-    (certs / "abc.pem").write_bytes(cert)
-    (certs / "abc.pem.key").write_bytes(key)
+    (certs / "abc-f.pem").write_bytes(cert)
+    (certs / "abc-f.pem.key").write_bytes(key)
     tls = Tls("ELBSecurityPolicy-2016-08", ((CERT_ARN, "f"),))
     fixed = Action("fixed-response", status=200)
     verify = MutualTls("verify", arn, doc["_BundleSha256"], doc["_CrlSha256"], True)
@@ -426,7 +430,17 @@ def test_haproxy_accepts_mutual_tls_configs(api: Api, ca: Ca, tmp_path: Path) ->
         admin_socket=tmp_path / "admin.sock", state_file=tmp_path / "state", certs_dir=certs
     )
     (tmp_path / "state").write_text("1\n")
-    config = render_haproxy(LbModel(("web",), listeners), settings)
+    model = LbModel(("web",), listeners)
+    with api.ctx.store.read() as tx:
+        assert TlsWriter(certs).write_missing(tx, wanted(model, certs)) == []
+    names = sorted(str(p.relative_to(certs)) for p in certs.rglob("*.pem"))
+    store_id = arn.rsplit("/", 1)[-1]
+    assert names == [
+        "abc-f.pem",
+        f"truststores/{store_id}/ca-{doc['_BundleSha256'][:16]}.pem",
+        f"truststores/{store_id}/crl-{doc['_CrlSha256'][:16]}.pem",
+    ]
+    config = render_haproxy(model, settings)
     assert "verify required" in config and "verify optional" in config
     path = tmp_path / "haproxy.cfg"
     path.write_text(config)

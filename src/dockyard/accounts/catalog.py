@@ -50,9 +50,13 @@ CATALOG: dict[str, SettingSpec] = {
     )
 }
 
-# The ARN format settings Dockyard applies (records.long_arn_format). serviceLongArnFormat
-# and containerInstanceLongArnFormat are stored and listed but not applied yet (README.md).
-LONG_ARN_SETTINGS = {"task": "taskLongArnFormat"}
+# The ARN format settings (records.long_arn_format): resource kind -> setting. Each applies
+# to the resources created after it changed, by the principal it applies to.
+LONG_ARN_SETTINGS = {
+    "task": "taskLongArnFormat",
+    "service": "serviceLongArnFormat",
+    "container-instance": "containerInstanceLongArnFormat",
+}
 
 
 def spec_of(name: str) -> SettingSpec:

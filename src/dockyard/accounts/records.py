@@ -57,6 +57,6 @@ def effective(
 
 
 def long_arn_format(tx: Tx, identity: Identity, kind: str) -> bool:
-    """Whether a new `kind` (only "task" so far) created by the current caller gets the
-    long ARN format (kind/cluster/id)."""
+    """Whether a new `kind` ("task", "service" or "container-instance") created by the
+    current caller gets the long ARN format (kind/cluster/id), else kind/id."""
     return effective(tx, identity, [LONG_ARN_SETTINGS[kind]])[0].value == "enabled"

@@ -172,10 +172,16 @@ def metrics_sampler(config: AgentConfig, manager: TaskManager, cluster: str) -> 
     )
 
 
-def cluster_arn_of(instance_arn: str) -> str:
+def cluster_arn_of(instance_arn: str, cluster: str) -> str:
+    """The cluster ARN: from a long instance ARN (container-instance/C/ID); a short one
+    (containerInstanceLongArnFormat disabled) names no cluster: `cluster` (the agent's
+    ECS_CLUSTER, a name or an ARN) does."""
     arn = parse_arn(instance_arn)
     assert arn is not None
-    cluster = arn.resource_path.split("/", 1)[0]
+    if "/" in arn.resource_path:
+        cluster = arn.resource_path.split("/", 1)[0]
+    elif parse_arn(cluster) is not None:
+        return cluster
     return f"arn:{arn.partition}:ecs:{arn.region}:{arn.account}:cluster/{cluster}"
 
 
@@ -190,7 +196,7 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         runtime=runtime,
         picker=picker,
         host_ip=config.host_ip,
-        cluster_arn=cluster_arn_of(instance_arn),
+        cluster_arn=cluster_arn_of(instance_arn, config.cluster),
         instance_arn=instance_arn,
         default_stop_timeout_s=config.stop_timeout_s,
         report=lambda _report: None,

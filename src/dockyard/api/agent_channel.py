@@ -10,18 +10,26 @@ turn in one transaction (`apply_report_batches`). Connection
 state is mirrored into the store (`agentConnected`, `disconnectedAt`) so
 DescribeContainerInstances sees it, and into `self.away` (controllers/instances.py)
 so the instance controller's pass reads only the instances that are away.
+
+Threads (a blocking store: PostgreSQL): the store work (connection mirror, report
+batches, update status) runs in the store's thread pool (store/offload.py), one report
+batch at a time so they commit in arrival order; `DesiredSets` runs all its calls,
+reads included, in one thread of its own (`Serial`). The event loop keeps the
+websockets, the events and the queues; what a thread has for them comes back through
+`ApiContext.on_loop`. On SQLite all of it runs inline, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -37,6 +45,7 @@ from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
+from dockyard.store.offload import Serial, off_loop
 from dockyard.tasks.reports import apply_report_batches
 from dockyard.wire.agent import EXEC_FROM_AGENT, HEARTBEAT_S, DesiredMessage
 
@@ -70,13 +79,19 @@ class AgentHub:
         self.credentials = credentials
         self.sink = sink if sink is not None else MetricsSink(ctx.metrics)
         self.connections: dict[str, Connection] = {}
-        self.desired = DesiredSets(ctx.store, self._wake)
+        self.serial = Serial(ctx.store.blocking, "agent-desired")  # DesiredSets only
+        schedule = self.serial.submit if ctx.store.blocking else None
+        self.desired = DesiredSets(ctx.store, self._wake_soon, schedule=schedule)
         self.rescan_s = RESCAN_S
         self.away = Away()  # instances whose agent is not connected (the controller's)
         # Several servers on one database (dockyard.ha): this server's name, kept in the
         # instance documents of the agents connected here ("agentServer"); None: alone.
         self.server_id: str | None = None
         self._reports: list[tuple[str, Any]] = []  # state messages of this loop turn
+        self._pump: asyncio.Task[None] | None = None  # applying them (blocking store)
+        # per instance: its connect and disconnect mirror one after the other
+        self._mirrors: dict[str, asyncio.Lock] = {}
+        self._statuses = asyncio.Lock()
         ctx.on_desired_change = self.notify
         ctx.on_agent_update = self.request_update
         self._updates: set[asyncio.Task[None]] = set()  # `update` messages being sent
@@ -92,7 +107,11 @@ class AgentHub:
     ) -> None:
         """A commit changed what these instances run (`task_arns`: which tasks, if known;
         `docs`: their committed documents, if the writer has them)."""
-        self.desired.changed(instance_arns, task_arns, docs)
+        self.serial.submit(lambda: self.desired.changed(instance_arns, task_arns, docs))
+
+    def _wake_soon(self, instance_arn: str) -> None:
+        """DesiredSets' wake: from its thread, handed to the loop."""
+        self.ctx.on_loop(self._wake, instance_arn)
 
     def _wake(self, instance_arn: str) -> None:
         connection = self.connections.get(instance_arn)
@@ -115,15 +134,29 @@ class AgentHub:
                 since[doc["containerInstanceArn"]] = float(doc["disconnectedAt"])
         self.away.seed(since)
 
-    def _set_connected(self, instance_arn: str, connected: bool) -> dict[str, Any] | None:
+    async def _set_connected(self, instance_arn: str, connected: bool) -> dict[str, Any] | None:
         """Mirror the connection into the store and `self.away`; returns the instance
         document (None: unknown or INACTIVE)."""
+        doc, wrote = await off_loop(self.ctx.store, self._write_connected, instance_arn, connected)
+        if doc is None or not wrote:
+            return doc
+        if connected:
+            self.away.connected(instance_arn)
+        else:
+            self.away.disconnected(instance_arn, float(doc["disconnectedAt"]))
+        self.ctx.instances_changed({instance_arn})  # placement may use it (or not) now
+        return doc
+
+    def _write_connected(
+        self, instance_arn: str, connected: bool
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The store half of `_set_connected` (any thread): (document, whether written)."""
         with self.ctx.store.transaction() as tx:
             doc = tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
             if doc is None or doc["status"] == "INACTIVE":
-                return None
+                return None, False
             if not connected and not self._mine(doc):
-                return doc  # the agent moved to another server meanwhile: its state now
+                return doc, False  # the agent moved to another server meanwhile: its state
             doc["agentConnected"] = connected
             if self.server_id is not None:
                 doc["agentServer"] = self.server_id
@@ -132,12 +165,12 @@ class AgentHub:
             else:
                 doc["disconnectedAt"] = self.ctx.now()
             tx.update(Kind.CONTAINER_INSTANCE, instance_arn, doc)
-        if connected:
-            self.away.connected(instance_arn)
-        else:
-            self.away.disconnected(instance_arn, float(doc["disconnectedAt"]))
-        self.ctx.instances_changed({instance_arn})  # placement may use it (or not) now
-        return doc
+        return doc, True
+
+    def _mirror(self, instance_arn: str) -> asyncio.Lock:
+        """The lock that orders an instance's connect and disconnect store writes (with
+        threads, a reconnect's write could otherwise land before the old socket's)."""
+        return self._mirrors.setdefault(instance_arn, asyncio.Lock())
 
     def _mine(self, doc: Mapping[str, Any]) -> bool:
         """Whether the instance's agent connection (if any) is this server's."""
@@ -158,20 +191,47 @@ class AgentHub:
             generation = int(request.query.get("generation", "0"))
         except ValueError:
             generation = 0
+        if self.ctx.loop is None:  # ApiContext.on_loop hops here (app.py sets it too)
+            self.ctx.loop = asyncio.get_running_loop()
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=64 * 1024 * 1024)
-        doc = self._set_connected(instance_arn, True)
-        if doc is None:
-            return web.json_response(
-                {"__type": "ClientException", "message": "Unknown or inactive container instance."},
-                status=400,
-            )
-        await ws.prepare(request)
-        previous = self.connections.get(instance_arn)
         connection = Connection(instance_arn, ws, generation)
-        self.connections[instance_arn] = connection
+        async with self._mirror(instance_arn):
+            doc = await self._set_connected(instance_arn, True)
+            if doc is None:
+                return web.json_response(
+                    {"__type": "ClientException",
+                     "message": "Unknown or inactive container instance."},
+                    status=400,
+                )  # fmt: skip
+            previous = self.connections.get(instance_arn)
+            self.connections[instance_arn] = connection
+        try:
+            await self._serve(connection, request, previous, doc)
+        finally:
+            for queue in connection.log_streams.values():
+                queue.put_nowait(None)
+            for exec_queue in connection.exec_streams.values():
+                exec_queue.put_nowait(None)
+            async with self._mirror(instance_arn):
+                if self.connections.get(instance_arn) is connection:
+                    del self.connections[instance_arn]
+                    await self._set_connected(instance_arn, False)
+                    log.info("agent disconnected: %s", instance_arn)
+        return ws
+
+    async def _serve(
+        self,
+        connection: Connection,
+        request: web.Request,
+        previous: Connection | None,
+        doc: dict[str, Any],
+    ) -> None:
+        """One agent's session, from the websocket's prepare to its close."""
+        ws = connection.ws
+        await ws.prepare(request)
         if previous is not None:
             await previous.ws.close()
-        log.info("agent connected: %s", instance_arn)
+        log.info("agent connected: %s", connection.instance_arn)
         target = agent_update.pending_target(doc)
         if target is not None:  # an update under way resumes on reconnect
             self._start_update(connection, target)
@@ -186,15 +246,6 @@ class AgentHub:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
-            for queue in connection.log_streams.values():
-                queue.put_nowait(None)
-            for exec_queue in connection.exec_streams.values():
-                exec_queue.put_nowait(None)
-            if self.connections.get(instance_arn) is connection:
-                del self.connections[instance_arn]
-                self._set_connected(instance_arn, False)
-                log.info("agent disconnected: %s", instance_arn)
-        return ws
 
     async def _send_loop(self, connection: Connection) -> None:
         """Send deltas when woken; wake on our own to resend unacknowledged ones."""
@@ -207,8 +258,9 @@ class AgentHub:
             if rescan:
                 connection.rescan_at = time.monotonic() + self.rescan_s
             sync, connection.sync = connection.sync, None
-            message = self.desired.message_for(
-                connection.instance_arn, self.ctx.now(), sync=sync, rescan=rescan
+            arn, now = connection.instance_arn, self.ctx.now()
+            message = await self.serial.call(
+                lambda: self.desired.message_for(arn, now, sync=sync, rescan=rescan)  # noqa: B023
             )
             if message is None:
                 continue
@@ -216,7 +268,7 @@ class AgentHub:
                 await self._send(connection, message)
             except (ConnectionError, RuntimeError):
                 return
-            if self.desired.view(connection.instance_arn).has_unsent():
+            if await self.serial.call(lambda: self.desired.view(arn).has_unsent()):  # noqa: B023
                 connection.dirty.set()
 
     async def _send(self, connection: Connection, message: DesiredMessage) -> None:
@@ -255,10 +307,11 @@ class AgentHub:
             return
         kind = message.get("type")
         if kind == "update_status":  # UpdateContainerAgent progress
-            agent_update.record_status(self.ctx, instance_arn, message)
+            self._background(self._record_status(instance_arn, message))
             return
         if kind == "ack" and isinstance(message.get("generation"), int):
-            self.desired.view(instance_arn).ack(message["generation"], self.ctx.now())
+            generation, now = message["generation"], self.ctx.now()
+            self.serial.submit(lambda: self.desired.view(instance_arn).ack(generation, now))
             return
         if kind == "resync" and isinstance(message.get("generation"), int):
             connection.sync = message["generation"]
@@ -266,9 +319,37 @@ class AgentHub:
             return
         if kind != "state" or not isinstance(message.get("tasks"), list):
             return
-        if not self._reports:
+        if self.ctx.store.blocking:
+            if self._pump is None:  # one batch at a time, in arrival order
+                self._pump = asyncio.get_running_loop().create_task(self._pump_reports())
+        elif not self._reports:
             asyncio.get_running_loop().call_soon(self._apply_reports)
         self._reports.append((instance_arn, message["tasks"]))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task held until it ends (its failure is logged)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._updates.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._updates.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("agent message handling failed", exc_info=task.exception())
+
+    async def _pump_reports(self) -> None:
+        """Blocking store: apply the state messages in the store's thread pool, one
+        batch after the other (each sees the one before it committed)."""
+        try:
+            while self._reports:
+                batches = self._reports[:REPORT_BATCH]
+                del self._reports[:REPORT_BATCH]
+                moved = await off_loop(
+                    self.ctx.store, self._commit_reports, batches, self.ctx.now()
+                )
+                self._after_reports(moved)
+        finally:
+            self._pump = None
 
     def _apply_reports(self) -> None:
         """Apply every state message received in this event-loop turn in one transaction
@@ -280,14 +361,17 @@ class AgentHub:
             return
         if self._reports:  # the rest in the next turn: requests get the loop in between
             asyncio.get_running_loop().call_soon(self._apply_reports)
-        now = self.ctx.now()
+        self._after_reports(self._commit_reports(batches, self.ctx.now()))
+
+    def _commit_reports(self, batches: list[tuple[str, Any]], now: float) -> list[dict[str, Any]]:
+        """The store half of applying state messages (any thread): the tasks moved."""
         try:
             with self.ctx.store.transaction() as tx:
                 moved = apply_report_batches(tx, batches, now)
         except Exception:
             if len(batches) == 1:
                 log.exception("applying a state message of %s failed", batches[0][0])
-                return
+                return []
             moved = []
             for batch in batches:
                 try:
@@ -295,6 +379,10 @@ class AgentHub:
                         moved += apply_report_batches(tx, [batch], now)
                 except Exception:
                     log.exception("applying a state message of %s failed", batch[0])
+        return moved
+
+    def _after_reports(self, moved: list[dict[str, Any]]) -> None:
+        """On the loop, after the commit: tell the desired sets and the service runner."""
         if moved:
             stopped: dict[str, list[str]] = {}
             for task in moved:
@@ -303,7 +391,8 @@ class AgentHub:
                         task["taskArn"]
                     )
             for instance_arn, arns in stopped.items():
-                self.desired.reported_stopped(instance_arn, arns)
+                forget = functools.partial(self.desired.reported_stopped, instance_arn, arns)
+                self.serial.submit(forget)
             self.ctx.tasks_changed({(t.get("clusterArn", ""), t.get("group")) for t in moved})
 
     def request_update(self, instance_arn: str) -> None:
@@ -314,29 +403,33 @@ class AgentHub:
             self._start_update(connection, None)
 
     def _start_update(self, connection: Connection, target: str | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_update(connection, target))
-        self._updates.add(task)
-        task.add_done_callback(self._updates.discard)
+        self._background(self._send_update(connection, target))
+
+    def _instance(self, instance_arn: str) -> dict[str, Any] | None:
+        with self.ctx.store.read() as tx:
+            return tx.get(Kind.CONTAINER_INSTANCE, instance_arn)
+
+    async def _record_status(self, instance_arn: str, message: dict[str, Any]) -> None:
+        async with self._statuses:  # FIFO: update statuses are written in arrival order
+            await off_loop(
+                self.ctx.store, agent_update.record_status, self.ctx, instance_arn, message
+            )
 
     async def _send_update(self, connection: Connection, target: str | None) -> None:
         """Send the `update` message for `target` (None: read the pending target now)."""
         if target is None:
-            with self.ctx.store.read() as tx:
-                doc = tx.get(Kind.CONTAINER_INSTANCE, connection.instance_arn)
+            doc = await off_loop(self.ctx.store, self._instance, connection.instance_arn)
             target = agent_update.pending_target(doc) if doc is not None else None
             if target is None:
                 return
         built = await agent_package.server_package()
         if built.version != target:  # requested from a server running other code
-            agent_update.record_status(
-                self.ctx,
-                connection.instance_arn,
-                {
-                    "status": "FAILED",
-                    "version": target,
-                    "reason": f"The server now serves version {built.version}, not {target}.",
-                },
-            )
+            failed = {
+                "status": "FAILED",
+                "version": target,
+                "reason": f"The server now serves version {built.version}, not {target}.",
+            }
+            await self._record_status(connection.instance_arn, failed)
             return
         with contextlib.suppress(ConnectionError, RuntimeError):
             await connection.ws.send_str(json.dumps(agent_package.update_message(built)))
@@ -380,7 +473,14 @@ class AgentHub:
                     )
 
     async def close(self) -> None:
-        while self._reports:
-            self._apply_reports()  # received before the close: applied, not dropped
+        if self._pump is not None:
+            await self._pump
+        while self._reports:  # received before the close: applied, not dropped
+            batches = self._reports[:REPORT_BATCH]
+            del self._reports[:REPORT_BATCH]
+            self._after_reports(
+                await off_loop(self.ctx.store, self._commit_reports, batches, self.ctx.now())
+            )
         for connection in list(self.connections.values()):
             await connection.ws.close()
+        self.serial.close()

@@ -11,6 +11,10 @@ definitions (immutable once registered). Work per change is proportional to the
 tasks that changed, not to the tasks of the instance: an instance's whole set is
 read only on connect, on a resync that needs a full set, when a caller did not name
 its tasks, and on a slow safety rescan.
+
+Threads: not thread-safe; on a blocking store the agent hub makes every call from one
+thread of its own (api/agent_channel.py `Serial`), which `schedule` then defers the
+flush to, so the reads never run on the event loop.
 """
 
 from __future__ import annotations
@@ -58,9 +62,13 @@ class DesiredSets:
         wake: Callable[[str], None],
         *,
         ack_timeout_s: float = ACK_TIMEOUT_S,
+        schedule: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.store = store
         self.wake = wake
+        # How the flush is deferred until the current burst of changes is in (None: to
+        # the end of this event-loop turn, or now when called outside a loop).
+        self.schedule = schedule
         self.ack_timeout_s = ack_timeout_s
         self.views: dict[str, InstanceView] = {}
         self._generations = itertools.count(time.time_ns())
@@ -99,6 +107,10 @@ class DesiredSets:
                 for arn in task_arns:  # a later commit without a document: read it
                     self._docs.pop(arn, None)
         if self._flush_scheduled:
+            return
+        if self.schedule is not None:
+            self._flush_scheduled = True
+            self.schedule(self.flush)
             return
         try:
             loop = asyncio.get_running_loop()

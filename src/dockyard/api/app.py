@@ -7,10 +7,16 @@ the server has credentials.
 Every failure leaves as an AWS error of the protocol the client spoke; an
 unexpected exception is logged here and answered as ServerException (500)
 without internals.
+
+Threads: on a blocking store (PostgreSQL) everything after reading the body (SigV4,
+decoding, validation, the handler, encoding) runs in the store's bounded thread pool
+(store/offload.py), so a slow database slows requests, never the event loop (agents'
+websocket heartbeats, /health). On SQLite it runs inline (store/README.md: measured).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -29,6 +35,7 @@ from dockyard.api.request_scope import BASE_URL
 from dockyard.context import ApiContext
 from dockyard.errors import AwsError, ProtocolError, ServerException
 from dockyard.metrics.instruments import API_REQUESTS, API_SECONDS
+from dockyard.store.offload import off_loop
 
 log = logging.getLogger("dockyard.api")
 
@@ -76,7 +83,7 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         body = await request.read()
-        response = await self._handle(request, body, started)
+        response = await off_loop(self.ctx.store, self._handle, request, body, started)
         service, action = self._labels(request, body)
         API_REQUESTS.labels(service, action, str(response.status)).inc()
         API_SECONDS.labels(service, action).observe(time.perf_counter() - started)
@@ -97,7 +104,8 @@ class Gateway:
             return query_service.model_name, action
         return "-", "-"
 
-    async def _handle(self, request: web.Request, body: bytes, started: float) -> web.Response:
+    def _handle(self, request: web.Request, body: bytes, started: float) -> web.Response:
+        """Answer the request (in the store's thread pool when the store blocks)."""
         request_id = str(uuid.uuid4())
         if request.content_type == FORM_CONTENT_TYPE and "X-Amz-Target" not in request.headers:
             return query_respond(
@@ -160,6 +168,11 @@ def create_app(
     gateway = Gateway(ctx, services, credentials)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CTX_KEY] = ctx
+
+    async def bind_loop(_app: web.Application) -> None:  # ctx.on_loop hops to it
+        ctx.loop = asyncio.get_running_loop()
+
+    app.on_startup.append(bind_loop)
     app.router.add_get("/health", _health)
     app.router.add_get(  # UpdateContainerAgent: agents download this server's package
         agent_package.PATH,

@@ -32,6 +32,7 @@ from dockyard.lifecycle import PENDING_STATUSES
 from dockyard.metrics.instruments import REGISTRY, TASK_COUNTS
 from dockyard.metrics.latest import LatestMetrics
 from dockyard.store import Kind, Store
+from dockyard.store.offload import off_loop
 
 PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -190,8 +191,11 @@ def make_handler(
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(ScrapeCollector(ctx, connections, latest))
 
+    def collect() -> bytes:  # the scrape collector reads the store
+        return generate_latest(REGISTRY) + generate_latest(scrape)
+
     async def handler(_request: web.Request) -> web.Response:
-        body = generate_latest(REGISTRY) + generate_latest(scrape)
+        body = await off_loop(ctx.store, collect)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     return handler

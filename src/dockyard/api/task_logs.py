@@ -9,6 +9,7 @@ credentials.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -19,8 +20,18 @@ from dockyard.api.ecs.tasks import find_task
 from dockyard.api.json_protocol import json_error
 from dockyard.context import ApiContext
 from dockyard.errors import AwsError, InvalidParameterException
+from dockyard.store.offload import off_loop
 
 PATH = "/dockyard/v1/task-logs"
+
+
+def _find(
+    ctx: ApiContext, cluster_ref: str | None, task_ref: str
+) -> tuple[str, dict[str, Any] | None]:
+    """The task's ARN and document (None: not found); off the loop on a blocking store."""
+    with ctx.store.read() as tx:
+        cluster = resolve_cluster(tx, cluster_ref)
+        return find_task(ctx, cluster, task_ref, tx)
 
 
 def make_handler(
@@ -32,9 +43,7 @@ def make_handler(
             query = request.query
             if not query.get("task"):
                 raise InvalidParameterException("task is required.")
-            with ctx.store.read() as tx:
-                cluster = resolve_cluster(tx, query.get("cluster"))
-                arn, task = find_task(ctx, cluster, query["task"], tx)
+            arn, task = await off_loop(ctx.store, _find, ctx, query.get("cluster"), query["task"])
             if task is None:
                 raise InvalidParameterException("The referenced task was not found.")
             container = query.get("container")

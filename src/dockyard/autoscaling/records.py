@@ -15,7 +15,7 @@ import secrets
 import uuid
 from typing import Any
 
-from dockyard.arns import Identity
+from dockyard.arns import Identity, scoped_arns
 from dockyard.autoscaling.errors import ObjectNotFoundException, ValidationException
 from dockyard.store import Kind, Tx
 
@@ -48,9 +48,20 @@ def check_kind(namespace: str, resource_id: str, dimension: str) -> tuple[str, s
     return parts[1], parts[2]
 
 
-def service_arn(identity: Identity, resource_id: str) -> str:
-    _, cluster, service = resource_id.split("/")
-    return identity.ecs(f"service/{cluster}/{service}")
+def find_service(tx: Tx, identity: Identity, resource_id: str) -> dict[str, Any] | None:
+    """The ECS service of a resource id (service/<cluster>/<name>, whatever the service's
+    ARN format): its long ARN, else the short service/<name> when that one is in the
+    cluster (serviceLongArnFormat disabled when it was created); live first."""
+    _, cluster, name = resource_id.split("/")
+    found = None
+    for arn in scoped_arns(identity, "service", cluster, name):
+        doc = tx.get(Kind.SERVICE, arn)
+        if doc is None or doc["clusterArn"] != identity.ecs(f"cluster/{cluster}"):
+            continue
+        if doc["status"] != "INACTIVE":
+            return doc
+        found = found or doc
+    return found
 
 
 def target_arn(identity: Identity) -> str:

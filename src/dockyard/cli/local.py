@@ -1,9 +1,9 @@
 """`dockyard up` / `dockyard down`: a whole local Dockyard in one command.
 
 `up` starts the control plane as a background process (pid and log in
---data-dir), waits until it answers, and creates the cluster. Later issues add
-agents, HAProxy and the example services to the same command. `down` stops
-every process `up` started; the data stays unless --purge.
+--data-dir), waits until it answers, creates the cluster and starts the agents;
+`up --ha` starts PostgreSQL and three servers on it instead (cli/local_ha.py). `down`
+stops every process `up` started; the data stays unless --purge.
 """
 
 from __future__ import annotations
@@ -20,19 +20,14 @@ from pathlib import Path
 import boto3
 import click
 
+from dockyard.cli import local_ha
+
 
 def _pid_dir(data_dir: Path) -> Path:
     return data_dir / "pids"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_alive = local_ha.alive
 
 
 def _answers(endpoint: str) -> bool:
@@ -75,11 +70,28 @@ def _start(name: str, args: list[str], data_dir: Path) -> int:
     help="Simulated hosts, each an agent on its own 127.0.1.N.",
 )
 @click.option("--fake-runtime", is_flag=True, help="Agents keep containers in memory (no Docker).")
-def up(data_dir: Path, port: int, cluster: str, agents: int, fake_runtime: bool) -> None:
+@click.option(
+    "--ha",
+    is_flag=True,
+    help="PostgreSQL plus three servers (--port, +1, +2) on it; agents get every endpoint.",
+)
+@click.pass_context
+def up(
+    ctx: click.Context,
+    data_dir: Path,
+    port: int,
+    cluster: str,
+    agents: int,
+    fake_runtime: bool,
+    ha: bool,
+) -> None:
     """Start a local control plane and agents, and create a cluster."""
     data_dir = data_dir.resolve()
     endpoint = f"http://127.0.0.1:{port}"
-    if _answers(endpoint):
+    endpoints = [endpoint]
+    if ha:
+        endpoints = local_ha.start_control_plane(data_dir, port, _start, _answers)
+    elif _answers(endpoint):
         click.echo(f"Dockyard already answers at {endpoint}")
     else:
         server_data = data_dir / "server"
@@ -109,7 +121,7 @@ def up(data_dir: Path, port: int, cluster: str, agents: int, fake_runtime: bool)
 
         images = build_test_images(docker.from_env())
         click.echo(f"Example images: {', '.join(sorted(images))}")
-    _start_agents(data_dir, endpoint, cluster, agents, fake_runtime)
+    _start_agents(data_dir, endpoints, cluster, agents, fake_runtime)
     wanted = agents
     deadline = time.monotonic() + 60
     while wanted:
@@ -124,6 +136,13 @@ def up(data_dir: Path, port: int, cluster: str, agents: int, fake_runtime: bool)
                 f"only {count} of {wanted} agents registered; see {data_dir}"
             )
         time.sleep(0.2)
+    if ha:
+        local_ha.print_status(ctx, endpoint)
+        click.echo(
+            "Kill the leader (kill -9 $(cat "
+            f"{_pid_dir(data_dir)}/<leader>.pid)) and watch `dockyard status`: another"
+            " server leads within a few seconds."
+        )
     click.echo(
         "\nLook around:\n"
         f"  export DOCKYARD_ENDPOINT={endpoint}\n"
@@ -133,7 +152,8 @@ def up(data_dir: Path, port: int, cluster: str, agents: int, fake_runtime: bool)
         f"  .venv/bin/dockyard task run --cluster {cluster} web --count 2\n"
         f"  .venv/bin/dockyard task ls --cluster {cluster}\n"
         f"  .venv/bin/aws ecs describe-clusters --clusters {cluster} --endpoint-url {endpoint}\n"
-        "  .venv/bin/dockyard down          # stop everything"
+        + ("  .venv/bin/dockyard status\n" if ha else "")
+        + "  .venv/bin/dockyard down          # stop everything"
     )
 
 
@@ -164,7 +184,7 @@ def _remove_task_containers(data_dir: Path) -> int:
 
 
 def _start_agents(
-    data_dir: Path, endpoint: str, cluster: str, count: int, fake_runtime: bool
+    data_dir: Path, endpoints: list[str], cluster: str, count: int, fake_runtime: bool
 ) -> None:
     from dockyard.agent.config import total_memory_mib
 
@@ -176,7 +196,7 @@ def _start_agents(
         if pid_file.exists() and _alive(int(pid_file.read_text())):
             continue
         args = [
-            "agent", "--endpoint", endpoint, "--cluster", cluster,
+            "agent", *[arg for e in endpoints for arg in ("--endpoint", e)], "--cluster", cluster,
             "--host-ip", f"127.0.1.{index}", "--cpu", str(cpu), "--memory", str(memory),
             "--availability-zone", f"local-{'ab'[index % 2]}",
             "--data-dir", str(data_dir / name),
@@ -199,8 +219,9 @@ def down(data_dir: Path, purge: bool) -> None:
     """Stop everything `dockyard up` started."""
     pids = _pid_dir(data_dir)
     stopped = 0
-    # agents first, the server last (so agents do not report into a dead server)
-    files = sorted(pids.glob("*.pid"), key=lambda p: p.stem == "server") if pids.exists() else []
+    # agents first, the servers last (so agents do not report into a dead server)
+    files = sorted(pids.glob("*.pid"), key=lambda p: p.stem.startswith("server"))
+    files = files if pids.exists() else []
     for pid_file in files:
         pid = int(pid_file.read_text())
         if _alive(pid):
@@ -213,6 +234,7 @@ def down(data_dir: Path, purge: bool) -> None:
             stopped += 1
         pid_file.unlink()
     click.echo(f"Stopped {stopped} process(es).")
+    local_ha.stop_data_plane(data_dir)  # after `up --ha`: HAProxy, PostgreSQL
     removed = _remove_task_containers(data_dir)
     if removed:
         click.echo(f"Removed {removed} task container(s).")

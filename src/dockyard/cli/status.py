@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+from rich.table import Table
 
 from dockyard.cli.client import UnreachableError, settings, signed_get
 from dockyard.cli.output import console, emit, table
@@ -32,12 +33,8 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-@click.command()
-@click.pass_context
-def status(ctx: click.Context) -> None:
-    """Show the servers, which is the leader, and since when."""
-    options = settings(ctx)
-    data = fetch(options.endpoint, options.region)
+def servers_table(data: dict[str, Any]) -> Table:
+    """The servers as a table: name, URL, role (leader/follower/down), since when."""
     rows = [
         (
             server["name"],
@@ -51,4 +48,13 @@ def status(ctx: click.Context) -> None:
         for server in data["servers"]
     ]
     columns = ["Name", "URL", "Role", "Leader since", "Epoch", "Started", "Heartbeat"]
-    emit(ctx, data, lambda: console().print(table(columns, rows, numeric=["Epoch"])))
+    return table(columns, rows, numeric=["Epoch"])
+
+
+@click.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the servers, which is the leader, and since when."""
+    options = settings(ctx)
+    data = fetch(options.endpoint, options.region)
+    emit(ctx, data, lambda: console().print(servers_table(data)))

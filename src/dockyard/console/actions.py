@@ -18,6 +18,7 @@ from aiohttp import web
 
 from dockyard.console.context import back, console
 from dockyard.errors import AwsError
+from dockyard.store.offload import off_loop
 
 STOP_REASON = "Task stopped from the Dockyard console"
 
@@ -31,7 +32,7 @@ def _action(
         form = {k: str(v) for k, v in (await request.post()).items()}
         page = form.get("back") or ""
         try:
-            page_path, message = run(request, form)
+            page_path, message = await off_loop(console(request).api.ctx.store, run, request, form)
         except AwsError as error:
             raise back(_local(page), err=f"{error.code}: {error.message}") from None
         raise back(_local(page) if page else page_path, msg=message)

@@ -22,7 +22,15 @@ from dockyard.api import task_logs
 from dockyard.api.agent_channel import AgentHub
 from dockyard.console import actions, auth, live, pages
 from dockyard.console.calls import Api
-from dockyard.console.context import CONSOLE, PREFIX, SESSION, Console, console, render
+from dockyard.console.context import (
+    CONSOLE,
+    PREFIX,
+    SESSION,
+    Console,
+    console,
+    render,
+    threaded,
+)
 from dockyard.context import ApiContext
 from dockyard.errors import AwsError
 
@@ -120,19 +128,19 @@ def create_app(
     r.add_get("/login", login_form)
     r.add_post("/login", login)
     r.add_post("/logout", logout)
-    r.add_get("/", pages.clusters)
-    r.add_get("/load-balancers", pages.load_balancers)
-    r.add_get("/clusters/{cluster}", pages.cluster)
-    r.add_get("/clusters/{cluster}/instances", pages.instances_fragment)
-    r.add_get("/clusters/{cluster}/services", pages.services_fragment)
-    r.add_get("/clusters/{cluster}/tasks", pages.tasks_fragment)
+    r.add_get("/", threaded(pages.clusters))
+    r.add_get("/load-balancers", threaded(pages.load_balancers))
+    r.add_get("/clusters/{cluster}", threaded(pages.cluster))
+    r.add_get("/clusters/{cluster}/instances", threaded(pages.instances_fragment))
+    r.add_get("/clusters/{cluster}/services", threaded(pages.services_fragment))
+    r.add_get("/clusters/{cluster}/tasks", threaded(pages.tasks_fragment))
     r.add_post("/clusters/{cluster}/instances/{instance}/state", actions.drain)
-    r.add_get("/clusters/{cluster}/tasks/{task}", pages.task)
+    r.add_get("/clusters/{cluster}/tasks/{task}", threaded(pages.task))
     r.add_post("/clusters/{cluster}/tasks/{task}/stop", actions.stop)
-    r.add_get(service, pages.service)
-    r.add_get(service + "/overview", pages.service_overview)
-    r.add_get(service + "/tasks", pages.tasks_fragment)
-    r.add_get(service + "/metrics.json", live.service_metrics)
+    r.add_get(service, threaded(pages.service))
+    r.add_get(service + "/overview", threaded(pages.service_overview))
+    r.add_get(service + "/tasks", threaded(pages.tasks_fragment))
+    r.add_get(service + "/metrics.json", threaded(live.service_metrics))
     r.add_post(service + "/scale", actions.scale)
     r.add_post(service + "/deploy", actions.deploy)
     r.add_post(service + "/task-definition", actions.revision)

@@ -3,7 +3,7 @@
 Every page reads and every button writes through the handler table the AWS
 wire protocols dispatch to, with the same botocore validation, so the console
 can do nothing the aws CLI could not, and sees exactly what it would see.
-Handlers run on the event loop, as the gateway runs them.
+Pages run them as the gateway does: in the store's thread pool when the store blocks.
 """
 
 from __future__ import annotations

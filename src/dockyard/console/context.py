@@ -1,9 +1,13 @@
-"""What every console handler shares: the API, the signing secret, the session, rendering."""
+"""What every console handler shares: the API, the signing secret, the session, rendering.
+
+Pages and buttons call API handlers, which read the store: `threaded` runs a page off
+the event loop when the store blocks (PostgreSQL; store/offload.py), as the gateway
+runs API requests."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +17,7 @@ from aiohttp import web
 
 from dockyard.console import auth
 from dockyard.console.calls import Api
+from dockyard.store.offload import off_loop
 
 PREFIX = "/console"
 
@@ -37,6 +42,18 @@ SESSION = web.RequestKey("console_session", auth.Session)
 
 def console(request: web.Request) -> Console:
     return request.config_dict[CONSOLE]
+
+
+Page = Callable[[web.Request], web.StreamResponse]
+
+
+def threaded(page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler of a page (a plain function that renders or raises)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await off_loop(console(request).api.ctx.store, page, request)
+
+    return handle
 
 
 def render(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:

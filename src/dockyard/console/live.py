@@ -19,7 +19,7 @@ from dockyard.console.pages import describe_service, target_groups
 from dockyard.errors import AwsError
 
 
-async def service_metrics(request: web.Request) -> web.Response:
+def service_metrics(request: web.Request) -> web.Response:
     state = console(request)
     service = describe_service(request)
     groups = [

@@ -4,6 +4,7 @@ Each list is one List* call (maxResults, nextToken) and one Describe* call for
 that page, so a cluster of 1,000 services and 100,000 tasks costs the same to
 show as a small one. Fragments poll themselves (`hx-trigger="every 3s"`) with the
 token of the page they show, so the page a person is reading stays put.
+Pages are plain functions: app.py mounts them through `threaded` (context.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _next(request: web.Request) -> str | None:
     return request.query.get("next") or None
 
 
-async def clusters(request: web.Request) -> web.Response:
+def clusters(request: web.Request) -> web.Response:
     api = console(request).api
     listed = api.ecs("ListClusters", maxResults=CLUSTERS_PAGE, nextToken=_next(request))
     arns = listed.get("clusterArns", [])
@@ -100,7 +101,7 @@ def tasks_context(request: web.Request, cluster: str, service: str | None = None
     }
 
 
-async def cluster(request: web.Request) -> web.Response:
+def cluster(request: web.Request) -> web.Response:
     name = request.match_info["cluster"]
     api = console(request).api
     found = api.ecs("DescribeClusters", clusters=[name])["clusters"]
@@ -119,19 +120,19 @@ async def cluster(request: web.Request) -> web.Response:
     )
 
 
-async def instances_fragment(request: web.Request) -> web.Response:
+def instances_fragment(request: web.Request) -> web.Response:
     return render(
         request, "_instances.html", {"i": instances_context(request, request.match_info["cluster"])}
     )
 
 
-async def services_fragment(request: web.Request) -> web.Response:
+def services_fragment(request: web.Request) -> web.Response:
     return render(
         request, "_services.html", {"s": services_context(request, request.match_info["cluster"])}
     )
 
 
-async def tasks_fragment(request: web.Request) -> web.Response:
+def tasks_fragment(request: web.Request) -> web.Response:
     service = request.match_info.get("service")
     context = tasks_context(request, request.match_info["cluster"], service)
     return render(request, "_tasks.html", {"t": context})
@@ -173,7 +174,7 @@ def overview_context(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def service(request: web.Request) -> web.Response:
+def service(request: web.Request) -> web.Response:
     context = overview_context(request)
     family = views.task_definition_label(context["service"].get("taskDefinition", "")).split(":")[0]
     try:
@@ -196,11 +197,11 @@ async def service(request: web.Request) -> web.Response:
     )
 
 
-async def service_overview(request: web.Request) -> web.Response:
+def service_overview(request: web.Request) -> web.Response:
     return render(request, "_overview.html", {"o": overview_context(request)})
 
 
-async def task(request: web.Request) -> web.Response:
+def task(request: web.Request) -> web.Response:
     cluster, task_id = request.match_info["cluster"], request.match_info["task"]
     found = console(request).api.ecs("DescribeTasks", cluster=cluster, tasks=[task_id])["tasks"]
     if not found:
@@ -219,7 +220,7 @@ async def task(request: web.Request) -> web.Response:
     )
 
 
-async def load_balancers(request: web.Request) -> web.Response:
+def load_balancers(request: web.Request) -> web.Response:
     api = console(request).api
     listed = api.elbv2("DescribeLoadBalancers", PageSize=BALANCERS_PAGE, Marker=_next(request))
     balancers = []

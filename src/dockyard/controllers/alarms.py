@@ -27,6 +27,7 @@ from dockyard.alarms.evaluate import AlarmConfig, Evaluation, Point, evaluate, e
 from dockyard.context import ApiContext
 from dockyard.metrics import MetricKey, MetricsStore
 from dockyard.store import Kind
+from dockyard.store.offload import off_loop
 
 log = logging.getLogger("dockyard.controllers.alarms")
 GRID_S = 10  # every alarm period is a multiple of this
@@ -125,7 +126,8 @@ class AlarmController:
     async def step(self, now: float) -> dict[str, int]:
         """One pass over the due alarms; counts of outcomes (for logs and tests)."""
         judged_at = now - self.settings.settle_s
-        docs = self.due(self.load(), judged_at)
+        store = self.ctx.store  # its work runs off the event loop when it blocks
+        docs = self.due(await off_loop(store, self.load), judged_at)
         metrics = self.ctx.metrics
         results = await asyncio.to_thread(
             lambda: [evaluate_alarm(doc, metrics, judged_at) for doc in docs]
@@ -133,14 +135,17 @@ class AlarmController:
         counts: dict[str, int] = {}
         for doc, result in zip(docs, results, strict=True):
             try:
-                outcome = self.apply(doc, result, judged_at)
+                outcome = await off_loop(store, self.apply, doc, result, judged_at)
             except Exception:
                 log.exception("alarm %s: applying its evaluation failed", doc["AlarmName"])
                 outcome = "failed"
             counts[outcome] = counts.get(outcome, 0) + 1
+        await off_loop(store, self._prune, now)
+        return counts
+
+    def _prune(self, now: float) -> None:
         with self.ctx.store.transaction() as tx:
             alarms.prune_history(tx, now - HISTORY_RETENTION_S)
-        return counts
 
     async def run(self) -> None:
         while True:

@@ -27,6 +27,7 @@ from typing import Any
 from dockyard.context import ApiContext
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.store import Kind, Tx
+from dockyard.store.offload import off_loop
 from dockyard.tasks.reports import give_up
 
 log = logging.getLogger("dockyard.controllers.instances")
@@ -129,8 +130,9 @@ class Away:
         self.since.pop(instance_arn, None)
 
     def due(self, now: float, grace_s: float) -> list[str]:
-        """Instances away for longer than the grace period (pure: no store)."""
-        return [arn for arn, since in self.since.items() if now - since > grace_s]
+        """Instances away for longer than the grace period (pure: no store). A copy is
+        iterated: on a blocking store a pass runs in a thread while the hub updates."""
+        return [arn for arn, since in list(self.since.items()) if now - since > grace_s]
 
 
 LIVE = sorted(LIVE_STATUSES)
@@ -244,19 +246,24 @@ PRUNE_EVERY = 30  # steps between expiry passes
 RESEED_EVERY = 900  # steps between full reseeds of `Away` from the store (a safety net)
 
 
+def _read_disconnected(ctx: ApiContext) -> dict[str, float]:
+    with ctx.store.read() as tx:
+        return disconnected_since(tx)
+
+
 async def run(ctx: ApiContext, settings: InstanceSettings, away: Away) -> None:
-    """The loop; `away` is the agent hub's (seeded at start)."""
+    """The loop; `away` is the agent hub's (seeded at start). Store work runs off the
+    event loop on a blocking store (store/offload.py)."""
     ticks = 0
     while True:
         ticks += 1
         try:
             if ticks % RESEED_EVERY == 0:
-                with ctx.store.read() as tx:
-                    away.seed(disconnected_since(tx))
-            give_up_lost_hosts(ctx, settings, away)
+                away.seed(await off_loop(ctx.store, _read_disconnected, ctx))
+            await off_loop(ctx.store, give_up_lost_hosts, ctx, settings, away)
             if ticks % PRUNE_EVERY == 1:
                 for _ in range(EXPIRY_MAX_BATCHES):
-                    if not expire_batch(ctx, settings.task_retention_s):
+                    if not await off_loop(ctx.store, expire_batch, ctx, settings.task_retention_s):
                         break
                     await asyncio.sleep(0)  # a batch at a time: let requests through
         except Exception:

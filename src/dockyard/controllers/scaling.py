@@ -26,11 +26,12 @@ from typing import Any
 
 from dockyard.alarms.actions import AlarmInvocation
 from dockyard.autoscaling import policy, schedule
-from dockyard.autoscaling.records import find_target, record_activity, service_arn
+from dockyard.autoscaling.records import find_service, find_target, record_activity
 from dockyard.context import ApiContext
 from dockyard.controllers.services.desired import set_desired_count
 from dockyard.services.documents import add_event
 from dockyard.store import Kind, Tx
+from dockyard.store.offload import off_loop
 
 log = logging.getLogger("dockyard.controllers.scaling")
 PREFIX = "arn:aws:autoscaling:"
@@ -43,7 +44,7 @@ class ScalingSettings:
 
 
 def load_service(tx: Tx, ctx: ApiContext, target: dict[str, Any]) -> dict[str, Any] | None:
-    service = tx.get(Kind.SERVICE, service_arn(ctx.identity, target["ResourceId"]))
+    service = find_service(tx, ctx.identity, target["ResourceId"])  # either ARN format
     return service if service is not None and service["status"] == "ACTIVE" else None
 
 
@@ -273,12 +274,13 @@ class ScalingController:
         self._wake = asyncio.Event()
         self.register()
         next_schedule = 0.0
+        store = self.ctx.store  # its work runs off the event loop when it blocks
         while True:
-            changed = self.drain()
+            changed = await off_loop(store, self.drain)
             if self._loop.time() >= next_schedule:
                 next_schedule = self._loop.time() + self.settings.interval_s
                 try:
-                    changed |= run_scheduled(self.ctx, self.ctx.now())
+                    changed |= await off_loop(store, run_scheduled, self.ctx, self.ctx.now())
                 except Exception:
                     log.exception("scheduled actions pass failed; retrying")
             if changed:

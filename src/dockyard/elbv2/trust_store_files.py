@@ -10,12 +10,15 @@ Dockyard has no S3. Where ELB takes a bundle or a CRL from `S3Bucket` / `S3Key`:
 
 Any other bucket is CaCertificatesBundleNotFound / RevocationContentNotFound, saying so.
 
-For a trust store `<id>` (the last part of its ARN), `<certs>/truststores/<id>/` holds
-`ca-<sha16>.pem` (the validated bundle), `revocation-<n>.pem` (each CRL added, as PEM) and
-`crl-<sha16>.pem` (all CRLs in one file: HAProxy's `crl-file`). Names carry the content's
-digest so a change is a new file: a rolled-back transaction leaves only an unused file,
-and the config names the digest, so a new bundle reloads HAProxy. Mode 0644 files (CA
-certificates and CRLs are public) in the 0700 certs directory (dockyard.acm.files).
+The contents live in the store (`trust_store_contents.py`); these are the names of the
+files made from them. For a trust store `<id>` (the last part of its ARN),
+`<certs>/truststores/<id>/` holds `ca-<sha16>.pem` (the validated bundle),
+`revocation-<n>.pem` (each CRL added, as PEM) and `crl-<sha16>.pem` (all CRLs in one file:
+HAProxy's `crl-file`). Two places use these names: the leader's LB controller writes
+`ca-`/`crl-` files under `<lb-dir>/certs` (mode 0600, `dockyard.lb.tls_files`), and the
+API writes Get*'s download files under `<data-dir>/certs` (`write_file`: mode 0644, CA
+certificates and CRLs are public, in a 0700 directory). Names carry the content's digest,
+so a change is a new file and the config names the digest: a new bundle reloads HAProxy.
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ LB = _names(
     Kind.TARGET_GROUP,
     Kind.TARGET,
     Kind.CERTIFICATE,
+    Kind.CERTIFICATE_KEY,  # the leader writes HAProxy's files from these (lb/tls_writer.py)
     Kind.TRUST_STORE,
+    Kind.TRUST_STORE_CONTENT,
     Kind.CONTAINER_INSTANCE,
 )
 

@@ -3,6 +3,8 @@
 Each step (every `interval_s`, or at once after `wake()`):
 
     load_model(store) -> render_haproxy -> structure (config minus server lines)
+      + in the same read: tls_files.wanted -> tls_writer.write_missing (certificates, keys,
+        CA bundles, CRLs from the store into <lb-dir>/certs; pruned once HAProxy loaded it)
       no listener              -> stop HAProxy
       HAProxy not running      -> start it (or adopt a master left running)
       structure changed        -> hitless reload (listeners, rules, group settings)
@@ -26,6 +28,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dockyard.context import ApiContext
 from dockyard.lb import alb_metrics
@@ -37,8 +40,11 @@ from dockyard.lb.render import frontends, left_out, render_haproxy, structure
 from dockyard.lb.runtime_api import RuntimeApiError, Stats
 from dockyard.lb.settings import LbSettings
 from dockyard.lb.state import lb_states
+from dockyard.lb.tls_files import Piece, wanted
+from dockyard.lb.tls_writer import TlsWriter
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind
+from dockyard.store.offload import off_loop
 
 log = logging.getLogger("dockyard.lb")
 RETRY_REFUSED_S = 10.0
@@ -70,6 +76,7 @@ class LbController:
         self._counters = alb_metrics.CounterTracker()
         self._sampled_at = float("-inf")
         self.process = HAProxyProcess(settings)
+        self.tls = TlsWriter(settings.tls_dir.resolve())
         self.metrics = LbMetrics()
         self._structure: str | None = None  # of the config the running worker has
         self._refused: tuple[str, float] | None = None  # (structure, retry time)
@@ -118,16 +125,27 @@ class LbController:
         self._structure = None
         self._served = set()
 
-    async def step(self) -> None:
+    def _read(self) -> tuple[LbModel, dict[Path, Piece]]:
         with self.ctx.store.read() as tx:
             model = load_model(tx)
+            tls_files = wanted(model, self.tls.certs_dir)
+            if tls_files:  # a stat per file; reads and writes only what is missing
+                self.tls.write_missing(tx, tls_files)
+        return model, tls_files
+
+    async def step(self) -> None:
+        """One pass; its store work runs off the event loop when the store blocks."""
+        store = self.ctx.store
+        model, tls_files = await off_loop(store, self._read)
         written = {name: state for name, (_arn, state) in model.stored_states.items()}
         if not model.listeners:
             if self.process.pid is not None:
                 await self.stop()
+            self.tls.prune(tls_files)
             self._failure = None
-            self._write_states(model, written, lb_states(model, set(), None))
-            self._write_back(model, None, Plan())
+            states = lb_states(model, set(), None)
+            await off_loop(store, self._write_states, model, written, states)
+            await off_loop(store, self._write_back, model, None, Plan())
             return
         config = render_haproxy(model, self.settings.render_settings(self._secret))
         shape = structure(config)
@@ -137,15 +155,17 @@ class LbController:
             if self.process.pid is None or not await self.process.alive():
                 self._served = set()
                 states = lb_states(model, self._served, self._failure, left)
-                self._write_states(model, written, states)
+                await off_loop(store, self._write_states, model, written, states)
                 await self._converge(config, shape, model, start=True)
             elif shape != self._structure:
                 states = lb_states(model, self._served, self._failure, left)
-                self._write_states(model, written, states)
+                await off_loop(store, self._write_states, model, written, states)
                 await self._converge(config, shape, model, start=False)
         finally:
             states = lb_states(model, self._served, self._failure, left)
-            self._write_states(model, written, states)
+            await off_loop(store, self._write_states, model, written, states)
+        if shape == self._structure:  # the running worker loaded this config's files
+            self.tls.prune(tls_files)
         stats = await self.process.api.show_stat()
         plan = plan_runtime(
             model, stats, self.ctx.now(), old_workers=await self._old_workers(model, stats)
@@ -154,7 +174,7 @@ class LbController:
             failed = await self._apply(plan.ops)
             plan.delete = [key for key in plan.delete if key not in failed]
             stats = await self.process.api.show_stat()
-        self._write_back(model, stats, plan)
+        await off_loop(store, self._write_back, model, stats, plan)
         if time.monotonic() - self._sampled_at >= self.metrics_interval_s:
             await self._sample_metrics(model)
 

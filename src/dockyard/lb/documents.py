@@ -257,7 +257,7 @@ def parse_tls(listener: Doc, certificates: Mapping[str, Doc]) -> Tls | None:
     if protocol not in ("HTTPS", "TLS"):
         return None
     found = tuple(
-        (arn, str(certificates[arn].get("_Fingerprint", "")))
+        (arn, _file_digest(certificates[arn]))
         for arn in listener_certificates(listener)
         if arn in certificates
     )
@@ -265,3 +265,9 @@ def parse_tls(listener: Doc, certificates: Mapping[str, Doc]) -> Tls | None:
     if protocol == "TLS":
         alpn = ALPN.get(str((listener.get("AlpnPolicy") or ["None"])[0]))
     return Tls(str(listener.get("SslPolicy") or DEFAULT_POLICY), found, alpn)
+
+
+def _file_digest(certificate: Doc) -> str:
+    """What names the certificate's files: `_PemSha256` (certificate + chain), or for a
+    document imported before that field the certificate's `_Fingerprint`."""
+    return str(certificate.get("_PemSha256") or certificate.get("_Fingerprint", ""))

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.acm.keys import with_keys
 from dockyard.acm.usage import listener_certificates
+from dockyard.elbv2.trust_store_contents import with_bundles
 from dockyard.store import Kind, Tx
 
 Doc = Mapping[str, Any]
@@ -67,9 +69,10 @@ class Rule:
 
 @dataclass(frozen=True)
 class Tls:
-    """An HTTPS or TLS listener's certificates (ARN, SHA-256 fingerprint; the default first),
+    """An HTTPS or TLS listener's certificates (ARN, SHA-256 of certificate + chain: the
+    document's `_PemSha256`, its `_Fingerprint` before that field existed; the default first),
     SslPolicy name and ALPN protocols (TLS listeners' AlpnPolicy, HAProxy's `alpn` list; None:
-    no ALPN). The fingerprints are in the config, so a re-import reloads HAProxy."""
+    no ALPN). The digests name the files in the config, so a re-import reloads HAProxy."""
 
     policy: str
     certificates: tuple[tuple[str, str], ...]
@@ -197,6 +200,10 @@ def load_model(tx: Tx) -> LbModel:
     live = {"instance_id": instance_ids, "status": LIVE_INSTANCE}
     instances = tx.find(Kind.CONTAINER_INSTANCE, live) if instance_ids else []
     listeners = tx.find(Kind.LISTENER)
+    # A certificate without its key, a trust store without its bundle (from before both moved
+    # into the store, their files not found): left out as if missing, not served half-made.
+    certificates = _named(tx, Kind.CERTIFICATE, with_keys(tx, _certificate_arns(listeners)))
+    trust_stores = _named(tx, Kind.TRUST_STORE, with_bundles(tx, _trust_store_arns(listeners)))
     return build_model(
         balancers=balancers,
         listeners=listeners,
@@ -204,8 +211,8 @@ def load_model(tx: Tx) -> LbModel:
         groups=tx.find(Kind.TARGET_GROUP),
         targets=targets,
         addresses=instance_addresses(instances),
-        certificates=_named(tx, Kind.CERTIFICATE, _certificate_arns(listeners)),
-        trust_stores=_named(tx, Kind.TRUST_STORE, _trust_store_arns(listeners)),
+        certificates=certificates,
+        trust_stores=trust_stores,
     )
 
 

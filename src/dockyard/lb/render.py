@@ -60,7 +60,7 @@ class RenderSettings:
     cookie_secret: str = "dockyard"
     maxconn: int = 4096
     hard_stop_after_s: int = 300
-    certs_dir: Path = Path("certs")  # ACM's certificate files (dockyard.acm.files)
+    certs_dir: Path = Path("certs")  # TLS files (lb/tls_files.py: names; tls_writer.py: I/O)
 
 
 def render_haproxy(model: LbModel, settings: RenderSettings) -> str:
@@ -336,15 +336,15 @@ def _bind(listener: Listener, settings: RenderSettings) -> list[str]:
     """`bind`; for HTTPS and TLS with TLS terminated here: every certificate as a `crt` (the
     first is the default, the others are picked by SNI against their names; each key is the
     `.pem.key` file beside it), the SslPolicy's versions and ciphers, and the ALPN list
-    (HTTPS: http/1.1; TLS: its AlpnPolicy, none by default). A comment carries the
-    fingerprints so that a re-imported certificate changes the config (a reload)."""
+    (HTTPS: http/1.1; TLS: its AlpnPolicy, none by default). File names and a comment carry
+    the digests, so that a re-imported certificate changes the config (a reload)."""
     address = f"{settings.bind_address}:{listener.port}"
     if listener.tls is None:
         return [f"    bind {address}"]
     tls = listener.tls
     ssl_policy = policy(tls.policy) or policy(None)
     assert ssl_policy is not None
-    paths = [pem_path(settings.certs_dir, arn) for arn, _ in tls.certificates]
+    paths = [pem_path(settings.certs_dir, arn, digest) for arn, digest in tls.certificates]
     crts = " ".join(f"crt {word(str(path))}" for path in paths)
     lines = [f"    # certificate {arn} sha256 {digest}" for arn, digest in tls.certificates]
     alpn = f" alpn {tls.alpn}" if tls.alpn else ""

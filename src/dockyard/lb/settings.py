@@ -26,7 +26,12 @@ class LbSettings:
     start_timeout_s: float = 10.0
     maxconn: int = 4096
     hard_stop_after_s: int = 300
-    certs_dir: Path = Path(".dockyard/certs")  # ACM's files (dockyard.acm.files)
+    # TLS files written from the store (lb/tls_writer.py); None: <run_dir>/certs
+    certs_dir: Path | None = None
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.run_dir / "certs" if self.certs_dir is None else self.certs_dir
 
     @property
     def config_path(self) -> Path:
@@ -72,5 +77,5 @@ class LbSettings:
             cookie_secret=cookie_secret,
             maxconn=self.maxconn,
             hard_stop_after_s=self.hard_stop_after_s,
-            certs_dir=self.certs_dir.resolve(),
+            certs_dir=self.tls_dir.resolve(),
         )

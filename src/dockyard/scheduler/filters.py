@@ -7,8 +7,9 @@ while choosing; `placement` asks `reason()` when explaining a failure.
 
 The chain, in ECS's order (resources, then constraints):
 
-    status ACTIVE  -> agent connected -> cpu -> memory -> ports -> memberOf -> distinctInstance
-    "INACTIVE"        "AGENT"            "RESOURCE:CPU" ...  "RESOURCE:PORTS"
+    status ACTIVE  -> agent connected -> cpu -> memory -> ports -> ENI -> memberOf
+    "INACTIVE"        "AGENT"            "RESOURCE:CPU" ...  "RESOURCE:PORTS" "RESOURCE:ENI"
+    -> distinctInstance
                                          "MemberOf placement constraint unsatisfied."
                                          "DistinctInstance placement constraint unsatisfied."
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from dockyard.errors import InvalidParameterException
 
-from .model import ClosestMatch, TaskRequest
+from .model import ENI_GROUP, ENI_POOL_ATTRIBUTE, ClosestMatch, TaskRequest
 from .node import Node
 from .query import Query, compile_query
 from .state import ClusterState
@@ -35,6 +36,7 @@ AGENT = "AGENT"
 CPU = "RESOURCE:CPU"
 MEMORY = "RESOURCE:MEMORY"
 PORTS = "RESOURCE:PORTS"
+ENI = "RESOURCE:ENI"  # awsvpc: the instance's address pool is used up (ECS: ENI limit)
 MEMBER_OF = "MemberOf placement constraint unsatisfied."
 DISTINCT_INSTANCE = "DistinctInstance placement constraint unsatisfied."
 
@@ -159,6 +161,17 @@ def _enough_dynamic(
     return size - taken - pending >= needed
 
 
+def _enis(f: Feasibility, node: Node) -> bool:
+    """A free address in the instance's awsvpc pool. An instance without a pool is left
+    to the implicit memberOf on ecs.capability.task-eni (tasks/awsvpc.py)."""
+    if not f.request.enis:
+        return True
+    size = node.attributes.get(ENI_POOL_ATTRIBUTE)
+    if size is None or not size.isdigit():
+        return True
+    return node.task_groups.get(ENI_GROUP, 0) + f.request.enis <= int(size)
+
+
 def _member_of(f: Feasibility, node: Node) -> bool:
     return f.allowed is None or node.idx in f.allowed
 
@@ -175,6 +188,7 @@ _CHAIN: tuple[tuple[str, Callable[[Feasibility, Node], bool]], ...] = (
     (CPU, _cpu),
     (MEMORY, _memory),
     (PORTS, _ports),
+    (ENI, _enis),
     (MEMBER_OF, _member_of),
     (DISTINCT_INSTANCE, _distinct_instance),
 )
@@ -183,6 +197,7 @@ _DETAIL = {
     CPU: "has insufficient CPU units available.",
     MEMORY: "has insufficient memory available.",
     PORTS: "is already using a port required by your task.",
+    ENI: "has no free awsvpc address (elastic network interface) for your task.",
 }
 
 

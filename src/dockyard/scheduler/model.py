@@ -67,6 +67,15 @@ class TaskRequest:
     dynamic_ports_tcp: int = 0
     dynamic_ports_udp: int = 0
     dynamic_port_range: tuple[int, int] = DEFAULT_DYNAMIC_PORT_RANGE
+    enis: int = 0  # awsvpc: one address of the instance's pool (ENI_POOL_ATTRIBUTE)
+
+
+# awsvpc on Dockyard: the agent's address pool (agent/config.py) is the instance's ENI
+# limit. Its size is this attribute; the addresses in use are counted per instance under
+# the pseudo task group ENI_GROUP (kept with the other group counts, so it survives a
+# restart), which no real task group may be named (api/ecs/tasks.py refuses it).
+ENI_POOL_ATTRIBUTE = "dockyard.awsvpc-pool-size"
+ENI_GROUP = "dockyard:awsvpc-eni"
 
 
 @dataclass(frozen=True, slots=True)

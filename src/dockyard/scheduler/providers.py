@@ -18,10 +18,14 @@ Each task after the bases goes to the provider whose next task keeps the shares
 closest to the weights (D'Hondt: the largest weight / (tasks beyond base + 1),
 ties to the provider listed first), so a service that scales 1 task at a time
 converges to the same split as one that scales 10 at once.
+
+Scale-in follows the strategy too (`scale_in_providers`): each task stopped comes from
+the provider furthest above the split the strategy gives the tasks that remain.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,21 +106,86 @@ def split(
     if count <= 0 or not items:
         return []
     current = {item.provider: int((existing or {}).get(item.provider, 0)) for item in items}
-    # A strategy of weight-0 providers only (one provider, by check_strategy) takes all.
-    weights = {item.provider: item.weight for item in items}
-    if not any(weights.values()):
-        weights = dict.fromkeys(weights, 1)
+    weights = _weights(items)
     added = dict.fromkeys(current, 0)
     for _ in range(count):
-        chosen = _base_due(items, current)
-        if chosen is None:
-            chosen = max(
-                (item for item in items if weights[item.provider] > 0),
-                key=lambda item: _priority(item, current, weights),
-            ).provider
+        chosen = _next(items, current, weights)
         current[chosen] += 1
         added[chosen] += 1
     return [(item.provider, added[item.provider]) for item in items if added[item.provider]]
+
+
+def scale_in_providers(
+    items: Sequence[StrategyItem],
+    placed: Mapping[str, int],
+    available: Mapping[str, int],
+    count: int,
+) -> list[str]:
+    """The provider of each task a scale-in stops, in order (at most `count`, and at most
+    `available[p]` from provider p: the tasks that may be stopped). `placed`: the
+    service's tasks per provider ("" or any name outside the strategy for tasks of no
+    listed provider), stoppable or not.
+
+    Each stop leaves the split closest to what the strategy gives that many tasks: the
+    ideal split of n tasks is the first n assignments of `split` from zero (bases, then
+    D'Hondt by weight), and the stop comes from the provider furthest above its ideal
+    share; ties go to the provider listed last (the first listed wins ties when
+    placing), tasks of providers outside the strategy first. Worked example, A(base 2,
+    weight 1), B(weight 3) running A 4, B 6, scaled in to 6: ideal for 6 is A 3, B 3
+    (A, A, then B, B, B, A by weight), stopping one at a time gives B, A, B, B: A 3, B 3 remain."""
+    if count <= 0 or not items:
+        return []
+    current = Counter({p: n for p, n in placed.items() if n > 0})
+    left = Counter({p: n for p, n in available.items() if n > 0})
+    total = sum(current.values())
+    sequence = _sequence(items, total)  # the ideal split of m tasks: sequence[:m]
+    ideal = Counter(sequence)
+    position = {item.provider: i for i, item in enumerate(items)}
+    order: list[str] = []
+    while len(order) < count and +left:
+        remaining = total - len(order) - 1
+        if remaining >= 0:
+            ideal[sequence[remaining]] -= 1
+        chosen = max(
+            (p for p, n in left.items() if n > 0),
+            key=lambda p: (current[p] - ideal[p], position.get(p, len(items)), p),
+        )
+        current[chosen] -= 1
+        left[chosen] -= 1
+        order.append(chosen)
+    return order
+
+
+def _weights(items: Sequence[StrategyItem]) -> dict[str, int]:
+    """The items' weights; a strategy of weight-0 providers only (one provider, by
+    check_strategy) takes all."""
+    weights = {item.provider: item.weight for item in items}
+    return weights if any(weights.values()) else dict.fromkeys(weights, 1)
+
+
+def _next(
+    items: Sequence[StrategyItem], current: Mapping[str, int], weights: Mapping[str, int]
+) -> str:
+    """The provider the next task goes to: a base still due, else by weight."""
+    chosen = _base_due(items, current)
+    if chosen is None:
+        chosen = max(
+            (item for item in items if weights[item.provider] > 0),
+            key=lambda item: _priority(item, current, weights),
+        ).provider
+    return chosen
+
+
+def _sequence(items: Sequence[StrategyItem], count: int) -> list[str]:
+    """The provider of each of `count` tasks placed one by one from none."""
+    current = {item.provider: 0 for item in items}
+    weights = _weights(items)
+    out = []
+    for _ in range(count):
+        chosen = _next(items, current, weights)
+        current[chosen] += 1
+        out.append(chosen)
+    return out
 
 
 def _base_due(items: Sequence[StrategyItem], current: Mapping[str, int]) -> str | None:

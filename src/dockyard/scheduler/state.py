@@ -22,7 +22,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from .model import InstanceView, Placement, TaskRequest
+from .model import ENI_GROUP, InstanceView, Placement, TaskRequest
 from .node import Node
 from .query import Query
 from .spread import SpreadIndex
@@ -127,11 +127,9 @@ class ClusterState:
         else:
             node.blocked_tcp.difference_update(request.ports_tcp - node.reserved_tcp)
             node.blocked_udp.difference_update(request.ports_udp - node.reserved_udp)
-        count = node.task_groups.get(request.group, 0) + sign
-        if count > 0:
-            node.task_groups[request.group] = count
-        else:
-            node.task_groups.pop(request.group, None)
+        _count_group(node, request.group, sign)
+        if request.enis:  # awsvpc addresses in use (filters.py: RESOURCE:ENI)
+            _count_group(node, ENI_GROUP, sign * request.enis)
         node.pending_tasks_count = max(0, node.pending_tasks_count + sign)  # PROVISIONING
         if node.schedulable and self._sorted:
             old = {"cpu": old_cpu, "memory": old_memory}
@@ -197,6 +195,14 @@ class ClusterState:
 
 
 IndexKeys = tuple[bool, int, int, dict[str, int], dict[str, str | None]]
+
+
+def _count_group(node: Node, group: str, delta: int) -> None:
+    count = node.task_groups.get(group, 0) + delta
+    if count > 0:
+        node.task_groups[group] = count
+    else:
+        node.task_groups.pop(group, None)
 
 
 def _index_keys(node: Node) -> IndexKeys:

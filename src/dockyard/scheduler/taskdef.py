@@ -12,7 +12,8 @@ returns it) plus RunTask/StartTask `overrides`:
   container fields first; a task-level override (`overrides.cpu/memory`) wins;
 * ports: `bridge` (default) - hostPort 0/missing is dynamic, any other hostPort is
   static; `host` - the host port is the containerPort; `awsvpc`/`none` - no host
-  ports. `containerPortRange` ("8000-8010") counts one dynamic/static port each.
+  ports. `containerPortRange` ("8000-8010") counts one dynamic/static port each;
+* awsvpc: one address of the instance's pool (`enis`, RESOURCE:ENI when none is left).
 
 GPUs and other resourceRequirements are not scheduled yet.
 """
@@ -79,6 +80,7 @@ def task_request_from_definition(
         dynamic_ports_tcp=ports["dynamic_tcp"],
         dynamic_ports_udp=ports["dynamic_udp"],
         dynamic_port_range=dynamic_port_range,
+        enis=1 if mode == "awsvpc" else 0,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -38,17 +39,22 @@ class Kind(enum.Enum):
     # Per container instance: remaining cpu/memory/ports, task counts and groups (the
     # capacity bookkeeping kept apart from the AWS-shaped instance document).
     INSTANCE_CAPACITY = "instance_capacity"
-    # ACM certificates (imported): the document without the private key (a file, see acm/).
+    # ACM certificates (imported): the document without the private key.
     CERTIFICATE = "certificates"
+    # Their private keys (migration 0014), one row per certificate ARN: read only by the LB
+    # controller, which writes HAProxy's key files (dockyard.acm.keys).
+    CERTIFICATE_KEY = "certificate_keys"
     # ECS account settings (migration 0010): one row per (principal, setting name).
     ACCOUNT_SETTING = "account_settings"
     # ECS service deployment history (services/history.py): columns service, status,
     # created_at (deployments) and service, created_at (revisions).
     SERVICE_DEPLOYMENT = "service_deployments"
     SERVICE_REVISION = "service_revisions"
-    # ELBv2 trust stores (migration 0009): counts and digests; bundles and CRLs are files
-    # (dockyard.elbv2.trust_store_files).
+    # ELBv2 trust stores (migration 0009): counts and digests.
     TRUST_STORE = "trust_stores"
+    # Their CA bundles and CRLs (migration 0014): key "<trust store ARN>|bundle" or
+    # "|revocation-<id>", column trust_store (dockyard.elbv2.trust_store_contents).
+    TRUST_STORE_CONTENT = "trust_store_contents"
     # ECS capacity providers (migration 0012): column name, status.
     CAPACITY_PROVIDER = "capacity_providers"
 
@@ -64,6 +70,11 @@ class Tx(Protocol):
     @property
     def store(self) -> Store:
         """The store this transaction belongs to."""
+        ...
+
+    @property
+    def writing(self) -> bool:
+        """Whether this transaction holds the write lock (`transaction()`, not `read()`)."""
         ...
 
     def after_commit(self, callback: Callable[[], None], key: Hashable | None = None) -> None:
@@ -160,6 +171,17 @@ class Tx(Protocol):
 
 class Store(Protocol):
     """A backend: opens transactions and migrates its schema."""
+
+    @property
+    def blocking(self) -> bool:
+        """Whether its calls are network round trips (PostgreSQL): the server then runs
+        store work in `executor`, off its event loop (store/offload.py)."""
+        ...
+
+    @property
+    def executor(self) -> Executor:
+        """The bounded thread pool for store work when `blocking`."""
+        ...
 
     def observe(self, kind: Kind, observer: Observer) -> None:
         """Call `observer` on every write of `kind` from now on."""

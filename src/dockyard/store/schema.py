@@ -219,7 +219,7 @@ scaling_activities = sa.Table(
     ),
 )
 
-# --- ACM certificates (migration 0008): the private key is never here (acm/files.py) ----
+# --- ACM certificates (migration 0008): the private key is in certificate_keys (0014) ----
 certificates = sa.Table(
     "certificates",
     metadata,
@@ -335,6 +335,26 @@ capacity_providers = sa.Table(
 )
 TABLES["capacity_providers"] = capacity_providers
 tasks.append_column(sa.Column("capacity_provider", sa.String(255), nullable=True))
+
+# --- TLS material any leader can serve (migration 0014): what HAProxy's files are made of.
+# certificate_keys: an ACM certificate's private key ({"PrivateKey": pem}), by certificate ARN;
+# no API response reads this table (dockyard.acm.keys). trust_store_contents: a trust store's
+# CA bundle and each CRL as PEM, key "<trust store ARN>|bundle" / "|revocation-<id>".
+certificate_keys = sa.Table(
+    "certificate_keys",
+    metadata,
+    sa.Column("arn", sa.String(1600), primary_key=True),
+    sa.Column("doc", JSON_DOC, nullable=False),
+)
+trust_store_contents = sa.Table(
+    "trust_store_contents",
+    metadata,
+    sa.Column("arn", sa.String(1700), primary_key=True),
+    sa.Column("trust_store", sa.String(1600), nullable=False, index=True),
+    sa.Column("doc", JSON_DOC, nullable=False),
+)
+TABLES["certificate_keys"] = certificate_keys
+TABLES["trust_store_contents"] = trust_store_contents
 
 # --- Several servers on one PostgreSQL (migration 0013, dockyard.ha): not document kinds.
 # leases: one row per lease ("controllers"): holder (a server process), epoch (+1 on every

@@ -19,6 +19,13 @@ Several servers on one PostgreSQL (dockyard.ha): a write transaction made under 
 `writer_id` set, every write transaction reads the write mark (dropping caches another
 server made stale: `on_stale`); one that wrote something NOTIFYs `dockyard_changes` at
 commit with the kinds it wrote (`change_payload`).
+
+Threads: on a store whose calls are network round trips (`SqlStore.blocking`:
+PostgreSQL) the server runs store work in `SqlStore.executor`, a bounded thread pool
+sized below the connection pool (`store/offload.py`). What a write transaction keeps in
+process memory (tasks/memory.py) is touched only while the write lock is held: rollback
+callbacks run before the ROLLBACK that releases it, and `stale()` from outside a write
+transaction takes effect at the start of the next one.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -144,9 +153,10 @@ LIST_TYPES = (list, tuple, set, frozenset)
 class SqlTx:
     """One transaction on one connection; implements `dockyard.store.base.Tx`."""
 
-    def __init__(self, conn: Connection, store: SqlStore) -> None:
+    def __init__(self, conn: Connection, store: SqlStore, *, writing: bool = False) -> None:
         self._conn = conn
         self._store = store
+        self.writing = writing  # holds the write lock (`transaction()`, not `read()`)
         self._observers = store.observers
         self._on_commit: dict[Hashable, Callable[[], None]] = {}
         self._on_rollback: dict[Hashable, Callable[[], None]] = {}
@@ -404,6 +414,20 @@ class SqlTx:
         self.written.add(TAGS)
 
 
+# Threads of `SqlStore.executor`: below PostgreSQL's pool (QueuePool 5 + 10 overflow), so
+# the elector, the sweep and the rest (asyncio.to_thread) still get a connection.
+STORE_THREADS = 10
+
+
+def _blocking_default(sqlite: bool) -> bool:
+    """PostgreSQL: yes. SQLite: no (store/README.md, measured); `DOCKYARD_STORE_THREADS=1`
+    (or 0) overrides either, for measurements."""
+    forced = os.environ.get("DOCKYARD_STORE_THREADS", "").strip()
+    if forced in {"0", "1"}:
+        return forced == "1"
+    return not sqlite
+
+
 class SqlStore:
     """The SQLAlchemy backend; implements `dockyard.store.base.Store`."""
 
@@ -413,6 +437,26 @@ class SqlStore:
         self.observers: dict[Kind, list[Observer]] = {}
         self.writer_id: str | None = None  # set by dockyard.ha on a shared PostgreSQL
         self._stale: list[Callable[[], None]] = []
+        self._stale_pending = False
+        self._blocking = _blocking_default(self.sqlite)
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a call may wait on the network (PostgreSQL): the server then runs store
+        work in `executor`, never on its event loop (store/offload.py)."""
+        return self._blocking
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The bounded thread pool store work runs in (created on first use)."""
+        with self._executor_lock:
+            if self._executor is None:
+                # SQLite (forced, for measurements): within SingletonThreadPool's 5 connections
+                workers = min(STORE_THREADS, 4) if self.sqlite else STORE_THREADS
+                self._executor = ThreadPoolExecutor(workers, thread_name_prefix="store")
+            return self._executor
 
     def on_stale(self, callback: Callable[[], None]) -> None:
         """Call `callback` when another server may have written since this process last
@@ -420,6 +464,13 @@ class SqlStore:
         self._stale.append(callback)
 
     def stale(self) -> None:
+        """Caches are stale: dropped at the start of the next write transaction (under the
+        write lock: a write transaction in another thread may be using them now)."""
+        self._stale_pending = True
+
+    def _drop_stale(self) -> None:
+        """Inside a write transaction: run the `on_stale` callbacks."""
+        self._stale_pending = False
         for callback in self._stale:
             callback()
 
@@ -434,7 +485,7 @@ class SqlStore:
             conn.execute(sa.insert(t).values(name="store", writer=self.writer_id, seq=0))
         else:
             conn.execute(sa.update(t).where(t.c.name == "store").values(writer=self.writer_id))
-        self.stale()
+        self._drop_stale()
 
     def observe(self, kind: Kind, observer: Observer) -> None:
         self.observers.setdefault(kind, []).append(observer)
@@ -442,37 +493,51 @@ class SqlStore:
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
         """Commit on success, roll back on any exception (a failed COMMIT included);
-        then run the transaction's after_commit or after_rollback callbacks."""
+        then run the transaction's after_commit callbacks, or its after_rollback ones
+        (before the ROLLBACK, while the write lock is still held, when it can)."""
         with self.engine.connect() as conn:
             if self.sqlite:
                 _sqlite_begin(conn)
-                tx = SqlTx(conn, self)
+                tx = SqlTx(conn, self, writing=True)
                 try:
+                    if self._stale_pending:
+                        self._drop_stale()
                     yield tx
                     conn.exec_driver_sql("COMMIT")
                 except BaseException:
+                    tx._finished(committed=False)
                     if _in_transaction(conn):  # a failed COMMIT may have ended it
                         conn.exec_driver_sql("ROLLBACK")
-                    tx._finished(committed=False)
                     raise
             else:
-                tx = SqlTx(conn, self)
+                tx = SqlTx(conn, self, writing=True)
                 try:
                     with conn.begin():
-                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
-                        fence = FENCE.get()
-                        if fence is not None:
-                            tx.fence(fence[1], fence[0])
-                        if self.writer_id is not None:
-                            self._mark_write(conn)
-                        yield tx
-                        if self.writer_id is not None and tx.written:  # delivered at commit
-                            payload = change_payload(self.writer_id, tx.written)
-                            conn.execute(_NOTIFY_SQL, {"channel": CHANGES_CHANNEL, "p": payload})
+                        try:
+                            self._begin_write(conn, tx)
+                            yield tx
+                            if self.writer_id is not None and tx.written:  # sent at commit
+                                payload = change_payload(self.writer_id, tx.written)
+                                notify = {"channel": CHANGES_CHANNEL, "p": payload}
+                                conn.execute(_NOTIFY_SQL, notify)
+                        except BaseException:
+                            tx._finished(committed=False)  # the lock is still held
+                            raise
                 except BaseException:
-                    tx._finished(committed=False)
+                    tx._finished(committed=False)  # a failed COMMIT (no-op otherwise)
                     raise
         tx._finished(committed=True)
+
+    def _begin_write(self, conn: Connection, tx: SqlTx) -> None:
+        """PostgreSQL: the write lock, the fence, the write mark, stale caches dropped."""
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+        fence = FENCE.get()
+        if fence is not None:
+            tx.fence(fence[1], fence[0])
+        if self.writer_id is not None:
+            self._mark_write(conn)
+        if self._stale_pending:
+            self._drop_stale()
 
     @contextmanager
     def read(self) -> Iterator[SqlTx]:
@@ -498,6 +563,8 @@ class SqlStore:
         upgrade(self.engine)
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
 

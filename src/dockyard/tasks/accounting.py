@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.scheduler.model import TaskRequest
+from dockyard.scheduler.model import ENI_GROUP, TaskRequest
 from dockyard.scheduler.node import Node
 from dockyard.tasks.capacity import INTERNAL_FIELDS, status_bucket
 
@@ -43,6 +43,7 @@ def reservation_for(request: TaskRequest) -> Reservation:
         "boundTcp": [],
         "boundUdp": [],
         "group": request.group,
+        "enis": request.enis,  # awsvpc: one address of the instance's pool
     }
 
 
@@ -90,11 +91,12 @@ def release(node: Node, reservation: Reservation) -> None:
     unbound_udp = max(reservation["dynamicUdp"] - len(reservation["boundUdp"]), 0)
     node.pending_tcp = max(node.pending_tcp - unbound_tcp, 0)
     node.pending_udp = max(node.pending_udp - unbound_udp, 0)
-    left = node.task_groups.get(reservation["group"], 0) - 1
-    if left > 0:
-        node.task_groups[reservation["group"]] = left
-    else:
-        node.task_groups.pop(reservation["group"], None)
+    for group, taken in ((reservation["group"], 1), (ENI_GROUP, reservation.get("enis", 0))):
+        left = node.task_groups.get(group, 0) - int(taken)
+        if left > 0:
+            node.task_groups[group] = left
+        elif taken:
+            node.task_groups.pop(group, None)
 
 
 def count_transition(node: Node, before: str | None, after: str) -> None:

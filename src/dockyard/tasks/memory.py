@@ -13,11 +13,16 @@ afterwards every change goes through the code path that writes it:
   the store calls `_on_instance` on every write of one (an observer), and the
   node is replaced or removed - no writer of instance documents has to know.
 
-Consistency: transactions run one at a time on the server's event loop (SQLite
-has one writer; handlers are synchronous), so between a change and its commit no
-one else reads the state. The state is therefore the transaction's own view while
-it runs; if the transaction rolls back, every cluster it touched is dropped and
-reloads from the store on next use (`tx.after_rollback`). The property test
+Consistency: write transactions run one at a time (the store's write lock), and
+only they use the shared state: so between a change and its commit no one else
+reads it. The state is therefore the write transaction's own view while it runs; if
+the transaction rolls back, every cluster it touched is dropped (`tx.after_rollback`,
+run while the write lock is still held) and reloads from the store on next use.
+Read transactions: on SQLite everything runs on the event loop (one thread), so they
+use the shared state too; on a blocking store (PostgreSQL: handlers run in threads,
+store/offload.py) a read may run while a write in another thread is mid-change, so
+it never touches the shared state: capacity comes from the instance's capacity row in
+its own snapshot (a cluster's state, if asked for, is loaded for that read alone). The property test
 tests/unit/test_cluster_state_property.py checks memory == a state rebuilt from
 the store after random operation sequences, rollbacks and restarts included.
 
@@ -32,6 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from dockyard.arns import cluster_name_of
 from dockyard.scheduler import ClusterState, InstanceView
 from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Store, Tx
@@ -55,10 +61,13 @@ class ClusterMemory:
 
     def __init__(self) -> None:
         self._states: dict[str, ClusterState] = {}
+        self._short: dict[str, str] = {}  # short instance ARN -> cluster ARN (cluster_of)
 
     # -- reading ---------------------------------------------------------------------
     def state(self, tx: Tx, cluster_arn: str) -> ClusterState:
         """The live state of a cluster (loaded from `tx` on first use)."""
+        if not _shared(tx):  # a read beside writers in other threads: its own copy
+            return load(tx, cluster_arn)
         state = self._states.get(cluster_arn)
         if state is None:
             state = load(tx, cluster_arn)
@@ -68,14 +77,28 @@ class ClusterMemory:
 
     def node(self, tx: Tx, instance_arn: str) -> Node | None:
         """The live node of an ACTIVE/DRAINING instance, else None."""
-        state = self.state(tx, cluster_of(instance_arn))
+        state = self.state(tx, self.cluster_of(tx, instance_arn))
         return state.node(instance_arn) if instance_arn in state else None
+
+    def cluster_of(self, tx: Tx, instance_arn: str) -> str:
+        """The cluster of an instance: named in a long ARN; for the short form
+        (containerInstanceLongArnFormat disabled) read from its capacity row once and
+        remembered (an instance never changes cluster)."""
+        if cluster_name_of(instance_arn) is not None:
+            return cluster_of(instance_arn)
+        cluster = self._short.get(instance_arn)
+        if cluster is None:
+            row = tx.get_row(Kind.INSTANCE_CAPACITY, instance_arn)
+            if row is None:
+                return cluster_of(instance_arn)
+            cluster = self._short[instance_arn] = str(row["cluster"])
+        return cluster
 
     def view(self, tx: Tx, doc: Mapping[str, Any]) -> InstanceView:
         """An instance document as the scheduler sees it now (capacity from memory,
         or from its row for instances that are no longer live)."""
         arn = doc["containerInstanceArn"]
-        node = self.node(tx, arn)
+        node = self.node(tx, arn) if _shared(tx) else None
         if node is not None:
             return node.view()
         return instance_view(dict(doc), capacity.read(tx, arn))
@@ -105,7 +128,7 @@ class ClusterMemory:
         Live instances change in the cluster state (indexes kept); an instance that
         is no longer live gets a detached node read from the store.
         """
-        cluster_arn = cluster_of(instance_arn)
+        cluster_arn = self.cluster_of(tx, instance_arn)
         state = self.state(tx, cluster_arn)
         if instance_arn in state:
             self.guard(tx, cluster_arn)
@@ -143,7 +166,7 @@ class ClusterMemory:
         self, tx: Tx, arn: str, doc: dict[str, Any] | None, columns: Mapping[str, Any]
     ) -> None:
         """Store observer: an instance document was written (or deleted)."""
-        cluster_arn = str(columns.get("cluster") or cluster_of(arn))
+        cluster_arn = str(columns.get("cluster") or self.cluster_of(tx, arn))
         state = self._states.get(cluster_arn)
         if state is None:
             return  # not loaded: it will load what the store holds
@@ -159,6 +182,12 @@ class ClusterMemory:
         view = instance_view(doc, record)
         if arn not in state or state.view(arn) != view:
             state.add(view)
+
+
+def _shared(tx: Tx) -> bool:
+    """Whether `tx` may use the shared state: a write transaction (the write lock held),
+    or any transaction when every transaction runs on one thread (a non-blocking store)."""
+    return tx.writing or not tx.store.blocking
 
 
 _EMPTY = InstanceView(arn="", instance_id="", registered_cpu=0, registered_memory=0,

@@ -2,8 +2,9 @@
 
 Imported certificates only (Type IMPORTED): ImportCertificate validates the PEM
 blobs (`dockyard.acm.pem`), keeps the certificate document in the store and the
-private key in a 0600 file (`dockyard.acm.files`) that HAProxy reads for HTTPS
-listeners. The key never leaves that file: no response, store row or log has it.
+private key in its own kind (`dockyard.acm.keys`), which only the leader's LB controller
+reads to write HAProxy's 0600 key files (`dockyard.lb.tls_files`). Any server can take the
+call. No response, certificate document or log has the key.
 InUseBy and DeleteCertificate's refusal come from the listeners that name the
 certificate (default certificate or listener certificates).
 """
@@ -15,7 +16,7 @@ import binascii
 import logging
 from typing import Any
 
-from dockyard.acm import files
+from dockyard.acm import files, keys
 from dockyard.acm.pem import Parsed, PemError, parse_import, status
 from dockyard.acm.usage import in_use_by, listeners_by_certificate
 from dockyard.api.json_protocol import JsonService
@@ -103,12 +104,11 @@ def _document(arn: str, parsed: Parsed, created: float, now: float) -> dict[str,
         "_Certificate": parsed.certificate_pem,
         "_CertificateChain": parsed.chain_pem,
         "_Fingerprint": parsed.fingerprint,
+        "_PemSha256": files.material_digest(parsed.certificate_pem, parsed.chain_pem),
     }
 
 
 def import_certificate(ctx: ApiContext, params: Params) -> Result:
-    if ctx.certs_dir is None:
-        raise _error("ValidationException", "This server has no directory for certificate keys.")
     try:
         parsed = parse_import(
             _blob(params, "Certificate"),
@@ -135,10 +135,7 @@ def import_certificate(ctx: ApiContext, params: Params) -> Result:
             tx.insert(Kind.CERTIFICATE, arn, doc, domain_name=parsed.domain_name)
             _put_tags(tx, arn, tags)
             used = False
-        # Inside the transaction: a failed write leaves no row without its files.
-        files.write_certificate(
-            ctx.certs_dir, arn, parsed.certificate_pem + parsed.chain_pem, parsed.key_pem
-        )
+        keys.put_key(tx, arn, parsed.key_pem)  # the leader's LB controller writes the files
     log.info("certificate %s imported for %s", arn, parsed.domain_name)
     if used:
         ctx.lb_changed()  # HAProxy reloads with the new certificate
@@ -238,10 +235,9 @@ def delete_certificate(ctx: ApiContext, params: Params) -> Result:
                 f"Certificate {arn} is in use by a listener: remove it from the listener first.",
             )
         tx.delete(Kind.CERTIFICATE, arn)
+        keys.delete_key(tx, arn)
         tx.delete_all_tags(arn)
-    if ctx.certs_dir is not None:
-        files.remove_certificate(ctx.certs_dir, arn)
-    return {}
+    return {}  # the LB controller removes files no configuration names
 
 
 def add_tags_to_certificate(ctx: ApiContext, params: Params) -> Result:

@@ -16,11 +16,11 @@ from dockyard.api.autoscaling.paging import paginate
 from dockyard.autoscaling.errors import ObjectNotFoundException, ValidationException
 from dockyard.autoscaling.records import (
     check_kind,
+    find_service,
     find_target,
     policies_of,
     public,
     scheduled_actions_of,
-    service_arn,
     target_arn,
 )
 from dockyard.context import ApiContext, Params, Result
@@ -58,7 +58,7 @@ def register_scalable_target(ctx: ApiContext, params: Params) -> Result:
     check_kind(namespace, resource_id, dimension)
     changed = False
     with ctx.store.transaction() as tx:
-        service = tx.get(Kind.SERVICE, service_arn(ctx.identity, resource_id))
+        service = find_service(tx, ctx.identity, resource_id)  # either ARN format
         if service is None or service["status"] != "ACTIVE":
             raise ValidationException(f"ECS service doesn't exist: {resource_id}")
         if service["schedulingStrategy"] != "REPLICA":

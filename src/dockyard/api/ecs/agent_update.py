@@ -61,8 +61,7 @@ def update_container_agent(ctx: ApiContext, params: Params) -> Result:
         tx.update(Kind.CONTAINER_INSTANCE, doc["containerInstanceArn"], doc)
         result = {"containerInstance": present_instance(tx, doc, set())}
     log.info("agent update of %s to %s requested", doc["containerInstanceArn"], target)
-    if ctx.on_agent_update is not None:
-        ctx.on_agent_update(doc["containerInstanceArn"])
+    ctx.on_loop(ctx.on_agent_update, doc["containerInstanceArn"])  # the hub, on its loop
     return result
 
 

@@ -11,6 +11,7 @@ import json
 import math
 from typing import Any
 
+from dockyard.accounts.records import long_arn_format
 from dockyard.api.ecs import agent_update
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.instance_refs import (
@@ -111,7 +112,9 @@ def register_container_instance(ctx: ApiContext, params: Params) -> Result:
             doc["version"] = doc.get("version", 1) + 1
             doc["status"] = "ACTIVE"
         else:
-            arn = ctx.identity.ecs(f"container-instance/{cluster['clusterName']}/{new_id()}")
+            long = long_arn_format(tx, ctx.identity, "container-instance")  # the caller's
+            name = cluster["clusterName"]
+            arn = ctx.identity.ecs_scoped("container-instance", name, new_id(), long=long)
             doc = {
                 "containerInstanceArn": arn,
                 "ec2InstanceId": ec2_id or new_ec2_instance_id(),
@@ -163,7 +166,7 @@ def describe_container_instances(ctx: ApiContext, params: Params) -> Result:
         for ref in params["containerInstances"]:
             doc = find_instance(ctx, tx, cluster, ref)
             if doc is None:
-                failures.append({"arn": instance_arn(ctx, cluster, ref), "reason": "MISSING"})
+                failures.append({"arn": instance_arn(ctx, tx, cluster, ref), "reason": "MISSING"})
             else:
                 instances.append(present_instance(tx, doc, include))
     return {"containerInstances": instances, "failures": failures}
@@ -244,7 +247,7 @@ def update_container_instances_state(ctx: ApiContext, params: Params) -> Result:
         for ref in refs:
             doc = find_instance(ctx, tx, cluster, ref)
             if doc is None or doc["status"] not in {"ACTIVE", "DRAINING"}:
-                failures.append({"arn": instance_arn(ctx, cluster, ref), "reason": "MISSING"})
+                failures.append({"arn": instance_arn(ctx, tx, cluster, ref), "reason": "MISSING"})
                 continue
             if doc["status"] != status:
                 doc["status"] = status

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dockyard.api.ecs import services
 from dockyard.api.ecs.clusters import resolve_cluster
+from dockyard.api.ecs.service_refs import reuse_name
 from dockyard.api.ecs.tags import check_tags
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import InvalidParameterException, UnsupportedFeatureException
@@ -84,12 +85,13 @@ def _create_external(ctx: ApiContext, params: Params) -> Result:
     config = services.deployment_configuration(params, daemon=False)
     with ctx.store.transaction() as tx:
         cluster = resolve_cluster(tx, params.get("cluster"))
-        reused = services.reuse_name(ctx, tx, cluster, params["serviceName"])
+        claim = reuse_name(ctx, tx, cluster, params["serviceName"])
         service = services.new_service_doc(
-            ctx, cluster, params, desired=desired, config=config, controller=EXTERNAL, now=ctx.now()
-        )
+            ctx, cluster, params, arn=claim.arn, desired=desired, config=config,
+            controller=EXTERNAL, now=ctx.now(),
+        )  # fmt: skip
         service["taskSets"] = []
-        services.save_new_service(tx, service, existing=reused)
+        services.save_new_service(tx, service, existing=claim.existing)
         tx.put_tags(service["serviceArn"], params.get("tags", []))
         result = {"service": services.present(tx, service, set())}
     ctx.services_changed({service["serviceArn"]})

@@ -1,11 +1,12 @@
-"""Finding container instances by ARN or id, and the rules for their attributes."""
+"""Finding container instances by ARN (long or short) or id, and the rules for their
+attributes."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from dockyard.arns import parse_arn
+from dockyard.arns import parse_arn, scoped_arns
 from dockyard.context import ApiContext
 from dockyard.errors import InvalidParameterException
 from dockyard.store import Kind, Tx
@@ -14,20 +15,43 @@ ATTRIBUTE_NAME = re.compile(r"^[a-zA-Z0-9_./-]{1,128}$")
 ATTRIBUTE_VALUE = re.compile(r"^[a-zA-Z0-9_.@/\\: -]{1,128}$")
 
 
-def instance_arn(ctx: ApiContext, cluster: dict[str, Any], ref: str) -> str:
-    """ARN or bare id -> the instance's ARN in this cluster."""
+def _instance_id(ref: str) -> str:
     arn = parse_arn(ref)
-    if arn is not None:
-        if arn.resource_type != "container-instance":
-            raise InvalidParameterException(f"'{ref}' is not a container instance ARN.")
-        ref = arn.resource_path.rsplit("/", 1)[-1]
-    return ctx.identity.ecs(f"container-instance/{cluster['clusterName']}/{ref}")
+    if arn is None:
+        return ref
+    if arn.resource_type != "container-instance":
+        raise InvalidParameterException(f"'{ref}' is not a container instance ARN.")
+    return arn.resource_path.rsplit("/", 1)[-1]
+
+
+def locate_instance(
+    ctx: ApiContext, tx: Tx, cluster: dict[str, Any], ref: str
+) -> tuple[str, dict[str, Any] | None]:
+    """The instance `ref` (an id, a long or a short ARN) names in this cluster: its ARN
+    and document (None: no such instance; the ARN is then the long form). An instance
+    registered with containerInstanceLongArnFormat disabled has the short ARN
+    container-instance/<id>; its row's cluster column says whether it is this cluster's."""
+    long, short = scoped_arns(
+        ctx.identity, "container-instance", cluster["clusterName"], _instance_id(ref)
+    )
+    doc = tx.get(Kind.CONTAINER_INSTANCE, long)
+    if doc is not None:
+        return long, doc
+    row = tx.get_row(Kind.CONTAINER_INSTANCE, short)
+    if row is not None and row["cluster"] == cluster["clusterArn"]:
+        return short, dict(row["doc"])
+    return long, None
+
+
+def instance_arn(ctx: ApiContext, tx: Tx, cluster: dict[str, Any], ref: str) -> str:
+    """ARN or bare id -> the instance's ARN in this cluster (the long form when none)."""
+    return locate_instance(ctx, tx, cluster, ref)[0]
 
 
 def find_instance(
     ctx: ApiContext, tx: Tx, cluster: dict[str, Any], ref: str
 ) -> dict[str, Any] | None:
-    return tx.get(Kind.CONTAINER_INSTANCE, instance_arn(ctx, cluster, ref))
+    return locate_instance(ctx, tx, cluster, ref)[1]
 
 
 def is_agent_attribute(name: str) -> bool:

@@ -19,7 +19,8 @@ from typing import Any
 from botocore.utils import parse_timestamp
 
 from dockyard.api.ecs.clusters import resolve_cluster
-from dockyard.api.ecs.services import find_service, present
+from dockyard.api.ecs.service_refs import find_service
+from dockyard.api.ecs.services import present
 from dockyard.api.pagination import finish, page_of
 from dockyard.context import ApiContext, Params, Result
 from dockyard.controllers.services.circuit_breaker import ROLLBACK_SUFFIX

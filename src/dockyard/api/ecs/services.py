@@ -14,10 +14,10 @@ import re
 from typing import Any
 
 from dockyard.api.ecs.clusters import resolve_cluster
+from dockyard.api.ecs.service_refs import find_service, missing_arn, reuse_name
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.ecs.task_definitions import find_task_definition
 from dockyard.api.pagination import finish, page_of
-from dockyard.arns import parse_arn
 from dockyard.context import ApiContext, Params, Result
 from dockyard.controllers.services.circuit_breaker import threshold
 from dockyard.controllers.services.desired import set_desired_count
@@ -51,22 +51,6 @@ EXTERNAL_UPDATABLE = {
     "enableECSManagedTags",
     "propagateTags",
 }
-
-
-def service_name(ref: str) -> str:
-    arn = parse_arn(ref)
-    if arn is None:
-        return ref
-    if arn.resource_type != "service":
-        raise InvalidParameterException(f"'{ref}' is not a service ARN.")
-    return arn.resource_path.rsplit("/", 1)[-1]
-
-
-def find_service(
-    ctx: ApiContext, tx: Tx, cluster: dict[str, Any], ref: str
-) -> dict[str, Any] | None:
-    arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{service_name(ref)}")
-    return tx.get(Kind.SERVICE, arn)
 
 
 def deployment_configuration(
@@ -139,25 +123,12 @@ def _use_providers(docs: list[dict[str, Any]], providers: list[dict[str, Any]]) 
             doc.setdefault("launchType", "EC2")
 
 
-def reuse_name(ctx: ApiContext, tx: Tx, cluster: dict[str, Any], name: str) -> bool:
-    """CreateService's check of the name: refused while a service of that name is ACTIVE
-    or DRAINING; True when the new service takes over an INACTIVE one's row. That
-    service's history goes with it: dropped here, before the new one records its first
-    revision (`history_records.start`)."""
-    existing = find_service(ctx, tx, cluster, name)
-    if existing is None:
-        return False
-    if existing["status"] != "INACTIVE":
-        raise InvalidParameterException("Creation of service was not idempotent.")
-    history_records.forget(tx, existing["serviceArn"])
-    return True
-
-
 def new_service_doc(
     ctx: ApiContext,
     cluster: dict[str, Any],
     params: Params,
     *,
+    arn: str,
     desired: int,
     config: dict[str, Any],
     strategy: str = "REPLICA",
@@ -169,7 +140,7 @@ def new_service_doc(
     sets)."""
     name = params["serviceName"]
     service: dict[str, Any] = {
-        "serviceArn": ctx.identity.ecs(f"service/{cluster['clusterName']}/{name}"),
+        "serviceArn": arn,  # service_refs.reuse_name: the caller's ARN format
         "serviceName": name,
         "clusterArn": cluster["clusterArn"],
         "loadBalancers": params.get("loadBalancers", []),
@@ -248,12 +219,13 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
         check_load_balancers(params.get("loadBalancers", []), definition)
         check_launch_type(definition, launch_type)  # tasks/fargate.py
         network = check_network_configuration(definition, params.get("networkConfiguration"))
-        reused = reuse_name(ctx, tx, cluster, name)
+        claim = reuse_name(ctx, tx, cluster, name)
         now = ctx.now()
         deployment = new_deployment(definition["taskDefinitionArn"], desired, now)
         service = new_service_doc(
-            ctx, cluster, params, desired=desired, config=config, strategy=strategy, now=now
-        )
+            ctx, cluster, params, arn=claim.arn, desired=desired, config=config,
+            strategy=strategy, now=now,
+        )  # fmt: skip
         arn = service["serviceArn"]
         service["launchType"] = launch_type
         service["taskDefinition"] = definition["taskDefinitionArn"]
@@ -265,7 +237,7 @@ def create_service(ctx: ApiContext, params: Params) -> Result:
         history_records.start(
             tx, ctx.identity, service, deployment, definition, threshold=threshold(desired), now=now
         )
-        save_new_service(tx, service, existing=reused)
+        save_new_service(tx, service, existing=claim.existing)
         tx.put_tags(arn, tags)
         result = {"service": present(tx, service, set())}
     ctx.services_changed({arn})
@@ -437,8 +409,7 @@ def describe_services(ctx: ApiContext, params: Params) -> Result:
         for ref in refs:
             service = find_service(ctx, tx, cluster, ref)
             if service is None:
-                arn = ctx.identity.ecs(f"service/{cluster['clusterName']}/{service_name(ref)}")
-                failures.append({"arn": arn, "reason": "MISSING"})
+                failures.append({"arn": missing_arn(ctx, cluster, ref), "reason": "MISSING"})
             else:
                 services.append(present(tx, service, include))
     return {"services": services, "failures": failures}

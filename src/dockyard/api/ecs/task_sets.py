@@ -17,12 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecs.clusters import resolve_cluster
-from dockyard.api.ecs.services import (
-    active_definition,
-    check_load_balancers,
-    find_service,
-    task_counts,
-)
+from dockyard.api.ecs.service_refs import find_service
+from dockyard.api.ecs.services import active_definition, check_load_balancers, task_counts
 from dockyard.api.ecs.tags import check_tags
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.ecs.clusters import resolve_cluster
-from dockyard.api.ecs.instance_refs import instance_arn
+from dockyard.api.ecs.instance_refs import instance_arn, locate_instance
 from dockyard.api.ecs.tags import check_tags
 from dockyard.api.ecs.task_definitions import find_task_definition
 from dockyard.api.pagination import finish, page_of
@@ -18,6 +18,7 @@ from dockyard.arns import parse_arn, resource_id
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.lifecycle import StopCode
+from dockyard.scheduler.model import ENI_GROUP
 from dockyard.store import Kind, Tx
 from dockyard.tasks.awsvpc import check_network_configuration
 from dockyard.tasks.fargate import check_launch_type
@@ -72,6 +73,8 @@ def _spec(tx: Tx, params: Params, count: int) -> TaskSpec:
     started_by = params.get("startedBy")
     if started_by is not None and len(started_by) > 36:
         raise InvalidParameterException("startedBy can be up to 36 characters.")
+    if params.get("group") == ENI_GROUP:  # the scheduler's count of awsvpc addresses
+        raise InvalidParameterException(f"The task group name {ENI_GROUP} is reserved.")
     tags = params.get("tags", [])
     check_tags(tags)
     definition = _definition(tx, params["taskDefinition"])
@@ -132,8 +135,7 @@ def start_task(ctx: ApiContext, params: Params) -> Result:
         cluster = resolve_cluster(tx, params.get("cluster"))
         spec = _spec(tx, params, 1)
         for ref in refs:
-            arn = instance_arn(ctx, cluster, ref)
-            doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
+            arn, doc = locate_instance(ctx, tx, cluster, ref)
             if doc is None or doc["status"] not in {"ACTIVE", "DRAINING"}:
                 failures.append({"arn": arn, "reason": "MISSING"})
                 continue
@@ -200,7 +202,7 @@ def list_tasks(ctx: ApiContext, params: Params) -> Result:
         else:
             where["desired_status"] = desired
         if params.get("containerInstance"):
-            where["instance"] = instance_arn(ctx, cluster, params["containerInstance"])
+            where["instance"] = instance_arn(ctx, tx, cluster, params["containerInstance"])
         if params.get("family"):
             where["family"] = params["family"]
         if params.get("startedBy"):

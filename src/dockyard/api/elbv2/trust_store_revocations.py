@@ -3,14 +3,15 @@ DescribeTrustStoreRevocations, GetTrustStoreRevocationContent.
 
 Each revocation is a CRL (PEM or DER, from `S3Bucket` `file` / `inline` as the bundle)
 signed by one of the trust store's CA certificates; it gets the next RevocationId of
-its trust store (1, 2, ...). All of a trust store's CRLs are joined into one
-`crl-file` for HAProxy; verify-mode listeners then refuse a revoked client certificate.
+its trust store (1, 2, ...). Each CRL is kept in the store
+(`dockyard.elbv2.trust_store_contents`); the document's `_CrlSha256` is the digest of all
+of them joined, the one `crl-file` the leader's LB controller writes for HAProxy;
+verify-mode listeners then refuse a revoked client certificate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from dockyard.api.elbv2.paging import answer, page_in_memory, page_of
@@ -21,10 +22,12 @@ from dockyard.api.elbv2.trust_stores import (
     NEXT_REVOCATION,
     REVOCATIONS,
     certs_dir,
+    download,
     listeners_using,
     prune_after_commit,
 )
 from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2 import trust_store_contents as stored
 from dockyard.elbv2 import trust_store_files as files
 from dockyard.elbv2.errors import (
     InvalidRevocationContent,
@@ -39,6 +42,7 @@ from dockyard.elbv2.trust_stores import (
     MAX_REVOKED_ENTRIES,
     parse_crl,
 )
+from dockyard.errors import AwsError
 from dockyard.store import Kind, Tx
 
 PUBLIC = ("RevocationId", "RevocationType", "NumberOfRevokedEntries")
@@ -48,38 +52,41 @@ def _public(arn: str, revocation: dict[str, Any]) -> dict[str, Any]:
     return {"TrustStoreArn": arn, **{key: revocation[key] for key in PUBLIC}}
 
 
-def _read_bundle(directory: Path, doc: dict[str, Any]) -> str:
-    path = files.bundle_path(directory, doc["TrustStoreArn"], doc[BUNDLE_SHA])
-    try:
-        return path.read_text()
-    except OSError:
+def _read_bundle(tx: Tx, doc: dict[str, Any]) -> str:
+    pem = stored.bundle_pem(tx, doc["TrustStoreArn"])
+    if pem is None:
         raise InvalidRevocationContent(
-            "The trust store's CA certificates bundle is missing on the server: "
+            "The trust store's CA certificates bundle is missing: "
             "ModifyTrustStore to upload it again"
-        ) from None
+        )
+    return pem
 
 
-def _read_pems(directory: Path, doc: dict[str, Any], known: Mapping[int, str]) -> dict[int, str]:
-    """Each revocation's CRL text by RevocationId: from `known`, else from its file."""
-    arn = doc["TrustStoreArn"]
-    return {
-        r["RevocationId"]: known.get(r["RevocationId"])
-        or files.revocation_path(directory, arn, r["RevocationId"]).read_text()
-        for r in doc[REVOCATIONS]
-    }
+def _read_pems(
+    tx: Tx, doc: dict[str, Any], known: Mapping[int, str], missing: type[AwsError]
+) -> dict[int, str]:
+    """Each revocation's CRL text by RevocationId: from `known`, else from the store; a CRL
+    lost from the store raises `missing` (the error the calling operation models)."""
+    ids = [r["RevocationId"] for r in doc[REVOCATIONS]]
+    found = {**stored.revocation_pems(tx, doc["TrustStoreArn"], set(ids) - set(known)), **known}
+    lost = [i for i in ids if i not in found]
+    if lost:
+        raise missing(
+            f"The CRL of revocation {lost[0]} is missing: remove that revocation and add it again"
+        )
+    return {i: found[i] for i in ids}
 
 
-def _write_combined(tx: Tx, directory: Path, doc: dict[str, Any], pems: Mapping[int, str]) -> None:
-    """Rewrite the one crl-file of the trust store, update counts, save the document.
+def _save_combined(
+    tx: Tx, doc: dict[str, Any], pems: Mapping[int, str], missing: type[AwsError]
+) -> None:
+    """The digest of the one crl-file of the trust store and the counts; saves the document.
     `pems` was read before the transaction; a revocation added meanwhile is read here."""
     arn = doc["TrustStoreArn"]
-    text, digest = files.combined_crl(_read_pems(directory, doc, pems).values())
+    _text, digest = files.combined_crl(_read_pems(tx, doc, pems, missing).values())
     doc[CRL_SHA] = digest if doc[REVOCATIONS] else None
     doc["TotalRevokedEntries"] = sum(r["NumberOfRevokedEntries"] for r in doc[REVOCATIONS])
-    if doc[REVOCATIONS]:
-        files.write_file(files.crl_path(directory, arn, digest), text)
     tx.update(Kind.TRUST_STORE, arn, doc)
-    prune_after_commit(tx, directory, doc)
 
 
 def add_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
@@ -91,11 +98,11 @@ def add_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
             raise InvalidRevocationContent("The revocation type must be CRL")
         if not content.get("S3Bucket") or not content.get("S3Key"):
             raise RevocationContentNotFound("A revocation needs an S3Bucket and an S3Key")
-    directory = certs_dir(ctx)
     # Files are read and CRLs parsed before the write transaction (it holds the write lock).
     with ctx.store.read() as tx:
         before = get_trust_store(tx, params["TrustStoreArn"])
-    bundle = _read_bundle(directory, before)
+        bundle = _read_bundle(tx, before)
+        pems = _read_pems(tx, before, {}, InvalidRevocationContent)
     sources = [
         files.read_source(
             c["S3Bucket"], c["S3Key"], MAX_REVOCATION_FILE_BYTES, RevocationContentNotFound
@@ -103,12 +110,11 @@ def add_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
         for c in contents
     ]
     crls = [parse_crl(data, bundle) for data in sources]
-    pems = _read_pems(directory, before, {})
     with ctx.store.transaction() as tx:
         doc = get_trust_store(tx, params["TrustStoreArn"])
         arn = doc["TrustStoreArn"]
         if doc[BUNDLE_SHA] != before[BUNDLE_SHA]:  # ModifyTrustStore meanwhile: check again
-            bundle = _read_bundle(directory, doc)
+            bundle = _read_bundle(tx, doc)
             crls = [parse_crl(data, bundle) for data in sources]
         if len(doc[REVOCATIONS]) + len(crls) > MAX_REVOCATION_FILES:
             raise TooManyTrustStoreRevocationEntries(
@@ -127,13 +133,12 @@ def add_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
                 "_Sha256": crl.sha256,
             }
             doc[NEXT_REVOCATION] += 1
-            files.write_file(
-                files.revocation_path(directory, arn, revocation["RevocationId"]), crl.pem
-            )
+            stored.put_revocation(tx, arn, revocation["RevocationId"], crl.pem, crl.sha256)
             pems[revocation["RevocationId"]] = crl.pem
             doc[REVOCATIONS].append(revocation)
             added.append(_public(arn, revocation))
-        _write_combined(tx, directory, doc, pems)
+        _save_combined(tx, doc, pems, InvalidRevocationContent)
+        prune_after_commit(tx, ctx.certs_dir, doc)
         used = bool(listeners_using(tx, arn))
     if used:
         notify_lb(ctx)
@@ -152,17 +157,22 @@ def remove_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
     ids = list(dict.fromkeys(params["RevocationIds"]))
     if not ids:
         raise ValidationError("At least one revocation ID must be specified")
-    directory = certs_dir(ctx)
     with ctx.store.read() as tx:
         before = get_trust_store(tx, params["TrustStoreArn"])
-    _known(before, ids)
-    kept = {**before, REVOCATIONS: [r for r in before[REVOCATIONS] if r["RevocationId"] not in ids]}
-    pems = _read_pems(directory, kept, {})  # the CRLs that stay, read outside the transaction
+        _known(before, ids)
+        kept = {
+            **before,
+            REVOCATIONS: [r for r in before[REVOCATIONS] if r["RevocationId"] not in ids],
+        }
+        # the CRLs that stay, read outside the write lock
+        pems = _read_pems(tx, kept, {}, ValidationError)
     with ctx.store.transaction() as tx:
         doc = get_trust_store(tx, params["TrustStoreArn"])
         _known(doc, ids)
         doc[REVOCATIONS] = [r for r in doc[REVOCATIONS] if r["RevocationId"] not in ids]
-        _write_combined(tx, directory, doc, pems)
+        stored.delete_revocations(tx, doc["TrustStoreArn"], ids)
+        _save_combined(tx, doc, pems, ValidationError)
+        prune_after_commit(tx, ctx.certs_dir, doc)
         used = bool(listeners_using(tx, doc["TrustStoreArn"]))
     if used:
         notify_lb(ctx)
@@ -182,11 +192,14 @@ def describe_trust_store_revocations(ctx: ApiContext, params: Params) -> Result:
 
 
 def get_trust_store_revocation_content(ctx: ApiContext, params: Params) -> Result:
-    """Location: a file:// URI of the CRL (as PEM) on the server (ELB: pre-signed S3 URL)."""
+    """Location: a file:// URI of the CRL (as PEM) on this server (ELB: pre-signed S3 URL)."""
     directory = certs_dir(ctx)
+    revocation_id = params["RevocationId"]
     with ctx.store.read() as tx:
         doc = get_trust_store(tx, params["TrustStoreArn"])
-    revocation_id = params["RevocationId"]
-    _known(doc, [revocation_id])
+        _known(doc, [revocation_id])
+        pem = stored.revocation_pem(tx, doc["TrustStoreArn"], revocation_id)
+    if pem is None:  # from before migration 0014, its file not found at the upgrade
+        raise RevocationIdNotFound(f"The CRL of revocation ID {revocation_id} is missing")
     path = files.revocation_path(directory, doc["TrustStoreArn"], revocation_id)
-    return {"Location": path.resolve().as_uri()}
+    return {"Location": download(path, pem)}

@@ -4,11 +4,15 @@ DescribeTrustStoreAssociations, DeleteSharedTrustStoreAssociation.
 
 The CA bundle comes from the server's disk or from the request (`S3Bucket` `file` /
 `inline`: see `dockyard.elbv2.trust_store_files`); it is validated
-(`dockyard.elbv2.trust_stores`) and kept as a file the LB names in `ca-file`. The
-document keeps ELB's TrustStore fields and, under `_` keys that botocore's shape does
-not have (so no response shows them), the digests that name the files and the
-revocations (see trust_store_revocations.py). Status is ACTIVE at once: the bundle is
-validated before the call answers, so TrustStoreNotReady is never due.
+(`dockyard.elbv2.trust_stores`) and kept in the store (`dockyard.elbv2.trust_store_contents`),
+from which the leader's LB controller writes the `ca-file` HAProxy reads: any server can
+take the call. The document keeps ELB's TrustStore fields and, under `_` keys that
+botocore's shape does not have (so no response shows them), the digests that name the
+files and the revocations (see trust_store_revocations.py). Get*'s `Location` is a file
+this server writes from the store on demand under its `<data-dir>/certs` (the download
+area; mutations prune the files there that the document no longer names). Status is
+ACTIVE at once: the bundle is validated before the call answers, so TrustStoreNotReady is
+never due.
 Listeners use a trust store through MutualAuthentication (mutual_authentication.py).
 """
 
@@ -23,6 +27,7 @@ from dockyard.api.elbv2.refs import get_trust_store, notify_lb, trust_store_arn
 from dockyard.api.elbv2.tags import check_tags, put_tags
 from dockyard.arns import parse_arn
 from dockyard.context import ApiContext, Params, Result
+from dockyard.elbv2 import trust_store_contents as contents
 from dockyard.elbv2 import trust_store_files as files
 from dockyard.elbv2.errors import (
     CaCertificatesBundleNotFound,
@@ -77,10 +82,20 @@ def file_paths(directory: Path, doc: dict[str, Any]) -> list[Path]:
     return paths
 
 
-def prune_after_commit(tx: Tx, directory: Path, doc: dict[str, Any]) -> None:
+def prune_after_commit(tx: Tx, directory: Path | None, doc: dict[str, Any]) -> None:
+    """Drop the download files (Get*'s Locations) the committed document no longer names."""
+    if directory is None:
+        return
     keep = file_paths(directory, doc)
     store = files.store_dir(directory, doc["TrustStoreArn"])
     tx.after_commit(lambda: files.prune(store, keep))
+
+
+def download(path: Path, text: str) -> str:
+    """Write `text` to `path` in the download area unless it is there; its file:// URI."""
+    if not path.is_file():
+        files.write_file(path, text)
+    return path.resolve().as_uri()
 
 
 def _bundle(params: Params) -> Any:
@@ -105,7 +120,6 @@ def create_trust_store(ctx: ApiContext, params: Params) -> Result:
     name, tags = params["Name"], params.get("Tags", [])
     _check_name(name)
     check_tags(tags)
-    directory = certs_dir(ctx)
     bundle = _bundle(params)
     with ctx.store.transaction() as tx:
         if tx.find(Kind.TRUST_STORE, {"name": name}):
@@ -126,8 +140,7 @@ def create_trust_store(ctx: ApiContext, params: Params) -> Result:
         }
         tx.insert(Kind.TRUST_STORE, arn, doc, name=name)
         put_tags(tx, arn, tags)
-        # Inside the transaction: a failed write leaves no row without its file.
-        files.write_file(files.bundle_path(directory, arn, bundle.sha256), bundle.pem)
+        contents.put_bundle(tx, arn, bundle.pem, bundle.sha256)
     return {"TrustStores": [public(doc)]}
 
 
@@ -154,7 +167,6 @@ def describe_trust_stores(ctx: ApiContext, params: Params) -> Result:
 
 
 def modify_trust_store(ctx: ApiContext, params: Params) -> Result:
-    directory = certs_dir(ctx)
     with ctx.store.read() as tx:
         get_trust_store(tx, params["TrustStoreArn"])  # TrustStoreNotFound before the bundle
     bundle = _bundle(params)
@@ -164,8 +176,8 @@ def modify_trust_store(ctx: ApiContext, params: Params) -> Result:
         doc["NumberOfCaCertificates"] = bundle.count
         doc[BUNDLE_SHA] = bundle.sha256
         tx.update(Kind.TRUST_STORE, arn, doc)
-        files.write_file(files.bundle_path(directory, arn, bundle.sha256), bundle.pem)
-        prune_after_commit(tx, directory, doc)
+        contents.put_bundle(tx, arn, bundle.pem, bundle.sha256)
+        prune_after_commit(tx, ctx.certs_dir, doc)
         used = bool(listeners_using(tx, arn))
     if used:
         notify_lb(ctx)  # HAProxy reloads with the new bundle (its name carries the digest)
@@ -173,7 +185,7 @@ def modify_trust_store(ctx: ApiContext, params: Params) -> Result:
 
 
 def delete_trust_store(ctx: ApiContext, params: Params) -> Result:
-    directory = certs_dir(ctx)
+    directory = ctx.certs_dir
     with ctx.store.transaction() as tx:
         doc = get_trust_store(tx, params["TrustStoreArn"])
         arn = doc["TrustStoreArn"]
@@ -184,17 +196,25 @@ def delete_trust_store(ctx: ApiContext, params: Params) -> Result:
             )
         tx.delete_all_tags(arn)
         tx.delete(Kind.TRUST_STORE, arn)
-        tx.after_commit(lambda: files.remove_store(directory, arn))
+        contents.delete_all(tx, arn)
+        if directory is not None:
+            tx.after_commit(lambda: files.remove_store(directory, arn))
     return {}
 
 
 def get_trust_store_ca_certificates_bundle(ctx: ApiContext, params: Params) -> Result:
-    """Location: a file:// URI of the bundle on the server (ELB: a pre-signed S3 URL)."""
+    """Location: a file:// URI of the bundle on this server (ELB: a pre-signed S3 URL)."""
     directory = certs_dir(ctx)
     with ctx.store.read() as tx:
         doc = get_trust_store(tx, params["TrustStoreArn"])
+        pem = contents.bundle_pem(tx, doc["TrustStoreArn"])
+    if pem is None:  # a trust store from before migration 0014 whose files were not found
+        raise TrustStoreNotFound(
+            f"Trust store '{doc['TrustStoreArn']}' has no CA certificates bundle in the store "
+            "(its file was not found after an upgrade): ModifyTrustStore to upload it again"
+        )
     path = files.bundle_path(directory, doc["TrustStoreArn"], doc[BUNDLE_SHA])
-    return {"Location": path.resolve().as_uri()}
+    return {"Location": download(path, pem)}
 
 
 def _associations(tx: Tx, arn: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import Stage
 
 
@@ -25,6 +26,8 @@ class ServiceView:
     last_event: str | None = None  # newest event message, to avoid repeating it
     # The placement strategy's ranking stages; scale-in follows them (scale_in.py).
     placement_strategy: tuple[Stage, ...] = ()
+    # The primary deployment's capacity provider strategy; scale-in keeps its split.
+    capacity_provider_strategy: tuple[StrategyItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class TaskView:
     health_known: bool = False
     stop_code: str | None = None  # ECS stopCode once stopping/stopped
     protected: bool = False  # scale-in protection enabled and unexpired (UpdateTaskProtection)
+    capacity_provider: str = ""  # capacityProviderName ("" when placed by launch type)
 
     @property
     def live(self) -> bool:

@@ -27,6 +27,7 @@ from dockyard.controllers.services.targets import TaskTargets
 from dockyard.controllers.services.task_cache import cache_of
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
+from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx
 from dockyard.store.base import in_chunks
@@ -68,6 +69,19 @@ def service_view(service: dict[str, Any]) -> ServiceView:
         placement_strategy=parse_strategy(
             service.get("placementStrategy") or SERVICE_DEFAULT_STRATEGY
         ),
+        capacity_provider_strategy=provider_strategy(service),
+    )
+
+
+def provider_strategy(service: dict[str, Any]) -> tuple[StrategyItem, ...]:
+    """The primary deployment's capacity provider strategy (as placement uses it)."""
+    primary = [d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"]
+    raw = (primary[-1] if primary else {}).get("capacityProviderStrategy") or service.get(
+        "capacityProviderStrategy"
+    )
+    return tuple(
+        StrategyItem(str(i["capacityProvider"]), int(i.get("weight", 0)), int(i.get("base", 0)))
+        for i in raw or ()
     )
 
 
@@ -153,6 +167,7 @@ def task_views(
                 health_known=health_known or balanced,
                 stop_code=task.get("stopCode"),
                 protected=protected_until(task, now) is not None,
+                capacity_provider=str(task.get("capacityProviderName", "")),
             )
         )
     return out

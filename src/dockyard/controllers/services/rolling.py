@@ -94,6 +94,7 @@ def plan_replica(ctx: Context) -> Moves:
         excess,
         ctx.service.placement_strategy,
         ctx.instances_by_arn,
+        providers=ctx.service.capacity_provider_strategy,
     )
     moves.stops += [Stop(t.arn, ctx.scaling_reason) for t in extras]
 

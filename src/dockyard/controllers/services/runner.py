@@ -34,12 +34,15 @@ import contextlib
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
+from dockyard.arns import short_form
 from dockyard.context import ApiContext, Changed
 from dockyard.controllers.services.loop import INTERVAL_S, Outcome, reconcile_service
 from dockyard.controllers.services.queue import SafetyPass, WorkQueue
 from dockyard.store import Kind
+from dockyard.store.offload import off_loop
 
 log = logging.getLogger("dockyard.controllers.services")
 SAFETY_PERIOD_S = 30.0
@@ -75,6 +78,7 @@ class ServiceRunner:
         self._lock = threading.Lock()
         self._pending: list[Changed] = [Changed(everything=True)]  # everything once at start
         self._by_target_group: dict[str, set[str]] = defaultdict(set)
+        self._short_services: set[str] = set()  # short-format service ARNs seen (resolve)
         self._idle_steps: dict[str, int] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -104,21 +108,30 @@ class ServiceRunner:
             pending, self._pending = self._pending, []
         everything = any(c.everything for c in pending)
         clusters: set[str] = set()
+        short_instances: set[str] = set()  # short ARNs name no cluster: the store does
         for change in pending:
             for cluster_arn, group in change.task_groups:
                 arn = service_arn_of_group(cluster_arn, group)
                 if arn is not None:
                     self._add_paced(arn)
+                    if short_form(arn) in self._short_services:  # serviceLongArnFormat off
+                        self._add_paced(short_form(arn))
             self.queue.add_all(change.services)
+            self._short_services.update(a for a in change.services if a == short_form(a))
             for group_arn in change.target_groups:
                 self.queue.add_all(self._by_target_group.get(group_arn, ()))
             clusters |= {c for c in map(cluster_of_instance, change.instances) if c}
-        if everything or clusters:
-            where: dict[str, object] = {"status": LIVE_SERVICE}
-            if not everything:
-                where["cluster"] = sorted(clusters)
+            short_instances |= {a for a in change.instances if not cluster_of_instance(a)}
+        if everything or clusters or short_instances:
             with self.ctx.store.read() as tx:
-                self.queue.add_all(tx.distinct(Kind.SERVICE, "arn", where))
+                rows = [tx.get_row(Kind.CONTAINER_INSTANCE, a) for a in sorted(short_instances)]
+                clusters |= {str(row["cluster"]) for row in rows if row is not None}
+                where: dict[str, object] = {"status": LIVE_SERVICE}
+                if not everything:
+                    where["cluster"] = sorted(clusters)
+                arns = tx.distinct(Kind.SERVICE, "arn", where) if everything or clusters else []
+            self.queue.add_all(arns)
+            self._short_services.update(a for a in arns if a == short_form(a))
 
     def _add_paced(self, arn: str) -> None:
         """Queue a service whose tasks changed, at most once per TASK_PACE_S."""
@@ -180,21 +193,25 @@ class ServiceRunner:
 
     # -- the loop -----------------------------------------------------------------------
 
+    def _resolve_and_sweep(self, clock: Callable[[], float]) -> None:
+        self.resolve()
+        self.safety_pass(clock())
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.ctx.on_change = self.notify
         clock = self._loop.time
+        store = self.ctx.store  # its work runs off the event loop when it blocks
         while True:
             self._wake.clear()
             try:
-                self.resolve()
-                self.safety_pass(clock())
+                await off_loop(store, self._resolve_and_sweep, clock)
             except Exception:
                 log.exception("service controller: reading what changed failed; retrying")
             arn = self.queue.pop(clock())
             if arn is not None:
-                touched, docs = self.process(arn, clock())
+                touched, docs = await off_loop(store, self.process, arn, clock())
                 self.ctx.desired_changed(touched, docs=docs)
                 await asyncio.sleep(0)  # one service at a time: let requests through
                 continue

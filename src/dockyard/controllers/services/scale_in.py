@@ -13,6 +13,10 @@ ECS stops tasks so that what stays is still placed by the strategy:
     random          by ARN (deterministic)
     then the newest task, then the ARN
 
+With a capacity provider strategy the provider comes first: each pick is from the
+provider whose stop keeps the remaining split closest to base/weight (ECS scales in by
+the strategy too), then the order above among that provider's tasks.
+
 Picks are greedy, one at a time, recounting after each, so a spread of 3/1 scaled in
 by two stops two tasks of the crowded value. Tasks with scale-in protection are never
 candidates (`TaskView.protected`); they still count toward the balance.
@@ -24,6 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from dockyard.controllers.services.model import InstanceView, TaskView
+from dockyard.scheduler.providers import StrategyItem, scale_in_providers
 from dockyard.scheduler.rank import Stage
 
 INSTANCE = "__instance__"
@@ -43,11 +48,23 @@ def pick_for_scale_in(
     count: int,
     strategy: Sequence[Stage],
     instances: Mapping[str, InstanceView],
+    *,
+    providers: Sequence[StrategyItem] = (),
 ) -> list[TaskView]:
     """`count` of `candidates` to stop; `placed` are all the service's tasks being kept
-    (candidates and protected ones) whose spread is to stay balanced."""
+    (candidates and protected ones) whose spread is to stay balanced. With a capacity
+    provider strategy (`providers`), each pick first takes the provider the strategy's
+    split says (scheduler.providers.scale_in_providers), then the order above within it."""
     if count <= 0 or not candidates:
         return []  # the usual case: counting the spread of every task would be wasted
+    order = None
+    if providers:
+        order = scale_in_providers(
+            providers,
+            Counter(t.capacity_provider for t in placed),
+            Counter(t.capacity_provider for t in candidates),
+            count,
+        )
     spreads = [stage.field for stage in strategy if stage.kind == "spread"]
     counts = {
         field or INSTANCE: Counter(_value(t, field, instances) for t in placed) for field in spreads
@@ -55,7 +72,12 @@ def pick_for_scale_in(
     pool = list(candidates)
     picked: list[TaskView] = []
     while pool and len(picked) < count:
-        best = min(pool, key=lambda t: _key(t, strategy, counts, instances))
+        among = pool
+        if order is not None:
+            if len(picked) >= len(order):
+                break
+            among = [t for t in pool if t.capacity_provider == order[len(picked)]]
+        best = min(among, key=lambda t: _key(t, strategy, counts, instances))
         pool.remove(best)
         picked.append(best)
         for field in spreads:
