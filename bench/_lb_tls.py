@@ -23,6 +23,7 @@ import io
 import os
 import socket
 import ssl
+import statistics
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -159,6 +160,19 @@ def figures_line(name: str, fig: dict[str, Any]) -> str:
     )
 
 
+def paired_slices(ours: Sequence[float], theirs: Sequence[float]) -> str:
+    """Slice-by-slice ratios (slice i of both targets ran in the same round, next to each
+    other): their median and range, which a load spike in one round moves less than the
+    pooled ratio."""
+    ratios = sorted(a / b for a, b in zip(ours, theirs, strict=False) if b)
+    if not ratios:
+        return "-"
+    return (
+        f"median x{statistics.median(ratios):.2f} over {len(ratios)} slices "
+        f"(x{ratios[0]:.2f}-x{ratios[-1]:.2f})"
+    )
+
+
 def report_https(https: dict[str, Any], names: Sequence[str], target: float) -> None:
     """The HTTPS section of the report: each measurement, then Dockyard / hand-written."""
     print(f"\n== HTTPS (TLS terminated by HAProxy), SslPolicy {https['ssl_policy']} ==")
@@ -201,3 +215,5 @@ def report_https(https: dict[str, Any], names: Sequence[str], target: float) -> 
                 for n in names
             )
         )
+        hand, dockyard = (phase["figures"][n]["slice_rates"] for n in names)
+        print(f"    Dockyard / hand-written slice by slice: {paired_slices(dockyard, hand)}")

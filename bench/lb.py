@@ -970,6 +970,10 @@ def report(summary: dict[str, Any]) -> None:
                 f"{n} " + "/".join(f"{r:,.0f}" for r in f["slice_rates"]) for n, f in bench.items()
             )
         )
+        print(
+            "  Dockyard LB / hand-written HAProxy slice by slice: "
+            + _lb_tls.paired_slices(dy["slice_rates"], hand["slice_rates"])
+        )
     if summary.get("https"):
         _lb_tls.report_https(summary["https"], (HAND_TLS, DOCKYARD_TLS), RATIO_TARGET)
     roll = summary.get("rollout")

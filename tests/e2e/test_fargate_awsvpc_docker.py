@@ -148,10 +148,13 @@ def test_run_task_fargate_gets_its_own_address(fargate: Fargate) -> None:
     client = docker.from_env()
     try:
         found = client.containers.list(filters={"label": f"com.dockyard.task-arn={arn}"})
-        assert len(found) == 1
+        names = {c.labels["com.dockyard.container-name"]: c for c in found}
+        assert set(names) == {"auth", "~internal~ecs~pause"}  # + the network owner
+        found = [names["auth"]]
         host_config = found[0].attrs["HostConfig"]
         assert host_config["Memory"] == 512 * 1024 * 1024  # task-level memory enforced
         assert host_config["CpuShares"] == 256
+        assert host_config["NanoCpus"] == 256 * 10**9 // 1024  # task cpu: a hard ceiling
         assert found[0].labels["com.dockyard.awsvpc-address"] == address
     finally:
         client.close()

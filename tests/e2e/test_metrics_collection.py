@@ -216,10 +216,16 @@ async def test_load_balancer_counters_become_alb_metrics(lb: Harness) -> None:  
         put_target(tx, group, first.host, first.port)
     lb.controller.wake()
     await eventually(healthy(lb, 1), what="target healthy")
-    await asyncio.sleep(1)  # a baseline sample after the target is up
-    assert (await lb.spread(12)) == {"one": 12}
     name = balancer.split(":loadbalancer/", 1)[1]
     tg = group.split(":", 5)[5]
+    both = {"LoadBalancer": name, "TargetGroup": tg}
+
+    async def sampled_up() -> bool:  # the counters' baseline is a sample after the target is up
+        hosts = latest.snapshot(time.time()).get(MetricKey.of(NAMESPACE, "HealthyHostCount", both))
+        return hosts is not None and hosts.maximum == 1
+
+    await eventually(sampled_up, what="a sample with the target up (the counters' baseline)")
+    assert (await lb.spread(12)) == {"one": 12}
 
     async def counted() -> float:
         requests = [
@@ -235,7 +241,6 @@ async def test_load_balancer_counters_become_alb_metrics(lb: Harness) -> None:  
 
     assert await eventually(counted, what="RequestCount") >= 12
     await asyncio.sleep(1)
-    both = {"LoadBalancer": name, "TargetGroup": tg}
     assert latest.total(MetricKey.of(NAMESPACE, "RequestCount", both)) == 12
     assert latest.total(MetricKey.of(NAMESPACE, "HTTPCode_Target_2XX_Count", both)) == 12
     healthy_hosts = latest.snapshot(time.time())[MetricKey.of(NAMESPACE, "HealthyHostCount", both)]

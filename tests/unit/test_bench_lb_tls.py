@@ -55,3 +55,10 @@ def test_counter_delta() -> None:
 def test_unknown_policy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown SslPolicy"):
         _lb_tls.tls_frontend(24443, tmp_path / "bench.pem", "containers", "NoSuchPolicy")
+
+
+def test_paired_slices_reports_the_median_of_slice_ratios() -> None:
+    text = _lb_tls.paired_slices([90.0, 100.0, 300.0], [100.0, 100.0, 100.0])
+    assert text == "median x1.00 over 3 slices (x0.90-x3.00)"
+    assert _lb_tls.paired_slices([], []) == "-"
+    assert _lb_tls.paired_slices([5.0], [0.0]) == "-"  # a slice that measured nothing

@@ -2,15 +2,16 @@
 
 On AWS an awsvpc task gets its own elastic network interface. On a Dockyard host the
 agent is given a pool (`--awsvpc-pool 127.0.2.0/24`, or ECS_AWSVPC_POOL in the env
-file) and hands each awsvpc task one address of it; every container of the task
-publishes each containerPort on <address>:<containerPort> (Docker `-p addr:port:port`),
-so the ports are reachable on the task's address unchanged, with no host-port mapping.
-Containers keep Docker's bridge network each (they do not share a network namespace:
-they reach each other through the task address, not localhost).
+file) and hands each awsvpc task one address of it. The task's containers share one
+network namespace, as on ECS (they reach each other on localhost): a network owner
+container per task (agent/netns.py, run by agent/task_network.py) holds it and publishes
+every containerPort of the task on <address>:<containerPort> (Docker `-p addr:port:port`),
+so the ports are reachable on the task's address unchanged, with no host-port mapping;
+each container joins it with `NetworkMode: container:<owner id>`.
 
-The address is written on every container as the label `com.dockyard.awsvpc-address`,
-so an agent restart recovers which task holds which address (`adopt`). Pure
-bookkeeping, no I/O; `task_worker` and `manager` are the callers.
+The address is written on every container (and the owner) as the label
+`com.dockyard.awsvpc-address`, so an agent restart recovers which task holds which
+address (`adopt`). Pure bookkeeping, no I/O; `task_worker` and `manager` are the callers.
 """
 
 from __future__ import annotations

@@ -147,6 +147,10 @@ async def _runtime(config: AgentConfig) -> tuple[ContainerRuntime, str]:
 
     runtime = await DockerRuntime.connect()
     version = await asyncio.to_thread(lambda: runtime.client.version().get("Version", "unknown"))
+    if config.awsvpc_pool:  # awsvpc tasks' network owner (agent/netns.py), built here
+        from dockyard.agent.pause_image import prepare_pause_image
+
+        await prepare_pause_image(runtime.client)
     return runtime, f"DockerVersion: {version}"
 
 

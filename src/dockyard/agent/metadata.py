@@ -126,6 +126,12 @@ def task_facts(
         docker_log = (data.get("HostConfig") or {}).get("LogConfig") or {}
         networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
         mode = (data.get("HostConfig") or {}).get("NetworkMode") or "bridge"
+        network_mode = "bridge" if mode == "default" else str(mode)
+        addresses = tuple(
+            str(n["IPAddress"]) for n in networks.values() if n and n.get("IPAddress")
+        )
+        if worker.address:  # awsvpc (Docker's mode is "container:<network owner>")
+            network_mode, addresses = "awsvpc", (worker.address,)
         facts.append(
             shapes.ContainerFacts(
                 name=record.name,
@@ -155,10 +161,8 @@ def task_facts(
                     )
                     or {}
                 ),
-                network_mode="bridge" if mode == "default" else str(mode),
-                ipv4_addresses=tuple(
-                    str(n["IPAddress"]) for n in networks.values() if n and n.get("IPAddress")
-                ),
+                network_mode=network_mode,
+                ipv4_addresses=addresses,
                 ports=tuple(
                     shapes.PortFacts(
                         int(b["containerPort"]),

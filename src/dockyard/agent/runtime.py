@@ -176,6 +176,7 @@ class ContainerSpec:
     user: str | None = None
     hostname: str | None = None
     cpu_shares: int = 0
+    cpu_limit_units: int = 0  # hard CPU ceiling in cpu units (task-level cpu); 0: none
     memory_mib: int | None = None  # hard limit
     memory_reservation_mib: int | None = None  # soft limit
     port_mappings: tuple[PortMapping, ...] = ()
@@ -188,6 +189,9 @@ class ContainerSpec:
     init_process_enabled: bool = False  # linuxParameters.initProcessEnabled: docker-init as PID 1
     log_driver: str | None = None  # Docker's log driver (awslogs runs as json-file, shipped)
     log_options: Mapping[str, str] = field(default_factory=dict)
+    # None: its own bridge network; "container:<id>": join that container's network
+    # namespace (awsvpc tasks, agent/netns.py), so no ports, links or hostname of its own
+    network_mode: str | None = None
 
     @property
     def docker_name(self) -> str:
@@ -218,6 +222,7 @@ class ContainerState:
     ports: tuple[PortBinding, ...] = ()
     error: str | None = None  # the engine's error text (e.g. exec failed)
     oom_killed: bool = False
+    network_mode: str = ""  # Docker's HostConfig.NetworkMode ("bridge", "container:<id>")
 
     @property
     def task_arn(self) -> str | None:
@@ -315,6 +320,21 @@ def container_docker_name(task_arn: str, container_name: str) -> str:
 
 def validate_spec(spec: ContainerSpec) -> None:
     """Refuse what Docker would refuse, with ECS-like messages (both runtimes call this)."""
+    if spec.network_mode and spec.network_mode.startswith("container:"):
+        conflicts = [
+            option
+            for option, given in (
+                ("port publishing", spec.port_mappings),
+                ("links", spec.links),
+                ("hostname", spec.hostname),
+            )
+            if given
+        ]
+        if conflicts:
+            raise CannotCreateContainerError(
+                f"container {spec.container_name}: conflicting options: "
+                f"{', '.join(conflicts)} and the container type network mode"
+            )
     if spec.memory_mib is not None and spec.memory_mib < MIN_MEMORY_MIB:
         raise CannotCreateContainerError(
             f"container {spec.container_name}: memory {spec.memory_mib} MiB is below the "

@@ -82,6 +82,7 @@ class DockerRuntime:
         self._lock = threading.Lock()
         self._events_thread: threading.Thread | None = None
         self._pulls: dict[str, asyncio.Task[None]] = {}
+        self._ncpu: int | None = None  # the engine's CPUs, read at the first CPU ceiling
 
     @classmethod
     async def connect(
@@ -166,7 +167,8 @@ class DockerRuntime:
     async def _create_and_start(
         self, spec: ContainerSpec, ports: tuple[PortMapping, ...]
     ) -> ContainerState:
-        container_id = await self._create(spec, create_config(spec, ports))
+        host_cpus = await self._host_cpus() if spec.cpu_limit_units else None
+        container_id = await self._create(spec, create_config(spec, ports, host_cpus))
         try:
             await self._call(timeouts.START_TIMEOUT_S, self._api.start, container_id)
         except docker.errors.APIError as exc:
@@ -179,6 +181,17 @@ class DockerRuntime:
         if state is None:
             raise CannotStartContainerError(f"{spec.docker_name} was removed right after start")
         return state
+
+    async def _host_cpus(self) -> int | None:
+        """The engine's CPU count (Docker's NCPU), read once: caps CPU ceilings."""
+        if self._ncpu is None:
+            try:
+                info = await self._call(timeouts.INFO_TIMEOUT_S, self._api.info)
+            except docker.errors.APIError as exc:
+                log.warning("docker info failed (%s): CPU ceilings are not capped", exc)
+                return None
+            self._ncpu = int(info.get("NCPU") or 0)
+        return self._ncpu or None
 
     async def _create(self, spec: ContainerSpec, config: dict[str, Any]) -> str:
         for _ in range(2):

@@ -7,6 +7,8 @@ does the calls, tests check these functions with plain dicts.
 
 ECS -> Docker, as the ECS agent maps them:
     cpu                -> HostConfig.CpuShares (at least 2: 0 would mean 1024 to Docker)
+    task-level cpu     -> HostConfig.NanoCpus (hard ceiling, at most the engine's CPUs)
+    awsvpc             -> HostConfig.NetworkMode "container:<network owner id>"
     memory             -> HostConfig.Memory (bytes, hard limit)
     memoryReservation  -> HostConfig.MemoryReservation (bytes, soft limit)
     portMappings       -> ExposedPorts + HostConfig.PortBindings (HostIp, HostPort)
@@ -45,6 +47,7 @@ from dockyard.agent.runtime import (
 
 MIB = 1024 * 1024
 NANOS = 1_000_000_000
+MIN_NANO_CPUS = NANOS // 100  # Docker's smallest --cpus (0.01)
 
 # Docker's status -> ours. A paused or restarting container still holds its resources.
 _STATUS: dict[str, ContainerStatus] = {
@@ -76,8 +79,11 @@ _PORT_IN_USE = re.compile(
 )
 
 
-def create_config(spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> dict[str, Any]:
-    """POST /containers/create body; every port in `ports` has its host port assigned."""
+def create_config(
+    spec: ContainerSpec, ports: tuple[PortMapping, ...], host_cpus: int | None = None
+) -> dict[str, Any]:
+    """POST /containers/create body; every port in `ports` has its host port assigned.
+    `host_cpus` (the engine's NCPU) caps the CPU ceiling: Docker refuses a larger one."""
     exposed: dict[str, dict[str, str]] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for mapping in ports:
@@ -89,10 +95,14 @@ def create_config(spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> dict[s
             {"HostIp": mapping.host_ip, "HostPort": str(mapping.host_port)}
         )
     host_config: dict[str, Any] = {
-        "NetworkMode": "bridge",
+        "NetworkMode": spec.network_mode or "bridge",
         "CpuShares": max(spec.cpu_shares, MIN_CPU_SHARES),
-        "PortBindings": bindings,
     }
+    joined = spec.network_mode is not None and spec.network_mode.startswith("container:")
+    if not joined:  # Docker refuses even empty port maps with another container's network
+        host_config["PortBindings"] = bindings
+    if spec.cpu_limit_units:
+        host_config["NanoCpus"] = nano_cpus(spec.cpu_limit_units, host_cpus)
     if spec.memory_mib is not None:
         host_config["Memory"] = spec.memory_mib * MIB
     if spec.memory_reservation_mib is not None:
@@ -111,7 +121,6 @@ def create_config(spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> dict[s
         "Image": spec.image,
         "Env": [f"{key}={value}" for key, value in spec.environment.items()],
         "Labels": spec.all_labels(),
-        "ExposedPorts": exposed,
         "StopTimeout": math.ceil(spec.stop_timeout_s),
         "HostConfig": host_config,
     }
@@ -123,6 +132,8 @@ def create_config(spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> dict[s
         "Hostname": spec.hostname,
     }
     config.update({key: value for key, value in optional.items() if value})
+    if not joined:
+        config["ExposedPorts"] = exposed
     if spec.health_check is not None:
         check = spec.health_check
         config["Healthcheck"] = {
@@ -133,6 +144,16 @@ def create_config(spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> dict[s
             "StartPeriod": int(check.start_period_s * NANOS),
         }
     return config
+
+
+def nano_cpus(cpu_units: int, host_cpus: int | None = None) -> int:
+    """ECS cpu units (1024 per vCPU) as Docker's NanoCpus, between Docker's floor (0.01 CPU)
+    and the engine's CPUs (Docker refuses more than it has; a 4-vCPU task on a 2-CPU host
+    gets the whole host)."""
+    nanos = cpu_units * NANOS // 1024
+    if host_cpus:
+        nanos = min(nanos, host_cpus * NANOS)
+    return max(nanos, MIN_NANO_CPUS)
 
 
 def state_from_inspect(data: Mapping[str, Any]) -> ContainerState:
@@ -154,6 +175,7 @@ def state_from_inspect(data: Mapping[str, Any]) -> ContainerState:
         ports=_bindings(data),
         error=state.get("Error") or None,
         oom_killed=bool(state.get("OOMKilled")),
+        network_mode=str((data.get("HostConfig") or {}).get("NetworkMode") or ""),
     )
 
 

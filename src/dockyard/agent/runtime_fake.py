@@ -26,6 +26,7 @@ from typing import Any
 
 from dockyard.agent.runtime import (
     CannotCreateContainerError,
+    CannotStartContainerError,
     ContainerSpec,
     ContainerState,
     EventAction,
@@ -106,6 +107,13 @@ class FakeRuntime:
 
     async def _start(self, spec: ContainerSpec, ports: tuple[PortMapping, ...]) -> ContainerState:
         self._free_name(spec)
+        joined = (spec.network_mode or "").removeprefix("container:")
+        if joined != (spec.network_mode or ""):
+            owner = self._find(joined)
+            if owner is None or owner.state.status != "running":  # Docker's answer
+                raise CannotStartContainerError(
+                    f"cannot join network of a non running container: {joined}"
+                )
         for mapping in ports:
             if self._port_taken(mapping.protocol, mapping.host_ip, mapping.host_port):
                 raise HostPortInUseError(
@@ -125,6 +133,7 @@ class FakeRuntime:
                 status="created",
                 image=spec.image,
                 ports=bindings,
+                network_mode=spec.network_mode or "bridge",
             )
         )
         self._containers[container_id] = record

@@ -38,6 +38,11 @@ LIST_TIMEOUT_S = 60.0
 REMOVE_TIMEOUT_S = 300.0
 # Logs without follow read the whole json-file log; with follow there is no deadline.
 LOGS_TIMEOUT_S = 60.0
+# `docker info` (the engine's CPU count, read once) walks daemon state; slow only if wedged.
+INFO_TIMEOUT_S = 30.0
+# Building the awsvpc network owner ("pause") image at agent start: a 2 MB context, one
+# COPY layer, no pull (agent/pause_image.py); measured ~1 s, slow only on a wedged engine.
+BUILD_TIMEOUT_S = 120.0
 # The SDK's per-read socket timeout: above every deadline above, so our deadline decides and
 # a stuck call still frees its thread eventually. Streams (events, follow logs, pull) have
 # none: they may be quiet for hours.

@@ -1,9 +1,10 @@
 """Task-level cpu and memory as the agent enforces them (FARGATE-style definitions).
 
 The server validated the values at RegisterTaskDefinition (`tasks/fargate.py`) with the
-parser both ends share (`wire/amounts.py`); the agent only reads them: `task_worker` makes
-the task memory each container's hard limit when the container sets none, and splits the
-task cpu as CPU shares over containers without cpu. Pure.
+parser both ends share (`wire/amounts.py`); the agent only reads them: `task_specs` makes
+the task memory each container's hard limit when the container sets none, and the task
+cpu each container's hard CPU ceiling (Docker NanoCpus), also split as CPU shares over
+containers without cpu for their relative weight. Pure.
 """
 
 from __future__ import annotations

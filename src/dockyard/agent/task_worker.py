@@ -7,6 +7,10 @@
 The worker reports every change through `report` (a callback into the manager,
 which forwards to the server). A worker can also *adopt* containers found on the
 engine after an agent restart: it reports their current state and carries on.
+
+An awsvpc task first gets its pool address (agent/awsvpc.py) and its network owner
+(agent/task_network.py); its containers join the owner's namespace. Task-level cpu is
+each container's hard CPU ceiling (NanoCpus) and is split as CPU shares for weight.
 """
 
 from __future__ import annotations
@@ -25,21 +29,19 @@ from dockyard.agent.awsvpc import (
     PoolExhaustedError,
     eni_details,
 )
-from dockyard.agent.logs_shipper import LogShipper, docker_log_config
+from dockyard.agent.logs_shipper import LogShipper
+from dockyard.agent.netns import OWNER_NAME, ignored_options
 from dockyard.agent.runtime import (
-    LABEL_CLUSTER,
-    LABEL_CONTAINER_INSTANCE,
     ContainerRuntime,
     ContainerRuntimeError,
     ContainerSpec,
     ContainerState,
-    HealthCheck,
     HostPortPicker,
-    PortMapping,
     RuntimeEvent,
-    Ulimit,
 )
 from dockyard.agent.task_limits import task_level
+from dockyard.agent.task_network import TaskNetwork
+from dockyard.agent.task_specs import TaskFacts, container_spec, ordered, task_labels
 from dockyard.lifecycle import StopCode, TaskStatus
 from dockyard.wire.agent import ContainerReport, DesiredTask, TaskReport
 
@@ -57,6 +59,7 @@ class ContainerRecord:
     health: str = "UNKNOWN"
     bindings: list[dict[str, Any]] = field(default_factory=list)
     has_health_check: bool = False
+    network_mode: str = ""  # Docker's, as the container was started (awsvpc: its owner)
 
     def report(self) -> ContainerReport:
         out: ContainerReport = {
@@ -91,28 +94,6 @@ class WorkerContext:
     awsvpc: AddressPool | None = None  # addresses for awsvpc tasks (agent/awsvpc.py)
 
 
-def _ordered(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Start order: a container after those it links to or depends on."""
-    by_name = {c["name"]: c for c in containers}
-    done: list[dict[str, Any]] = []
-    seen: set[str] = set()
-
-    def visit(container: dict[str, Any]) -> None:
-        if container["name"] in seen:
-            return
-        seen.add(container["name"])
-        needs = [link.split(":", 1)[0] for link in container.get("links", [])]
-        needs += [d["containerName"] for d in container.get("dependsOn", [])]
-        for name in needs:
-            if name in by_name:
-                visit(by_name[name])
-        done.append(container)
-
-    for container in containers:
-        visit(container)
-    return done
-
-
 class TaskWorker:
     def __init__(self, ctx: WorkerContext, desired: DesiredTask) -> None:
         self.ctx = ctx
@@ -132,6 +113,8 @@ class TaskWorker:
         self.awsvpc = self.definition.get("networkMode") == "awsvpc"
         self.task_cpu, self.task_memory = task_level(self.definition, desired)
         self.address: str | None = None  # awsvpc: the task's address from the pool
+        # awsvpc: the container owning the task's network namespace (agent/netns.py)
+        self.network = TaskNetwork(ctx.runtime, ctx.picker, self.arn) if self.awsvpc else None
         self.reason: str | None = None
         self.stop_code: str | None = None
         self.timestamps: dict[str, float] = {}
@@ -151,6 +134,13 @@ class TaskWorker:
             self._wake.set()
 
     def on_event(self, event: RuntimeEvent) -> None:
+        if self.network is not None and event.container_id == self.network.owner_id:
+            if event.action == "die" and self.status < TaskStatus.STOPPING:
+                # its namespace (the task's address and ports) is gone: as an essential exit
+                self.reason = self.reason or "Task network namespace owner exited"
+                self.stop_code = self.stop_code or StopCode.ESSENTIAL_CONTAINER_EXITED.value
+                self.set_desired("STOPPED")
+            return
         record = next(
             (c for c in self.containers.values() if c.runtime_id == event.container_id), None
         )
@@ -218,10 +208,14 @@ class TaskWorker:
             if address and self.ctx.awsvpc is not None:
                 self.address = address
                 self.ctx.awsvpc.adopt(self.arn, address)
+            if state.container_name == OWNER_NAME and self.network is not None:
+                self.network.adopt(state)
+                continue
             record = self.containers.get(state.container_name or "")
             if record is None:
                 continue
             record.runtime_id = state.id
+            record.network_mode = state.network_mode
             self._ship_logs(record.name)
             record.bindings = [] if self.awsvpc else _bindings(state)
             record.health = state.health_status
@@ -240,7 +234,9 @@ class TaskWorker:
     # -- the loop -------------------------------------------------------------------------
     async def _run(self) -> None:
         try:
-            if self.desired == "RUNNING" and self.status < TaskStatus.RUNNING:
+            if self.desired == "RUNNING" and (
+                self.status < TaskStatus.RUNNING or self._network_lost()
+            ):
                 await self._start_containers()
             elif self.status is TaskStatus.RUNNING:
                 self._send()
@@ -258,6 +254,10 @@ class TaskWorker:
             if not self.done:
                 self._set(TaskStatus.STOPPED)
 
+    def _network_lost(self) -> bool:
+        """An adopted awsvpc task whose network owner is missing or exited."""
+        return self.network is not None and self.address is not None and self.network.needs_start()
+
     def _should_stop(self) -> bool:
         if self.desired == "STOPPED":
             return True
@@ -269,89 +269,28 @@ class TaskWorker:
         return False
 
     def _spec(self, container: dict[str, Any]) -> ContainerSpec:
-        override = self.overrides.get(container["name"], {})
-        environment = {e["name"]: e.get("value", "") for e in container.get("environment", [])}
-        environment.update({e["name"]: e.get("value", "") for e in override.get("environment", [])})
-        environment.setdefault("ECS_CONTAINER_METADATA_URI", "")
-        environment.update(
-            DOCKYARD_TASK_ARN=self.arn,
-            DOCKYARD_CONTAINER_NAME=container["name"],
-            DOCKYARD_CONTAINER_INSTANCE_ARN=self.ctx.instance_arn,
-            DOCKYARD_CLUSTER_ARN=self.ctx.cluster_arn,
-            DOCKYARD_HOST_IP=self.ctx.host_ip,
+        name = container["name"]
+        if self.network is not None:
+            for reason in ignored_options(container):
+                log.warning("task %s container %s: ignored: %s", self.arn, name, reason)
+        return container_spec(
+            container,
+            self.overrides.get(name, {}),
+            TaskFacts(
+                task_arn=self.arn,
+                cluster_arn=self.ctx.cluster_arn,
+                instance_arn=self.ctx.instance_arn,
+                host_ip=self.ctx.host_ip,
+                default_stop_timeout_s=self.ctx.default_stop_timeout_s,
+                definitions=self.definition.get("containerDefinitions", []),
+                task_cpu=self.task_cpu,
+                task_memory=self.task_memory,
+                address=self.address,
+                network_mode=self.network.member_mode() if self.network is not None else None,
+            ),
+            metadata_env=self.ctx.metadata_env(self.arn, name) if self.ctx.metadata_env else {},
+            started={n: r.runtime_id for n, r in self.containers.items() if r.runtime_id},
         )
-        environment.pop("ECS_CONTAINER_METADATA_URI")
-        if self.ctx.metadata_env is not None:  # the agent's, over any the definition sets
-            environment.update(self.ctx.metadata_env(self.arn, container["name"]))
-        links = []
-        for link in container.get("links", []):
-            target, _, alias = link.partition(":")
-            record = self.containers.get(target)
-            if record is not None and record.runtime_id:
-                links.append((record.runtime_id, alias or target))
-        command = override.get("command", container.get("command"))
-        cpu = int(override.get("cpu", container.get("cpu", 0)) or 0) or self._cpu_share()
-        memory = override.get("memory", container.get("memory"))
-        if memory is None and "memoryReservation" not in container and self.task_memory:
-            memory = self.task_memory  # task-level memory: the container's hard limit
-        health = container.get("healthCheck")
-        stop_timeout = container.get("stopTimeout")
-        log_driver, log_options = docker_log_config(container.get("logConfiguration"))
-        return ContainerSpec(
-            task_arn=self.arn,
-            container_name=container["name"],
-            image=container["image"],
-            command=tuple(command) if command else None,
-            entry_point=tuple(container["entryPoint"]) if container.get("entryPoint") else None,
-            environment=environment,
-            working_directory=container.get("workingDirectory"),
-            user=container.get("user"),
-            hostname=container.get("hostname"),
-            cpu_shares=cpu,
-            memory_mib=memory,
-            memory_reservation_mib=override.get(
-                "memoryReservation", container.get("memoryReservation")
-            ),
-            port_mappings=tuple(
-                PortMapping(
-                    int(m["containerPort"]),
-                    m.get("protocol", "tcp"),
-                    int(m["containerPort"] if self.address else m.get("hostPort") or 0),
-                    self.address or self.ctx.host_ip,
-                )
-                for m in container.get("portMappings", [])
-                if "containerPort" in m
-            ),
-            labels={
-                LABEL_CLUSTER: self.ctx.cluster_arn,
-                LABEL_CONTAINER_INSTANCE: self.ctx.instance_arn,
-                **({LABEL_AWSVPC_ADDRESS: self.address} if self.address else {}),
-            },
-            links=tuple(links),
-            ulimits=tuple(
-                Ulimit(u["name"], int(u["softLimit"]), int(u["hardLimit"]))
-                for u in container.get("ulimits", [])
-            ),
-            health_check=HealthCheck.from_ecs(health) if health else None,
-            stop_timeout_s=float(
-                stop_timeout if stop_timeout is not None else self.ctx.default_stop_timeout_s
-            ),
-            docker_labels=container.get("dockerLabels", {}),
-            init_process_enabled=bool(
-                container.get("linuxParameters", {}).get("initProcessEnabled", False)
-            ),
-            log_driver=log_driver,
-            log_options=log_options,
-        )
-
-    def _cpu_share(self) -> int:
-        """Task-level cpu, split evenly over the containers that set none (CPU shares)."""
-        if not self.task_cpu:
-            return 0
-        containers = self.definition.get("containerDefinitions", [])
-        unset = [c for c in containers if not c.get("cpu")]
-        given = sum(int(c.get("cpu") or 0) for c in containers)
-        return max(0, self.task_cpu - given) // max(1, len(unset))
 
     def _ship_logs(self, name: str) -> None:
         """An awslogs container's output goes to CloudWatch Logs (agent/logs_shipper.py)."""
@@ -363,7 +302,7 @@ class TaskWorker:
 
     async def _start_containers(self) -> None:
         runtime = self.ctx.runtime
-        containers = _ordered(self.definition.get("containerDefinitions", []))
+        containers = ordered(self.definition.get("containerDefinitions", []))
         if self.awsvpc and self.address is None:
             try:
                 if self.ctx.awsvpc is None:
@@ -372,15 +311,19 @@ class TaskWorker:
             except PoolExhaustedError as exc:
                 self._fail(exc)
                 return
-        self.timestamps["pullStartedAt"] = time.time()
+        if self._should_stop():
+            return  # an adopted essential container has exited: nothing to start
+        self.timestamps.setdefault("pullStartedAt", time.time())
         self._set(TaskStatus.PENDING)
         try:
             for image in dict.fromkeys(c["image"] for c in containers):
                 await runtime.ensure_image(image)
+            if self.network is not None and self.address is not None:
+                await self._ensure_network(containers)
         except ContainerRuntimeError as exc:
             self._fail(exc)
             return
-        self.timestamps["pullStoppedAt"] = time.time()
+        self.timestamps.setdefault("pullStoppedAt", time.time())
         for container in containers:
             if self.desired == "STOPPED":
                 return
@@ -393,6 +336,7 @@ class TaskWorker:
                 self._fail(exc, record)
                 return
             record.runtime_id = state.id
+            record.network_mode = state.network_mode
             self._ship_logs(record.name)
             record.bindings = [] if self.awsvpc else _bindings(state)
             record.status = "RUNNING" if state.status == "running" else "STOPPED"
@@ -400,6 +344,24 @@ class TaskWorker:
             self._send()
         if all(c.status == "RUNNING" for c in self.containers.values() if c.essential):
             self._set(TaskStatus.RUNNING)
+
+    async def _ensure_network(self, containers: list[dict[str, Any]]) -> None:
+        """The network owner runs; containers left in a namespace that is gone (the owner
+        was recreated after an agent restart) are replaced: nothing reaches them there."""
+        assert self.network is not None and self.address is not None
+        labels = task_labels(self.ctx.cluster_arn, self.ctx.instance_arn, self.address)
+        await self.network.ensure(self.address, containers, labels)
+        for record in self.containers.values():
+            if record.runtime_id and not self.network.holds(record.network_mode):
+                if record.status != "RUNNING":
+                    continue  # exited: the task is stopping anyway
+                old, record.runtime_id = record.runtime_id, None  # its die event is not ours
+                log.warning("task %s: re-running %s in the new network namespace (was %s)",
+                            self.arn, record.name, old[:12])  # fmt: skip
+                await self.ctx.runtime.remove(old)
+                if self.ctx.logs is not None:
+                    self.ctx.logs.forget(old)
+                record.status = "PENDING"
 
     def _fail(self, exc: ContainerRuntimeError, record: ContainerRecord | None = None) -> None:
         self.reason = f"{exc.reason}"
@@ -431,6 +393,11 @@ class TaskWorker:
                 record.exit_code = state.exit_code
 
         await asyncio.gather(*(stop(r) for r in self.containers.values()))
+        if self.network is not None:  # the task's address and ports go with the task
+            try:
+                await self.network.remove()
+            except ContainerRuntimeError as exc:
+                log.warning("task %s: network owner not removed yet: %s", self.arn, exc)
         self._set(TaskStatus.STOPPED)
 
     async def cleanup(self) -> None:
@@ -444,6 +411,8 @@ class TaskWorker:
                 if state is not None:
                     for binding in state.ports:
                         self.ctx.picker.release(binding.host_port, binding.protocol)
+        if self.network is not None:
+            await self.network.remove()
         if self.ctx.awsvpc is not None:
             self.ctx.awsvpc.release(self.arn)
 
