@@ -1,5 +1,5 @@
 """UpdateContainerAgent: the package format (wire/package.py), the agentUpdateStatus
-transitions (api/ecs/agent_update.py) and the agent's install step (agent/update.py),
+transitions (instances/agent_update.py, api/ecs/agent_update.py) and the agent's install step (agent/update.py),
 in process on a SQLite store; the whole upgrade with Docker is tests/e2e/test_agent_update.py."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dockyard.api.ecs.container_instances import (
 )
 from dockyard.context import ApiContext
 from dockyard.errors import AwsError
+from dockyard.instances import agent_update as agent_update_states
 from dockyard.store import Kind, open_store
 from dockyard.store.sql import SqlStore, sqlite_url
 from dockyard.wire import package
@@ -169,8 +170,8 @@ def test_lifecycle_pending_to_updated_forward_only(ctx: ApiContext) -> None:
     assert "agentUpdate" not in answer["containerInstance"]  # private bookkeeping
     assert woken == [arn]
     for status in ("STAGING", "STAGED", "STAGING", "UPDATING"):  # the late STAGING is dropped
-        agent_update.record_status(ctx, arn, {"status": status, "version": target})
-    agent_update.record_status(ctx, arn, {"status": "STAGED", "version": "other"})
+        agent_update_states.record_status(ctx.store, arn, {"status": status, "version": target})
+    agent_update_states.record_status(ctx.store, arn, {"status": "STAGED", "version": "other"})
     assert _describe(ctx, arn)["agentUpdateStatus"] == "UPDATING"
     _register(ctx, target)  # the restarted agent
     described = _describe(ctx, arn)
@@ -183,8 +184,8 @@ def test_failures_agent_reported_and_wrong_version_after_restart(ctx: ApiContext
     arn = _register(ctx, "0.0.1")
     _set(ctx, arn, agentConnected=True)
     agent_update.update_container_agent(ctx, {"cluster": "default", "containerInstance": arn})
-    agent_update.record_status(
-        ctx, arn, {"status": "FAILED", "version": target, "reason": "hash mismatch: ..."}
+    agent_update_states.record_status(
+        ctx.store, arn, {"status": "FAILED", "version": target, "reason": "hash mismatch: ..."}
     )
     assert _describe(ctx, arn)["agentUpdateStatus"] == "FAILED"
     # FAILED is not in progress: it may be asked again
@@ -193,8 +194,8 @@ def test_failures_agent_reported_and_wrong_version_after_restart(ctx: ApiContext
     with ctx.store.read() as tx:
         doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
     assert doc is not None
-    assert agent_update.pending_target(doc) == target
-    agent_update.record_status(ctx, arn, {"status": "UPDATING", "version": target})
+    assert agent_update_states.pending_target(doc) == target
+    agent_update_states.record_status(ctx.store, arn, {"status": "UPDATING", "version": target})
     _register(ctx, "0.0.1")  # exec'd but came back old
     with ctx.store.read() as tx:
         doc = tx.get(Kind.CONTAINER_INSTANCE, arn)

@@ -37,10 +37,10 @@ from aiohttp import WSMsgType, web
 from dockyard.api import agent_package
 from dockyard.api.agent_desired import DesiredSets
 from dockyard.api.app import authenticate
-from dockyard.api.ecs import agent_update
 from dockyard.context import ApiContext
 from dockyard.controllers.instances import Away
 from dockyard.errors import AwsError, ClientException
+from dockyard.instances import agent_update
 from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
@@ -397,7 +397,7 @@ class AgentHub:
 
     def request_update(self, instance_arn: str) -> None:
         """Send the agent the `update` message if its instance has an update under way
-        that it has not yet applied (api/ecs/agent_update.py)."""
+        that it has not yet applied (instances/agent_update.py)."""
         connection = self.connections.get(instance_arn)
         if connection is not None:
             self._start_update(connection, None)
@@ -412,7 +412,7 @@ class AgentHub:
     async def _record_status(self, instance_arn: str, message: dict[str, Any]) -> None:
         async with self._statuses:  # FIFO: update statuses are written in arrival order
             await off_loop(
-                self.ctx.store, agent_update.record_status, self.ctx, instance_arn, message
+                self.ctx.store, agent_update.record_status, self.ctx.store, instance_arn, message
             )
 
     async def _send_update(self, connection: Connection, target: str | None) -> None:

@@ -51,7 +51,7 @@ sends only what changed:
                      {"type": "exec-exit", "id": S, "exitCode": N} (with "error" when the
                      command could not run); relayed by api/exec.py
     server -> agent  {"type": "update", "version": V, "agentHash": H, "sha256": Z,
-                      "path": "/agent/package"}   UpdateContainerAgent (api/ecs/agent_update.py)
+                      "path": "/agent/package"}   UpdateContainerAgent (instances/agent_update.py)
     agent -> server  {"type": "update_status", "status": STAGING|STAGED|UPDATING|FAILED,
                       "version": V, "reason"?: R}   the agent's progress (agent/update.py)
     both             websocket ping/pong heartbeats (aiohttp `heartbeat=`)

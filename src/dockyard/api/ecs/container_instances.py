@@ -12,7 +12,6 @@ import math
 from typing import Any
 
 from dockyard.accounts.records import long_arn_format
-from dockyard.api.ecs import agent_update
 from dockyard.api.ecs.clusters import resolve_cluster
 from dockyard.api.ecs.instance_refs import (
     check_attribute,
@@ -26,6 +25,7 @@ from dockyard.arns import new_ec2_instance_id, new_id
 from dockyard.context import ApiContext, Params, Result
 from dockyard.errors import ClientException, InvalidParameterException
 from dockyard.instance_types import with_defaults
+from dockyard.instances import agent_update
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.resources import normalize_registered
 from dockyard.store import Kind, Tx

@@ -1,0 +1,1 @@
+"""Container-instance domain logic shared by the API and the agent hub."""
