@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from dockyard import console
+from dockyard import console, gc_policy
 from dockyard.alarms.actions import ActionRouter
 from dockyard.api import exec as exec_relay
 from dockyard.api import prometheus, task_logs
@@ -287,6 +287,7 @@ async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()
+    gc_policy.tune_for_server()  # issue 9: the collector's share of the CPU (gc_policy.py)
     log.info("Dockyard API on http://%s:%s (data in %s)", config.host, config.port, config.data_dir)
     if ready_file is not None:
         await asyncio.to_thread(ready_file.write_text, f"{os.getpid()}\n")

@@ -236,6 +236,34 @@ def test_many_equals_one_by_one(store: SqlStore, count: int) -> None:
     assert [(k[1:], d) for k, d in seen["many"]] == [(k[1:], d) for k, d in seen["one"]]
 
 
+def test_many_stores_the_same_text_in_order(store: SqlStore) -> None:
+    """The bulk path (store/bulk.py, the DBAPI's executemany) stores the JSON text a single
+    insert stores (task_cache.py hashes it; find_raw hints match it), converts columns as
+    their types do (an int into a Float column), and applies rows in order when their
+    column sets differ (the later write of a key wins)."""
+    doc = {"s": 'ünï "q" ✓', "f": 1733150000.123456, "none": None, "l": [1, {"a": True}]}
+    with store.transaction() as tx:
+        tx.insert(Kind.TASK, "one", doc, **_task_columns(1, stopped_at=5))
+        tx.insert_many(Kind.TASK, [("many", doc, _task_columns(1, stopped_at=5))])
+        tx.update_many(Kind.TASK, [
+            ("many", {**doc, "v": 1}, {"last_status": "RUNNING"}),
+            ("many", {**doc, "v": 2}, {"last_status": "STOPPED", "stopped_at": 7}),
+            ("many", {**doc, "v": 3}, {"last_status": "DEPROVISIONING"}),
+        ])  # fmt: skip
+    with store.read() as tx:
+        raw = dict(tx.find_raw(Kind.TASK, {"arn": ["one", "many"]}))
+        row = tx.get_row(Kind.TASK, "many")
+    assert raw["one"] != raw["many"]
+    assert json.loads(raw["many"]) == {**doc, "v": 3}
+    with store.transaction() as tx:
+        tx.update_many(Kind.TASK, [("many", doc, {})])
+    with store.read() as tx:
+        assert dict(tx.find_raw(Kind.TASK, {"arn": ["one", "many"]}))["many"] == raw["one"]
+    assert row is not None and row["doc"]["v"] == 3 and row["last_status"] == "DEPROVISIONING"
+    assert row["stopped_at"] == 7.0 and isinstance(row["stopped_at"], float)
+    assert row["reservation"] == {"cpu": 1, "ports": [81]}
+
+
 def test_rollback_writes_nothing_and_runs_rollback_callbacks(store: SqlStore) -> None:
     events: list[str] = []
     with pytest.raises(RuntimeError), store.transaction() as tx:

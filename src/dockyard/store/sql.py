@@ -44,7 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dockyard.store import schema
+from dockyard.store import bulk, schema
 from dockyard.store.base import Doc, Kind, Observer
 
 log = logging.getLogger(__name__)
@@ -304,10 +304,7 @@ class SqlTx:
     def insert_many(self, kind: Kind, rows: Sequence[tuple[str, Doc, Mapping[str, Any]]]) -> None:
         if not rows:
             return
-        table = self._table(kind)
-        self._conn.execute(
-            sa.insert(table), [{"arn": key, "doc": doc, **columns} for key, doc, columns in rows]
-        )
+        self._executemany(kind, "insert", rows)
         self.written.add(kind.name)
         if kind in self._observers:
             for key, doc, columns in rows:
@@ -316,15 +313,20 @@ class SqlTx:
     def update_many(self, kind: Kind, rows: Sequence[tuple[str, Doc, Mapping[str, Any]]]) -> None:
         if not rows:
             return
-        table = self._table(kind)
-        self._conn.execute(
-            sa.update(table).where(table.c.arn == sa.bindparam("_key")),
-            [{"_key": key, "doc": doc, **columns} for key, doc, columns in rows],
-        )
+        self._executemany(kind, "update", rows)
         self.written.add(kind.name)
         if kind in self._observers:
             for key, doc, columns in rows:
                 self._observe(kind, key, doc, columns)
+
+    def _executemany(
+        self, kind: Kind, op: str, rows: Sequence[tuple[str, Doc, Mapping[str, Any]]]
+    ) -> None:
+        """One DBAPI executemany per run of rows with the same columns (store/bulk.py):
+        no per-row SQLAlchemy bind processing, each document encoded once."""
+        dialect = self._conn.dialect
+        for statement, params in bulk.rows_params(dialect, kind.value, op, rows):
+            self._conn.exec_driver_sql(statement.sql, params)
 
     def delete(self, kind: Kind, key: str) -> None:
         table = self._table(kind)
@@ -377,7 +379,9 @@ class SqlTx:
     def find_rows(self, kind: Kind, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         table = self._table(kind)
         query = sa.select(table).where(*self._where(table, where)).order_by(table.c.arn)
-        return [dict(row._mapping) for row in self._conn.execute(query)]
+        result = self._conn.execute(query)
+        keys = tuple(result.keys())  # once, not a RowMapping per row
+        return [dict(zip(keys, row, strict=True)) for row in result]
 
     def get_tags(self, resource_arn: str) -> list[dict[str, str]]:
         t = schema.tags
