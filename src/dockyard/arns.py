@@ -75,6 +75,17 @@ def resource_id(arn: Arn) -> str:
     return arn.resource.rsplit("/", 1)[-1]
 
 
+def ref_name(ref: str, resource_type: str) -> str | None:
+    """What an API reference names: the reference itself when it is not an ARN, the last
+    path segment of an ARN of `resource_type` (long or short), None for another type's ARN."""
+    arn = parse_arn(ref)
+    if arn is None:
+        return ref
+    if arn.resource_type != resource_type:
+        return None
+    return arn.resource_path.rsplit("/", 1)[-1]
+
+
 def scoped_arns(identity: Identity, kind: str, cluster_name: str, name: str) -> tuple[str, str]:
     """The (long, short) ARNs a task, service or container instance may have: what a
     lookup by name or id tries, long first."""

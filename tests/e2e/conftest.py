@@ -291,15 +291,20 @@ def remove_task_containers(cluster_arn_fragment: str = "") -> None:
         client = docker.from_env()
     except Exception:
         return
-    # sparse: no per-container inspect (a container an agent removes meanwhile would 404)
-    listed = client.containers.list(
-        all=True, sparse=True, filters={"label": "com.dockyard.task-arn"}
-    )
-    for container in listed:
-        labels = container.attrs.get("Labels") or {}  # sparse objects: the list answer's
-        if cluster_arn_fragment in labels.get("com.dockyard.cluster", ""):
-            with contextlib.suppress(docker.errors.NotFound):  # already gone
-                container.remove(force=True)
+    for _attempt in range(3):  # an agent removing containers meanwhile can make a list 404
+        try:
+            # sparse: no per-container inspect (a container removed meanwhile would 404)
+            listed = client.containers.list(
+                all=True, sparse=True, filters={"label": "com.dockyard.task-arn"}
+            )
+        except docker.errors.NotFound:
+            continue
+        for container in listed:
+            labels = container.attrs.get("Labels") or {}  # sparse objects: the list answer's
+            if cluster_arn_fragment in labels.get("com.dockyard.cluster", ""):
+                with contextlib.suppress(docker.errors.NotFound):  # already gone
+                    container.remove(force=True)
+        return
 
 
 # --------------------------------------------------------------------------- a cluster

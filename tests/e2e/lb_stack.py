@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from tests.e2e.conftest import (
     AgentProcess,
     ServerProcess,
@@ -420,9 +418,4 @@ def running_stack(
             agent.stop()
         server.stop()
         stop_haproxy(server.data_dir)
-        for _attempt in range(3):  # listing inspects each container: others may remove one
-            try:
-                remove_task_containers(cluster)
-                break
-            except docker.errors.NotFound:
-                continue
+        remove_task_containers(cluster)

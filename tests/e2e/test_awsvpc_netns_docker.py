@@ -88,12 +88,7 @@ def netns(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Fargate]:
         server.stop()
         stop_haproxy(server.data_dir)
         if built is not None:
-            for _attempt in range(3):
-                try:
-                    remove_task_containers(built.cluster)
-                    break
-                except docker.errors.NotFound:
-                    continue
+            remove_task_containers(built.cluster)
 
 
 def containers_of(arn: str) -> dict[str, Any]:

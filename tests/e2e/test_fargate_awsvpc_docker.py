@@ -28,9 +28,10 @@ from tests.e2e.conftest import (
     ServerProcess,
     aws_json,
     remove_task_containers,
+    stop_haproxy,
     wait_for,
 )
-from tests.e2e.test_lb_services_docker import _stop_haproxy, pick_port, request
+from tests.e2e.test_lb_services_docker import pick_port, request
 
 pytestmark = pytest.mark.e2e
 
@@ -91,14 +92,9 @@ def fargate(tmp_path: Path, docker_images: dict[str, str]) -> Iterator[Fargate]:
         if built is not None:
             built.agent.stop()
         server.stop()
-        _stop_haproxy(server.data_dir)
+        stop_haproxy(server.data_dir)
         if built is not None:
-            for _attempt in range(3):
-                try:
-                    remove_task_containers(built.cluster)
-                    break
-                except docker.errors.NotFound:
-                    continue
+            remove_task_containers(built.cluster)
 
 
 def eni_address(task: dict[str, Any]) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.arns import parse_arn, scoped_arns
+from dockyard.arns import ref_name, scoped_arns
 from dockyard.context import ApiContext
 from dockyard.errors import InvalidParameterException
 from dockyard.store import Kind, Tx
@@ -16,12 +16,10 @@ ATTRIBUTE_VALUE = re.compile(r"^[a-zA-Z0-9_.@/\\: -]{1,128}$")
 
 
 def _instance_id(ref: str) -> str:
-    arn = parse_arn(ref)
-    if arn is None:
-        return ref
-    if arn.resource_type != "container-instance":
+    instance_id = ref_name(ref, "container-instance")
+    if instance_id is None:
         raise InvalidParameterException(f"'{ref}' is not a container instance ARN.")
-    return arn.resource_path.rsplit("/", 1)[-1]
+    return instance_id
 
 
 def locate_instance(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.accounts.records import long_arn_format
-from dockyard.arns import parse_arn, scoped_arns
+from dockyard.arns import ref_name, scoped_arns
 from dockyard.context import ApiContext
 from dockyard.errors import InvalidParameterException
 from dockyard.services import history_records
@@ -24,12 +24,10 @@ from dockyard.store import Kind, Tx
 
 def service_name(ref: str) -> str:
     """The name in a service name or ARN (long or short)."""
-    arn = parse_arn(ref)
-    if arn is None:
-        return ref
-    if arn.resource_type != "service":
+    name = ref_name(ref, "service")
+    if name is None:
         raise InvalidParameterException(f"'{ref}' is not a service ARN.")
-    return arn.resource_path.rsplit("/", 1)[-1]
+    return name
 
 
 def find_service(
