@@ -30,7 +30,7 @@ from dockyard.api.app import authenticate, create_app
 from dockyard.api.autoscaling import settings as autoscaling_settings
 from dockyard.api.elbv2 import settings as elbv2_settings
 from dockyard.arns import Identity
-from dockyard.context import ApiContext
+from dockyard.context import ApiContext, Changed
 from dockyard.controllers import alarms as alarms_controller
 from dockyard.controllers import instances
 from dockyard.controllers.instances import InstanceSettings
@@ -206,12 +206,20 @@ def ha_node(
     name = config.name or f"{config.host}:{config.port}"
     hub.server_id = name
 
-    def changed(leader: bool, kinds: Kinds) -> None:  # another server committed `kinds`
+    def changed(leader: bool, kinds: Kinds) -> None:  # another server committed these
         wake = wakeups(kinds, leader)
         if wake.desired:
             ctx.desired_changed(set(hub.connections), None)  # rescan this server's agents
         if wake.services:
             ctx.tasks_changed(None)  # reconcile every service
+        else:  # only the services these name (as after a commit on this server)
+            groups = frozenset(p for p in wake.task_groups if p[1].startswith("service:"))
+            narrowed = Changed(
+                task_groups=groups, services=wake.service_arns,
+                target_groups=wake.target_groups, instances=wake.instances,
+            )  # fmt: skip
+            if narrowed != Changed():
+                ctx.on_loop(ctx.on_change, narrowed)
         if wake.lb:
             ctx.lb_changed()
 

@@ -1,20 +1,22 @@
 """Changes committed by other servers, heard through PostgreSQL's LISTEN/NOTIFY.
 
 Every write transaction of a server on a shared database that wrote something runs
-`pg_notify('dockyard_changes', '<writer id>|KIND,KIND')` (store/sql.py `change_payload`: the
-names of the kinds it wrote), delivered at commit. `Listener` holds its own psycopg
-connection on a thread (the event loop never blocks on it), LISTENs, and calls
-`on_change(kinds)` on the event loop for notifications from other writers, at most once per
-`debounce_s` (a burst of commits is one call, with the union of their kinds). After a lost
-connection it reconnects and calls `on_change(None)` once (notifications may have been
-missed: anything may have changed); the controllers' periodic safety passes remain the
-backstop.
+`pg_notify('dockyard_changes', '<writer id>|KIND,KIND|<details>')` (store/changes.py
+`change_payload`: the names of the kinds it wrote, then what they touched as compact JSON,
+left out when too long), delivered at commit. `Listener` holds its own psycopg connection on
+a thread (the event loop never blocks on it), LISTENs, and calls `on_change(changes)`
+(wakeups.py `Changes`) on the event loop for notifications from other writers, at most once
+per `debounce_s` (a burst of commits is one call: their kinds and details merged, wakeups.py
+`merge`). After a lost connection it reconnects and calls `on_change(None)` once
+(notifications may have been missed: anything may have changed); the controllers' periodic
+safety passes remain the backstop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -22,9 +24,10 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import Engine
 
+from dockyard.ha.wakeups import Changes, Key, merge
 from dockyard.store.sql import CHANGES_CHANNEL
 
-Kinds = frozenset[str] | None  # names of the kinds written; None: unknown (anything)
+Kinds = Changes | None  # what other servers wrote; None: unknown (anything)
 
 log = logging.getLogger("dockyard.ha.notify")
 
@@ -35,12 +38,44 @@ def dsn_of(engine: Engine) -> str:
 
 
 def parse_change(payload: str) -> tuple[str, Kinds]:
-    """(writer, kinds) of a NOTIFY payload `writer|KIND,KIND`; a payload without `|` (a
-    writer id alone) names no kinds: None."""
-    writer, bar, kinds = payload.rpartition("|")
+    """(writer, changes) of a NOTIFY payload `writer|KIND,KIND|{details}` or, without
+    details (too long, or an older server), `writer|KIND,KIND`: every kind then unknown. The
+    writer id may hold `|`; the details hold none. A writer id alone names nothing: None."""
+    head, bar, tail = payload.rpartition("|")
     if not bar:
         return payload, None
-    return writer, frozenset(kind for kind in kinds.split(",") if kind)
+    text = ""
+    if tail.startswith("{"):
+        text = tail
+        writer, bar, tail = head.rpartition("|")
+        if not bar:
+            return head, None
+    else:
+        writer = head
+    kinds = frozenset(kind for kind in tail.split(",") if kind)
+    return writer, Changes(kinds, _details(text, kinds))
+
+
+def _details(text: str, kinds: frozenset[str]) -> dict[str, frozenset[Key]]:
+    """The details of the kinds written (store/changes.py); anything malformed: unknown."""
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    details: dict[str, frozenset[Key]] = {}
+    for kind, value in found.items() if isinstance(found, dict) else ():
+        if kind not in kinds:
+            continue
+        if isinstance(value, list) and all(isinstance(key, str) for key in value):
+            details[kind] = frozenset(value)
+        elif isinstance(value, dict) and all(
+            isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+            for groups in value.values()
+        ):
+            details[kind] = frozenset(
+                (cluster, group) for cluster, groups in value.items() for group in groups
+            )
+    return details
 
 
 class Listener:
@@ -60,7 +95,7 @@ class Listener:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pending = False
-        self._kinds: set[str] | None = set()  # heard since the last call; None: anything
+        self._heard_since: Kinds = Changes()  # since the last call; None: anything
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -94,10 +129,7 @@ class Listener:
                 self._loop.call_soon_threadsafe(self._schedule, kinds)
 
     def _schedule(self, kinds: Kinds) -> None:  # on the event loop
-        if kinds is None or self._kinds is None:
-            self._kinds = None
-        else:
-            self._kinds |= kinds
+        self._heard_since = merge(self._heard_since, kinds)
         if self._pending or self._loop is None:
             return
         self._pending = True
@@ -105,8 +137,7 @@ class Listener:
 
     def _fire(self) -> None:
         self._pending = False
-        kinds = None if self._kinds is None else frozenset(self._kinds)
-        self._kinds = set()
+        kinds, self._heard_since = self._heard_since, Changes()
         try:
             self.on_change(kinds)
         except Exception:

@@ -18,7 +18,7 @@ Several servers on one PostgreSQL (dockyard.ha): a write transaction made under 
 (the leader's controllers) first checks the controllers' lease (`SqlTx.fence`); with a
 `writer_id` set, every write transaction reads the write mark (dropping caches another
 server made stale: `on_stale`); one that wrote something NOTIFYs `dockyard_changes` at
-commit with the kinds it wrote (`change_payload`).
+commit with the kinds it wrote and what they touched (`SqlTx.touched`, store/changes.py).
 
 Threads: on a store whose calls are network round trips (`SqlStore.blocking`:
 PostgreSQL) the server runs store work in `SqlStore.executor`, a bounded thread pool
@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from dockyard.store import bulk, schema
 from dockyard.store.base import Doc, Kind, Observer
+from dockyard.store.changes import Touched, change_payload, touch
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,8 @@ class SqlTx:
         self._on_commit: dict[Hashable, Callable[[], None]] = {}
         self._on_rollback: dict[Hashable, Callable[[], None]] = {}
         self.written: set[str] = set()  # names of the kinds written (Kind.name, TAGS)
+        # What the writes touched, for other servers (store/changes.py); None: not shared
+        self.touched: Touched | None = None if store.writer_id is None else {}
 
     @property
     def store(self) -> SqlStore:
@@ -291,6 +294,8 @@ class SqlTx:
         table = self._table(kind)
         self._conn.execute(sa.insert(table).values(arn=key, doc=doc, **columns))
         self.written.add(kind.name)
+        if self.touched is not None:
+            touch(self.touched, kind, key, doc)
         if kind in self._observers:
             self._observe(kind, key, doc, columns)
 
@@ -298,6 +303,8 @@ class SqlTx:
         table = self._table(kind)
         self._conn.execute(sa.update(table).where(table.c.arn == key).values(doc=doc, **columns))
         self.written.add(kind.name)
+        if self.touched is not None:
+            touch(self.touched, kind, key, doc)
         if kind in self._observers:
             self._observe(kind, key, doc, columns)
 
@@ -306,6 +313,9 @@ class SqlTx:
             return
         self._executemany(kind, "insert", rows)
         self.written.add(kind.name)
+        if self.touched is not None:
+            for key, doc, _ in rows:
+                touch(self.touched, kind, key, doc)
         if kind in self._observers:
             for key, doc, columns in rows:
                 self._observe(kind, key, doc, columns)
@@ -315,6 +325,9 @@ class SqlTx:
             return
         self._executemany(kind, "update", rows)
         self.written.add(kind.name)
+        if self.touched is not None:
+            for key, doc, _ in rows:
+                touch(self.touched, kind, key, doc)
         if kind in self._observers:
             for key, doc, columns in rows:
                 self._observe(kind, key, doc, columns)
@@ -332,6 +345,8 @@ class SqlTx:
         table = self._table(kind)
         self._conn.execute(sa.delete(table).where(table.c.arn == key))
         self.written.add(kind.name)
+        if self.touched is not None:
+            touch(self.touched, kind, key, None)
         if kind in self._observers:
             self._observe(kind, key, None, {})
 
@@ -521,7 +536,7 @@ class SqlStore:
                             self._begin_write(conn, tx)
                             yield tx
                             if self.writer_id is not None and tx.written:  # sent at commit
-                                payload = change_payload(self.writer_id, tx.written)
+                                payload = change_payload(self.writer_id, tx.written, tx.touched)
                                 notify = {"channel": CHANGES_CHANNEL, "p": payload}
                                 conn.execute(_NOTIFY_SQL, notify)
                         except BaseException:
@@ -574,12 +589,6 @@ class SqlStore:
 
 _MARK_SQL = sa.text("SELECT writer FROM write_marks WHERE name = 'store'")
 _NOTIFY_SQL = sa.text("SELECT pg_notify(:channel, :p)")
-
-
-def change_payload(writer: str, kinds: set[str]) -> str:
-    """The NOTIFY payload of a write transaction: `writer|KIND,KIND` (Kind names, sorted;
-    `dockyard.ha.notify.parse_change` reads it)."""
-    return f"{writer}|{','.join(sorted(kinds))}"
 
 
 def _in_transaction(conn: Connection) -> bool:
