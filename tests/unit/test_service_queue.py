@@ -152,6 +152,20 @@ def test_safety_pass_waits_for_the_period_even_when_keys_run_out_early() -> None
     assert safety.due(60.0)
 
 
+def test_a_safety_pass_over_many_keys_lengthens_to_its_spacing() -> None:
+    safety = SafetyPass(period_s=30.0, spacing_s=0.5)
+    safety.start([f"s{i:04}" for i in range(1000)], now=0.0)  # 1,000 keys: a 500 s pass
+    assert len(safety.take(0.0)) == 1
+    assert len(safety.take(30.0)) == 60  # two a second, not all 1,000 within 30 s
+    assert not safety.due(100.0)
+    assert len(safety.take(500.0)) == 1000 - 61
+    assert safety.due(500.0)
+    safety.start(["a", "b"], now=500.0)  # few keys: the period again
+    assert safety.next_release() == 500.0
+    assert safety.take(500.0) == ["a"]
+    assert safety.next_release() == pytest.approx(515.0)
+
+
 @pytest.mark.parametrize(
     ("group", "arn"),
     [

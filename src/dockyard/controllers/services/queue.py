@@ -125,24 +125,34 @@ class WorkQueue:
 
 
 class SafetyPass:
-    """Every key once per period, released evenly over the period."""
+    """Every key once per pass, released evenly over the pass.
 
-    def __init__(self, period_s: float) -> None:
+    A pass lasts `period_s`, or `spacing_s` per key when that is longer: the safety
+    pass costs at most one step every `spacing_s` however many services there are
+    (a step reads its service's live tasks, so a 30 s pass over 1,000 services of
+    1,000 tasks would re-read a million tasks every 30 s: work proportional to the
+    cluster, not to what changed). What no event announced is healed within one pass.
+    """
+
+    def __init__(self, period_s: float, spacing_s: float = 0.0) -> None:
         self.period_s = period_s
+        self.spacing_s = spacing_s
         self._keys: list[str] = []
         self._released = 0
         self._started: float | None = None
+        self._period = period_s  # this pass's length
 
     def due(self, now: float) -> bool:
         """A new pass should start (the caller lists the keys and calls `start`)."""
         if self._started is None:
             return True
-        return self._released >= len(self._keys) and now >= self._started + self.period_s
+        return self._released >= len(self._keys) and now >= self._started + self._period
 
     def start(self, keys: Iterable[str], now: float) -> None:
         self._keys = sorted(set(keys))
         self._released = 0
         self._started = now
+        self._period = max(self.period_s, self.spacing_s * len(self._keys))
 
     def take(self, now: float) -> list[str]:
         """The keys whose turn has come since the last call."""
@@ -150,7 +160,7 @@ class SafetyPass:
             return []
         n = len(self._keys)
         elapsed = now - self._started
-        share = n if self.period_s <= 0 else min(n, math.floor(n * elapsed / self.period_s) + 1)
+        share = n if self._period <= 0 else min(n, math.floor(n * elapsed / self._period) + 1)
         out = self._keys[self._released : share]
         self._released = max(self._released, share)
         return out
@@ -161,5 +171,5 @@ class SafetyPass:
             return None
         n = len(self._keys)
         if self._released >= n:
-            return self._started + self.period_s
-        return self._started + self.period_s * self._released / n
+            return self._started + self._period
+        return self._started + self._period * self._released / n

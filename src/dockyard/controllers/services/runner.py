@@ -17,7 +17,9 @@ step (still converging, or waiting for time to pass: grace periods, draining tar
 protection expiry) is looked at again after INTERVAL_S, doubling while its steps
 change nothing, up to RECHECK_MAX_S. A failing step is retried with backoff.
 The safety pass (`queue.SafetyPass`) queues every service once per SAFETY_PERIOD_S,
-spread over the period, for whatever no event announced.
+spread over the period, for whatever no event announced; with more than
+SAFETY_PERIOD_S / SAFETY_SPACING_S services the pass lengthens to SAFETY_SPACING_S per
+service, so its cost stays bounded (at most two steps a second) at any cluster size.
 
 Task changes are paced: a service stepped less than TASK_PACE_S ago is queued for
 TASK_PACE_S after that step, not at once. A step reads the service's live tasks, so
@@ -46,6 +48,7 @@ from dockyard.store.offload import off_loop
 
 log = logging.getLogger("dockyard.controllers.services")
 SAFETY_PERIOD_S = 30.0
+SAFETY_SPACING_S = 0.5  # least time between two safety-pass steps (1,000 services: 500 s)
 TASK_PACE_S = 0.5  # least time between two steps of a service caused by its tasks
 RECHECK_MAX_S = 5.0
 WAKE_DEBOUNCE_S = 0.02  # let a burst of reports land together
@@ -74,7 +77,7 @@ class ServiceRunner:
         self.ctx = ctx
         self.recheck_s = recheck_s
         self.queue = WorkQueue(base_delay_s=0.1, max_delay_s=30.0)
-        self.safety = SafetyPass(SAFETY_PERIOD_S)
+        self.safety = SafetyPass(SAFETY_PERIOD_S, SAFETY_SPACING_S)
         self._lock = threading.Lock()
         self._pending: list[Changed] = [Changed(everything=True)]  # everything once at start
         self._by_target_group: dict[str, set[str]] = defaultdict(set)
