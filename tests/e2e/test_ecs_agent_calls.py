@@ -78,10 +78,18 @@ def describe(ecs: Any, arn: str) -> dict[str, Any]:
     return dict(ecs.describe_tasks(cluster="stage01", tasks=[arn])["tasks"][0])
 
 
+def cluster_counts(ecs: Any) -> tuple[int, int]:
+    """DescribeClusters' (runningTasksCount, pendingTasksCount) of stage01."""
+    cluster = ecs.describe_clusters(clusters=["stage01"])["clusters"][0]
+    return cluster["runningTasksCount"], cluster["pendingTasksCount"]
+
+
 def test_reported_state_changes_move_the_task_and_its_capacity(ecs: Any, host: str) -> None:
     full_memory = remaining(ecs, host, "MEMORY")
+    assert cluster_counts(ecs) == (0, 0)  # the cluster's totals followed from here on
     arn = run_one(ecs)
     assert remaining(ecs, host, "MEMORY") == full_memory - 128
+    assert cluster_counts(ecs) == (1, 0)
 
     ack = ecs.submit_task_state_change(
         cluster="stage01",
@@ -127,6 +135,7 @@ def test_reported_state_changes_move_the_task_and_its_capacity(ecs: Any, host: s
     stopped = describe(ecs, arn)
     assert (stopped["lastStatus"], stopped["desiredStatus"]) == ("STOPPED", "STOPPED")
     assert stopped["stoppedReason"] == "gone"
+    assert cluster_counts(ecs) == (0, 0)
     assert stopped["containers"][0]["reason"] == "out of cheese"
     assert remaining(ecs, host, "MEMORY") == full_memory  # released
     assert "50123" not in remaining(ecs, host, "PORTS")

@@ -5,7 +5,8 @@ in a temp dir: register instances, run tasks, agents report RUNNING with dynamic
 ports, stop, drain, deregister (forced), agents (dis)connect, a transaction that rolls
 back after placing, and server restarts (a fresh memory). After every step, each
 cluster state held in memory must equal one rebuilt from the store, its capacity rows
-must say what its nodes say, and its binpack index must be sorted and complete.
+must say what its nodes say, and its binpack index must be sorted and complete; the
+cluster's live-task totals (DescribeClusters' counts) must equal the store's.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dockyard.tasks import capacity
 from dockyard.tasks.memory import load, memory_of
 from dockyard.tasks.placement import TaskSpec, place_tasks
 from dockyard.tasks.reports import apply_report_batches, apply_reports, request_stop
+from dockyard.tasks.totals import count_in_store, totals_of
 
 STRATEGIES: list[list[dict[str, str]]] = [
     [{"type": "random"}],
@@ -207,6 +209,7 @@ class ClusterStateMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         self._memory().drop()
+        totals_of(self.store).drop()
 
     # -- the property ------------------------------------------------------------------
     @invariant()
@@ -230,6 +233,18 @@ class ClusterStateMachine(RuleBasedStateMachine):
                         amount == (n.cpu if field == "cpu" else n.memory)
                         for amount, _, n in entries
                     )
+
+    @invariant()
+    def cluster_totals_equal_store_counts(self) -> None:
+        """DescribeClusters' task counts (followed in memory) equal the store's."""
+        with self.store.read() as tx:
+            held = totals_of(self.store).counts(tx, self.cluster["clusterArn"])
+            assert held == count_in_store(tx, self.cluster["clusterArn"])
+            assert sum(held.values()) == sum(
+                1
+                for r in tx.find_rows(Kind.TASK, {"cluster": self.cluster["clusterArn"]})
+                if r["last_status"] != "STOPPED"
+            )
 
     @invariant()
     def spread_indexes_equal_rebuilt(self) -> None:

@@ -19,6 +19,7 @@ from dockyard.store.base import in_chunks
 from dockyard.tasks import awsvpc
 from dockyard.tasks.accounting import bind_dynamic, count_transition, release
 from dockyard.tasks.memory import CapacityRow, memory_of
+from dockyard.tasks.totals import totals_of
 
 TIMESTAMPS = {
     "RUNNING": "startedAt",
@@ -91,7 +92,13 @@ def count_moved(tx: Tx, cluster: str, group: str | None, before: str | None, aft
     """Move a task in the live task counts (`TASK_COUNTS`) once `tx` commits: a
     rolled-back change (a failed batch of reports, retried message by message) never
     counts."""
-    tx.after_commit(lambda: TASK_COUNTS.moved(cluster, group, before, after))
+    totals = totals_of(tx.store)
+
+    def moved() -> None:
+        TASK_COUNTS.moved(cluster, group, before, after)
+        totals.moved(cluster, before, after)
+
+    tx.after_commit(moved)
 
 
 def _account(node: Node, reservation: dict[str, Any], before: str, after: str) -> None:

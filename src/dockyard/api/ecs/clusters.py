@@ -21,8 +21,10 @@ from dockyard.errors import (
     ClusterNotFoundException,
     InvalidParameterException,
 )
+from dockyard.lifecycle import PENDING_STATUSES
 from dockyard.store import Kind, Tx
 from dockyard.tasks.provider_placement import check_cluster_providers, normalized
+from dockyard.tasks.totals import totals_of
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 DEFAULT_SETTINGS = [{"name": "containerInsights", "value": "disabled"}]
@@ -68,11 +70,9 @@ def _counts(tx: Tx, arn: str) -> dict[str, int]:
     instances = tx.count(
         Kind.CONTAINER_INSTANCE, {"cluster": arn, "status": ["ACTIVE", "DRAINING"]}
     )
-    running = tx.count(Kind.TASK, {"cluster": arn, "last_status": "RUNNING"})
-    pending = tx.count(
-        Kind.TASK,
-        {"cluster": arn, "last_status": ["PROVISIONING", "PENDING", "ACTIVATING"]},
-    )
+    tasks = totals_of(tx.store).counts(tx, arn)  # in memory, not counted per call
+    running = tasks.get("RUNNING", 0)
+    pending = sum(tasks.get(s, 0) for s in PENDING_STATUSES)
     return {
         "registeredContainerInstancesCount": instances,
         "runningTasksCount": running,
