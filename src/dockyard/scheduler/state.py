@@ -3,7 +3,8 @@
 Role: the scheduler's only mutable structure. Built from `InstanceView`s (which
 the store computes once per planning round), it keeps, per instance, the
 remaining cpu/memory, blocked ports and task-group counts, and updates them in
-O(log n) + O(#indexes) per `commit`/`release` instead of re-scanning tasks.
+O(log n) + O(the task group's indexes + task shapes) per `commit`/`release` instead
+of re-scanning tasks.
 Neighbours: `filters` and `rank` read it; `placement.place` commits to it.
 
 Indexes (what makes a placement cheap at thousands of instances):
@@ -28,6 +29,7 @@ from .query import Query
 from .spread import SpreadIndex
 
 Entry = tuple[int, int, Node]
+IndexKey = tuple[str, str | None, int, int]  # (group, attribute, cpu, memory)
 _MAX_INDEXES = 256  # spread indexes kept (LRU); each is O(instances)
 
 
@@ -39,7 +41,11 @@ class ClusterState:
         self._next_idx = 0
         self._sorted: dict[str, list[Entry]] = {}  # "cpu"/"memory" -> entries
         self._schedulable = 0
-        self._indexes: dict[tuple[str, str | None, int, int], SpreadIndex] = {}
+        self._indexes: dict[IndexKey, SpreadIndex] = {}
+        # the same indexes by task group and by task shape (cpu, memory): a commit
+        # refreshes only those it can move (`_refresh`)
+        self._by_group: dict[str, dict[IndexKey, SpreadIndex]] = {}
+        self._by_shape: dict[tuple[int, int], dict[IndexKey, SpreadIndex]] = {}
         self._matches: dict[str, tuple[frozenset[int], list[Node]]] = {}
         for view in instances:
             self.add(view)
@@ -135,8 +141,37 @@ class ClusterState:
             old = {"cpu": old_cpu, "memory": old_memory}
             for field, entries in self._sorted.items():
                 _move(entries, old[field], _amount(node, field), node)
-        for index in self._indexes.values():
-            index.refresh(node, request.group, sign)
+        groups = (request.group, ENI_GROUP) if request.enis else (request.group,)
+        self._refresh(node, groups, request.group, sign, old=(old_cpu, old_memory))
+
+    def _refresh(
+        self,
+        node: Node,
+        groups: tuple[str, ...],
+        group: str,
+        sign: int,
+        *,
+        old: tuple[int, int],
+    ) -> None:
+        """Refresh the spread indexes a commit/release can move: those of the groups
+        whose count changed on the node, and those of a task shape the node crossed
+        (it now fits where it did not, or the reverse). Any other index would find
+        nothing to do, so a placement costs O(its group's indexes + shapes), not
+        O(indexes): with hundreds of services, hundreds of indexes (bench/README.md)."""
+        old_cpu, old_memory = old
+        done: set[IndexKey] = set()
+        for name in groups:
+            for key, index in self._by_group.get(name, {}).items():
+                index.refresh(node, group, sign)
+                done.add(key)
+        if not node.schedulable:
+            return  # fits nothing before or after: no shape crossed
+        for (cpu, memory), indexes in self._by_shape.items():
+            was = old_cpu >= cpu and old_memory >= memory
+            if was != (node.cpu >= cpu and node.memory >= memory):
+                for key, index in indexes.items():
+                    if key not in done:
+                        index.refresh(node, group, sign)
 
     @contextmanager
     def changing(self, arn: str) -> Iterator[Node]:
@@ -175,9 +210,21 @@ class ClusterState:
         if index is None:
             index = SpreadIndex(group, attribute, cpu, memory, self._nodes.values())
             if len(self._indexes) >= _MAX_INDEXES:
-                del self._indexes[next(iter(self._indexes))]
+                self._forget(next(iter(self._indexes)))
+            self._by_group.setdefault(group, {})[key] = index
+            self._by_shape.setdefault((cpu, memory), {})[key] = index
         self._indexes[key] = index  # most recently used last
         return index
+
+    def _forget(self, key: IndexKey) -> None:
+        del self._indexes[key]
+        group, _, cpu, memory = key
+        of_group, of_shape = self._by_group[group], self._by_shape[(cpu, memory)]
+        del of_group[key], of_shape[key]
+        if not of_group:
+            del self._by_group[group]
+        if not of_shape:
+            del self._by_shape[(cpu, memory)]
 
     def matching(self, query: Query) -> tuple[frozenset[int], list[Node]]:
         """Nodes a memberOf query accepts: (all their idx, the schedulable ones).

@@ -1,0 +1,79 @@
+"""Spread indexes kept by `ClusterState` equal ones built afresh, with many groups and
+task shapes (issue 9).
+
+A commit or release refreshes only the indexes it can move: those of the task's group,
+and those of a task shape (cpu, memory) the instance crossed as it filled or emptied.
+Random commits and releases of tasks of several groups and shapes on instances that
+fill up must leave every index exactly as a new one built from the nodes.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dockyard.scheduler import ClusterState, InstanceView
+from dockyard.scheduler.model import TaskRequest
+from dockyard.scheduler.spread import SpreadIndex
+
+GROUPS = ["service:a", "service:b", "service:c"]
+SHAPES = [(128, 256), (512, 512), (1024, 2048)]
+
+
+def request(group: str, shape: tuple[int, int]) -> TaskRequest:
+    return TaskRequest(task_definition="td", cpu=shape[0], memory=shape[1], group=group)
+
+
+def instance(i: int) -> InstanceView:
+    return InstanceView(
+        arn=f"arn:i/{i}",
+        instance_id=f"i-{i}",
+        registered_cpu=2048,
+        registered_memory=2048,
+        remaining_cpu=2048,
+        remaining_memory=2048,
+        attributes={"zone": "ab"[i % 2]},
+    )
+
+
+def assert_indexes_fresh(state: ClusterState) -> None:
+    for key, index in state._indexes.items():
+        fresh = SpreadIndex(*key, state.nodes())
+        assert {v: n for v, n in index.totals.items() if n} == {
+            v: n for v, n in fresh.totals.items() if n
+        }, key
+        assert index._level_of == fresh._level_of, key
+        assert {v: len(b) for v, b in index.members.items()} == {
+            v: len(b) for v, b in fresh.members.items()
+        }, key
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.booleans(),  # commit (True) or release the oldest placement (False)
+            st.sampled_from(GROUPS),
+            st.sampled_from(SHAPES),
+            st.integers(0, 3),  # instance
+        ),
+        max_size=60,
+    )
+)
+def test_indexes_of_many_groups_and_shapes_stay_exact(
+    ops: list[tuple[bool, str, tuple[int, int], int]],
+) -> None:
+    state = ClusterState(instance(i) for i in range(4))
+    for group in GROUPS:  # every (group, attribute, shape) index exists from the start
+        for shape in SHAPES:
+            state.spread_index(group, "zone", *shape)
+            state.spread_index(group, None, *shape)
+    placed = []
+    for commit, group, shape, i in ops:
+        if commit:
+            node = state.node(f"arn:i/{i}")
+            if node.cpu >= shape[0] and node.memory >= shape[1]:
+                placed.append(state.commit(node.arn, request(group, shape)))
+        elif placed:
+            state.release(placed.pop(0))
+        assert_indexes_fresh(state)
