@@ -77,3 +77,48 @@ def test_indexes_of_many_groups_and_shapes_stay_exact(
         elif placed:
             state.release(placed.pop(0))
         assert_indexes_fresh(state)
+
+
+def buckets(index: SpreadIndex) -> tuple[object, ...]:
+    """Everything the index holds, bucket orders included (random picks index them)."""
+    return (
+        index.totals,
+        index._level_of,
+        [(v, [n.idx for n in b]) for v, b in index.members.items()],
+        [(v, [(c, [n.idx for n in b]) for c, b in by.items()]) for v, by in index.levels.items()],
+    )
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(
+    loads=st.lists(
+        st.tuples(st.sampled_from(GROUPS), st.integers(0, 3), st.sampled_from(["a", "b", None])),
+        min_size=1,
+        max_size=30,
+    ),
+    shape=st.sampled_from(SHAPES),
+    attribute=st.sampled_from(["zone", None]),
+)
+def test_an_index_built_in_one_pass_equals_one_built_node_by_node(
+    loads: list[tuple[str, int, str | None]], shape: tuple[int, int], attribute: str | None
+) -> None:
+    """`SpreadIndex._build` (one pass over the nodes) gives what `add` of each gives."""
+    state = ClusterState(
+        InstanceView(
+            arn=f"arn:i/{i}",
+            instance_id=f"i-{i}",
+            registered_cpu=2048,
+            registered_memory=2048,
+            remaining_cpu=2048 - 512 * used,
+            remaining_memory=2048 - 512 * used,
+            status="DRAINING" if used == 3 else "ACTIVE",
+            attributes={} if zone is None else {"zone": zone},
+            task_groups={group: used + 1},
+        )
+        for i, (group, used, zone) in enumerate(loads)
+    )
+    nodes = list(state.nodes())
+    one_by_one = SpreadIndex("service:a", attribute, *shape, [])
+    for node in nodes:
+        one_by_one.add(node)
+    assert buckets(SpreadIndex("service:a", attribute, *shape, nodes)) == buckets(one_by_one)

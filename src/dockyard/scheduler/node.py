@@ -95,6 +95,14 @@ class Bucket:
         self._items: list[Node] = []
         self._pos: dict[int, int] = {}
 
+    @classmethod
+    def of(cls, nodes: list[Node]) -> Bucket:
+        """A bucket holding `nodes` (distinct), in that order: what adding each would give."""
+        bucket = cls()
+        bucket._items = nodes
+        bucket._pos = {node.idx: i for i, node in enumerate(nodes)}
+        return bucket
+
     def add(self, node: Node) -> None:
         if node.idx not in self._pos:
             self._pos[node.idx] = len(self._items)

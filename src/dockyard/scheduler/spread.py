@@ -37,8 +37,32 @@ class SpreadIndex:
         self.members: dict[str | None, Bucket] = {}
         self.levels: dict[str | None, dict[int, Bucket]] = {}
         self._level_of: dict[int, int] = {}  # member idx -> its level
+        self._build(nodes)
+
+    def _build(self, nodes: Iterable[Node]) -> None:
+        """What `add` of each node in turn gives (the same buckets, in the same order),
+        in one pass with plain lists: an index is built whenever a service's placement
+        needs one that is not kept (`ClusterState.spread_index`), O(instances) each."""
+        group, attribute, cpu, memory = self.group, self.attribute, self.cpu, self.memory
+        totals, level_of = self.totals, self._level_of
+        members: dict[str | None, list[Node]] = {}
+        levels: dict[str | None, dict[int, list[Node]]] = {}
         for node in nodes:
-            self.add(node)
+            count = node.task_groups.get(group, 0)
+            value = None if attribute is None else node.attributes.get(attribute)
+            if count:
+                totals[value] = totals.get(value, 0) + count
+            if node.schedulable and node.cpu >= cpu and node.memory >= memory:
+                if node.idx in level_of:
+                    continue
+                level_of[node.idx] = count
+                members.setdefault(value, []).append(node)
+                levels.setdefault(value, {}).setdefault(count, []).append(node)
+        self.members = {value: Bucket.of(found) for value, found in members.items()}
+        self.levels = {
+            value: {count: Bucket.of(found) for count, found in by_count.items()}
+            for value, by_count in levels.items()
+        }
 
     def value_of(self, node: Node) -> str | None:
         return None if self.attribute is None else node.attributes.get(self.attribute)
