@@ -5,7 +5,8 @@ tasks       the service's live tasks (an index on cluster, task_group, last_stat
             STOPPED tasks (at most STOPPED_READ_LIMIT): all the circuit breaker needs.
             STOPPED tasks of other deployments are never read.
 instances   REPLICA: only the instances the live tasks are on (a task elsewhere is
-            leaving; scale-in ranks by its own tasks' instances). DAEMON: every
+            leaving; scale-in ranks by its own tasks' instances), from the cluster
+            state in memory (tasks.memory), not from their rows. DAEMON: every
             ACTIVE/DRAINING instance of the cluster (one task per instance).
             Instance documents are decoded once per stored text (`_INSTANCES`).
 targets     the service's target groups' rows (services behind load balancers).
@@ -206,6 +207,8 @@ def instance_views(
     """The instances this step needs (see the module docstring) and their EC2 ids."""
     where: dict[str, Any] = {"cluster": service["clusterArn"], "status": ["ACTIVE", "DRAINING"]}
     daemon = service["schedulingStrategy"] == "DAEMON"
+    if not daemon and tx.writing:  # the live state in memory (tasks.memory): no rows read
+        return _live_instance_views(tx, {t.get("containerInstanceArn") or "" for t in live})
     if daemon:
         raw_rows = tx.find_raw(Kind.CONTAINER_INSTANCE, where)
     else:
@@ -239,6 +242,29 @@ def instance_views(
                 attributes=attributes,
                 remaining_cpu=cpu,
                 remaining_memory=memory,
+            )
+        )
+    return instances, ids
+
+
+def _live_instance_views(tx: Tx, arns: set[str]) -> tuple[list[InstanceView], dict[str, str]]:
+    """REPLICA: the ACTIVE/DRAINING instances among `arns`, from the cluster state held
+    in memory (`tasks.memory`, kept in step with the store by every write): a step of
+    a 1,000-task service read up to 1,000 instance rows for this (bench/README.md)."""
+    memory = memory_of(tx)
+    instances, ids = [], {}
+    for arn in sorted(arns - {""}):
+        node = memory.node(tx, arn)
+        if node is None:
+            continue  # deregistered: its tasks are leaving
+        ids[arn] = node.instance_id
+        instances.append(
+            InstanceView(
+                arn=arn,
+                status=node.status,
+                attributes=tuple(sorted((k, str(v)) for k, v in node.attributes.items())),
+                remaining_cpu=node.cpu,
+                remaining_memory=node.memory,
             )
         )
     return instances, ids
