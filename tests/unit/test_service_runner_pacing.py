@@ -9,7 +9,7 @@ from typing import Any
 from dockyard.context import ApiContext, Changed
 from dockyard.controllers.services import runner as runner_module
 from dockyard.controllers.services.loop import Outcome
-from dockyard.controllers.services.runner import TASK_PACE_S, ServiceRunner
+from dockyard.controllers.services.runner import PACE_PER_TASK_S, TASK_PACE_S, ServiceRunner
 
 CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/c"
 SERVICE = "arn:aws:ecs:us-east-1:000000000000:service/c/web"
@@ -87,3 +87,23 @@ def test_a_gone_service_is_forgotten(monkeypatch: Any) -> None:
     clock.now += 1.0
     r.process(SERVICE, clock.now)
     assert SERVICE not in r._last_step
+    assert SERVICE not in r._live_tasks
+
+
+def test_a_large_service_is_paced_by_its_size(monkeypatch: Any) -> None:
+    """A step reads every live task of its service: a 1,000-task service is stepped for
+    its tasks' changes at most once per TASK_PACE_S + 1,000 x PACE_PER_TASK_S."""
+    clock = Clock()
+    r = runner(clock)
+    monkeypatch.setattr(
+        runner_module, "reconcile_service", lambda ctx, arn: Outcome(live_tasks=1000)
+    )
+    r.queue.add(SERVICE)
+    r.queue.pop(clock.now)
+    r.process(SERVICE, clock.now)  # stepped at 100.0, 1,000 live tasks
+    r.notify(task_change())
+    r.resolve()
+    pace = TASK_PACE_S + 1000 * PACE_PER_TASK_S
+    assert pace > TASK_PACE_S
+    assert r.queue.pop(100.0 + TASK_PACE_S) is None
+    assert r.queue.pop(100.0 + pace) == SERVICE

@@ -50,6 +50,7 @@ class Outcome:
     progressed: bool = False  # started, stopped or changed the service document
     target_groups: frozenset[str] = frozenset()  # its load balancers' target groups
     gone: bool = False  # no such service (deleted, INACTIVE, or its cluster deleted)
+    live_tasks: int = 0  # the service's live tasks this step read (the runner paces by it)
 
 
 def _task_id(arn: str) -> str:
@@ -123,6 +124,7 @@ def _reconcile(
     view = reads.service_view(service)
     deployments = reads.deployment_views(service)
     live_docs, stopped_docs = reads.task_rows(tx, service, deployments)
+    outcome.live_tasks = len(live_docs)
     balanced = bool(lb_service.get("loadBalancers"))
     targets = targets_by_task(tx, lb_service) if balanced else {}
     definitions: dict[str, Any] = {}

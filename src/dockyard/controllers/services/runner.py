@@ -21,12 +21,13 @@ spread over the period, for whatever no event announced; with more than
 SAFETY_PERIOD_S / SAFETY_SPACING_S services the pass lengthens to SAFETY_SPACING_S per
 service, so its cost stays bounded (at most two steps a second) at any cluster size.
 
-Task changes are paced: a service stepped less than TASK_PACE_S ago is queued for
-TASK_PACE_S after that step, not at once. A step reads the service's live tasks, so
-without pacing a scale-up's stream of agent reports (PENDING -> RUNNING, a few tasks
-per message) re-read a 1,000-task service dozens of times a second (bench/README.md,
-issue 9); with it a service is stepped at most 1/TASK_PACE_S times a second for its
-tasks' sake, and a task that stopped is replaced within TASK_PACE_S.
+Task changes are paced: a service stepped less than its pace ago is queued for its
+pace after that step, not at once. The pace is TASK_PACE_S plus PACE_PER_TASK_S per live
+task (1,000 tasks: 1.5 s). A step reads the service's live tasks, so without pacing a
+scale-up's stream of agent reports (PENDING -> RUNNING, a few tasks per message) re-read
+a 1,000-task service dozens of times a second (bench/README.md, issue 9); with it a
+service is stepped at most once per pace for its tasks' sake, and a task that stopped
+is replaced within its pace.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ from dockyard.store.offload import off_loop
 log = logging.getLogger("dockyard.controllers.services")
 SAFETY_PERIOD_S = 30.0
 SAFETY_SPACING_S = 0.5  # least time between two safety-pass steps (1,000 services: 500 s)
-TASK_PACE_S = 0.5  # least time between two steps of a service caused by its tasks
+TASK_PACE_S = 0.5  # least time between two steps of a service caused by its tasks,
+PACE_PER_TASK_S = 0.001  # and this much more per live task of the service
 RECHECK_MAX_S = 5.0
 WAKE_DEBOUNCE_S = 0.02  # let a burst of reports land together
 LIVE_SERVICE = ["ACTIVE", "DRAINING"]
@@ -87,6 +89,7 @@ class ServiceRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.steps = 0
         self._last_step: dict[str, float] = {}  # service -> when its last step ran
+        self._live_tasks: dict[str, int] = {}  # service -> live tasks at its last step
 
     def notify(self, changed: Changed) -> None:
         with self._lock:
@@ -143,7 +146,8 @@ class ServiceRunner:
             self.queue.add(arn)
             return
         now = self._loop.time()
-        self.queue.add_after(arn, last + TASK_PACE_S - now, now)
+        pace = TASK_PACE_S + PACE_PER_TASK_S * self._live_tasks.get(arn, 0)
+        self.queue.add_after(arn, last + pace - now, now)
 
     def _remember(self, arn: str, outcome: Outcome) -> None:
         for group_arn in outcome.target_groups:
@@ -171,6 +175,9 @@ class ServiceRunner:
         self._remember(arn, outcome)
         if outcome.gone:  # nothing more to pace or back off: forget it
             self._last_step.pop(arn, None)
+            self._live_tasks.pop(arn, None)
+        else:
+            self._live_tasks[arn] = outcome.live_tasks
         if outcome.settled:
             self._idle_steps.pop(arn, None)
         else:
