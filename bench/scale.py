@@ -893,10 +893,20 @@ def end_figures(run: Run) -> dict[str, Any]:
         f"server CPU {out['server_cpu_s']:.0f} s in all; {db}simulation CPU "
         f"{out['sim_cpu_s']:.0f} s, RSS {out['sim_rss_mb']:.0f} MB"
     )
-    tail = run.server.log_tail(400)
-    if "Traceback" in tail:
-        print("  ! the server logged a traceback:\n" + tail[-3000:])
+    log = run.server.log_path
+    text = log.read_text(errors="replace") if log is not None and log.exists() else ""
+    if "Traceback" in text:
+        first = text.index("Traceback")
+        print("  ! the server logged a traceback; the first:\n" + text[first : first + 3000])
+    if KEEP_LOGS is not None and text:
+        KEEP_LOGS.mkdir(parents=True, exist_ok=True)
+        kept = KEEP_LOGS / f"server-{run.server.port}.log"
+        kept.write_text(text)
+        print(f"  server log kept in {kept}")
     return out
+
+
+KEEP_LOGS: Path | None = None  # --keep-logs
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -1006,12 +1016,15 @@ def main() -> None:
         "durable cluster, fsync on, from Debian's postgresql)",
     )
     parser.add_argument("--json", metavar="FILE", help="also save the figures")
+    parser.add_argument("--keep-logs", metavar="DIR", help="copy each size's server log here")
     parser.add_argument("--sim-worker", help=argparse.SUPPRESS)
     parser.add_argument("--sim-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sim_worker:
         sim_main(args.sim_worker, args.sim_port)
         return
+    global KEEP_LOGS  # noqa: PLW0603 - one setting for the whole run
+    KEEP_LOGS = Path(args.keep_logs) if args.keep_logs else None
     quick = args.quick
     args.join_limit = args.join_limit or (60.0 if quick else 300.0)
     args.size_limit = args.size_limit or (120.0 if quick else 600.0)
