@@ -682,10 +682,14 @@ def scale_up(run: Run) -> dict[str, Any]:
             now, placed = time.monotonic(), counts[0] + counts[1]
             rate = (placed - last["placed"]) / max(1e-9, now - last["t"])
             last.update(t=now, placed=placed)
-            lag = max((s["lag_p99_ms"] for s in sim_statuses(run.sims)), default=0.0)
+            statuses = sim_statuses(run.sims)
+            lag = max((s["lag_p99_ms"] for s in statuses), default=0.0)
+            failed = sum(s["failed"] for s in statuses)
+            errors = [e for s in statuses for e in s["errors"]][:2]
             print(
                 f"  ... {now - t0:4.0f} s: placed {placed:,}, RUNNING {counts[0]:,} "
                 f"({rate:,.0f}/s now); {cpu_text(run.cpu())}; sim loop lag p99 {lag:.0f} ms"
+                + (f"; {failed} simulated agents FAILED: {errors}" if failed else "")
             )
 
         run.mark()

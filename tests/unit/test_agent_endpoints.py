@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+from dockyard.agent import channel as channel_module
 from dockyard.agent.channel import Channel
 from dockyard.agent.config import ConfigError, build_config, split_endpoints
 from dockyard.agent.update import UpdateFailed, Updater
@@ -76,3 +77,31 @@ def test_channel_and_updater_follow_the_one_rotation(tmp_path: Path) -> None:
     with pytest.raises(UpdateFailed):
         asyncio.run(updater._stage({"path": "/agent/package"}, "1.2.3"))
     assert asked == [dead[1] + "/agent/package"]
+
+
+def test_a_session_that_fails_unexpectedly_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any error in a session (a message the agent cannot handle, a bug) ends that session
+    only: the channel reconnects, as it does after a network error, and never leaves the
+    host without a server."""
+    channel = Channel("http://127.0.0.1:9", "c", "i", cast(Any, None))
+    monkeypatch.setattr(channel_module, "BACKOFF_MIN_S", 0.0)
+    monkeypatch.setattr(channel, "manager", _Detachable())
+    sessions: list[int] = []
+
+    async def session(_session: Any) -> None:
+        sessions.append(len(sessions))
+        if len(sessions) == 1:
+            raise ValueError("a message this agent cannot apply")
+        if len(sessions) == 2:
+            raise OSError("connection refused")
+        raise asyncio.CancelledError  # the agent stops
+
+    monkeypatch.setattr(channel, "_session", session)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(channel.run())
+    assert sessions == [0, 1, 2]
+
+
+class _Detachable:
+    def detach(self) -> None:
+        return None

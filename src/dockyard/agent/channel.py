@@ -82,6 +82,8 @@ class Channel:
                     backoff = BACKOFF_MIN_S
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     log.warning("connection to the server failed: %s", exc)
+                except Exception:  # a bug or a message it cannot handle: never give up
+                    log.exception("agent session failed; reconnecting")
                 finally:
                     self.connected.clear()
                     self.manager.detach()
