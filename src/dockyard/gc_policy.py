@@ -20,8 +20,42 @@ cycles lives longer; reference counting frees everything else at once).
 from __future__ import annotations
 
 import gc
+import logging
+import time
+from typing import Any
 
 THRESHOLDS = (50_000, 20, 100)  # CPython's default: (700, 10, 10)
+SLOW_COLLECTION_S = 0.5  # a full collection this long is logged (it held the event loop)
+log = logging.getLogger("dockyard.gc")
+
+
+class SlowCollections:
+    """A `gc.callbacks` entry that logs full collections that held the process for
+    SLOW_COLLECTION_S or more: on a large heap (a million tasks) they can outlast an
+    agent's websocket heartbeat, and nothing else would show them (py-spy charges them
+    to whatever frame allocated)."""
+
+    def __init__(self, clock: Any = time.perf_counter) -> None:
+        self.clock = clock
+        self.started: float | None = None
+        self.slow: list[float] = []
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self.started = self.clock()
+            return
+        if self.started is None:
+            return
+        took, self.started = self.clock() - self.started, None
+        if took >= SLOW_COLLECTION_S:
+            self.slow.append(took)
+            log.warning(
+                "a full garbage collection held the server for %.1f s (%s objects freed)",
+                took,
+                info.get("collected", "?"),
+            )
 
 
 def tune_for_server() -> None:
@@ -29,3 +63,5 @@ def tune_for_server() -> None:
     gc.collect()  # what start-up left behind is not frozen forever
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+    if not any(isinstance(c, SlowCollections) for c in gc.callbacks):
+        gc.callbacks.append(SlowCollections())

@@ -1,40 +1,28 @@
-"""The server's collector settings (dockyard.gc_policy): applied, and cycles still found."""
+"""The server logs full garbage collections long enough to hold its event loop."""
 
 from __future__ import annotations
 
-import gc
-import weakref
-from collections.abc import Iterator
+import logging
 
 import pytest
 
-from dockyard import gc_policy
+from dockyard.gc_policy import SlowCollections
 
 
-@pytest.fixture
-def restore_gc() -> Iterator[None]:
-    before = gc.get_threshold()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
-
-
-class _Node:
-    def __init__(self) -> None:
-        self.other: _Node | None = None
-
-
-@pytest.mark.usefixtures("restore_gc")
-def test_tune_for_server_raises_thresholds_and_keeps_collecting_cycles() -> None:
-    gc_policy.tune_for_server()
-    assert gc.get_threshold() == gc_policy.THRESHOLDS
-    assert gc.isenabled()
-    assert gc.get_freeze_count() > 0  # start-up's objects are out of the collector's way
-    a, b = _Node(), _Node()
-    a.other, b.other = b, a  # a cycle: only the collector frees it
-    ref = weakref.ref(a)
-    del a, b
-    gc.collect()
-    assert ref() is None
+def test_a_slow_full_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    watch = SlowCollections(clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="dockyard.gc"):
+        watch("start", {"generation": 0})
+        now[0] += 3.0
+        watch("stop", {"generation": 0, "collected": 1})  # young: never logged
+        watch("start", {"generation": 2})
+        now[0] += 0.2
+        watch("stop", {"generation": 2, "collected": 5})  # quick: not logged
+        watch("start", {"generation": 2})
+        now[0] += 2.5
+        watch("stop", {"generation": 2, "collected": 7})
+    assert watch.slow == [2.5]
+    assert [r.getMessage() for r in caplog.records] == [
+        "a full garbage collection held the server for 2.5 s (7 objects freed)"
+    ]

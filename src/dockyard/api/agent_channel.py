@@ -243,6 +243,8 @@ class AgentHub:
                     self._receive(connection, message.data)
                 elif message.type == WSMsgType.ERROR:
                     break
+        except ConnectionResetError:  # gone while aiohttp answered its ping: a disconnect
+            log.info("agent connection reset: %s", connection.instance_arn)
         finally:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
