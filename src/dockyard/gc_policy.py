@@ -19,6 +19,7 @@ cycles lives longer; reference counting frees everything else at once).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -26,6 +27,8 @@ from typing import Any
 
 THRESHOLDS = (50_000, 20, 100)  # CPython's default: (700, 10, 10)
 SLOW_COLLECTION_S = 0.5  # a full collection this long is logged (it held the event loop)
+FREEZE_EVERY_S = 60.0  # survivors of a full collection leave the collector's sight this often
+THAW_EVERY_S = 6 * 3600.0  # and once in this long everything is looked at again
 log = logging.getLogger("dockyard.gc")
 
 
@@ -65,3 +68,41 @@ def tune_for_server() -> None:
     gc.set_threshold(*THRESHOLDS)
     if not any(isinstance(c, SlowCollections) for c in gc.callbacks):
         gc.callbacks.append(SlowCollections())
+
+
+def collect_and_freeze(*, thaw: bool = False) -> float:
+    """A full collection of what the last freeze left in sight, then the survivors out
+    of sight (`gc.freeze`: O(1)); `thaw` first brings every frozen object back. Seconds
+    it took."""
+    started = time.perf_counter()
+    if thaw:
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    return time.perf_counter() - started
+
+
+async def keep_heap_frozen(
+    every_s: float = FREEZE_EVERY_S, thaw_every_s: float = THAW_EVERY_S
+) -> None:
+    """Keep full collections short however large the heap grows.
+
+    A full collection walks every tracked object: with a million tasks (decoded documents,
+    agents' desired sets, the cluster state: tens of millions of objects) it held the
+    event loop for seconds, every few minutes, and each time hundreds of agents missed
+    their websocket heartbeat and reconnected (bench/README.md, 2026-12-03). Every
+    `every_s` the objects that survived a full collection are frozen, so later
+    collections only walk what was allocated since. The cost: a frozen object that later
+    becomes garbage held only by a reference cycle waits for the next thaw (every
+    `thaw_every_s`, one long collection) instead of the next full collection; objects
+    without cycles are freed by reference counting as always.
+    """
+    last_thaw = time.monotonic()
+    while True:
+        await asyncio.sleep(every_s)
+        thaw = time.monotonic() - last_thaw >= thaw_every_s
+        if thaw:
+            last_thaw = time.monotonic()
+        took = collect_and_freeze(thaw=thaw)
+        if thaw or took >= SLOW_COLLECTION_S:
+            log.info("garbage collection%s took %.2f s", " (thawed)" if thaw else "", took)

@@ -296,6 +296,7 @@ async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()
     gc_policy.tune_for_server()  # issue 9: the collector's share of the CPU (gc_policy.py)
+    freezer = asyncio.create_task(gc_policy.keep_heap_frozen())  # short full collections
     log.info("Dockyard API on http://%s:%s (data in %s)", config.host, config.port, config.data_dir)
     if ready_file is not None:
         await asyncio.to_thread(ready_file.write_text, f"{os.getpid()}\n")
@@ -307,6 +308,7 @@ async def serve(config: ServerConfig, ready_file: Path | None = None) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        freezer.cancel()
         await runner.cleanup()
 
 

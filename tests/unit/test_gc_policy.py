@@ -26,3 +26,30 @@ def test_a_slow_full_collection_is_logged(caplog: pytest.LogCaptureFixture) -> N
     assert [r.getMessage() for r in caplog.records] == [
         "a full garbage collection held the server for 2.5 s (7 objects freed)"
     ]
+
+
+class _Cyclic:
+    other: object
+
+
+def test_frozen_cycles_wait_for_the_thaw_and_are_freed_then() -> None:
+    """What `keep_heap_frozen` trades: cyclic garbage among frozen objects is freed by
+    the next thaw, not by the next collection."""
+    import gc
+    import weakref
+
+    from dockyard.gc_policy import collect_and_freeze
+
+    try:
+        a, b = _Cyclic(), _Cyclic()
+        a.other, b.other = b, a
+        ref = weakref.ref(a)
+        collect_and_freeze()  # alive: frozen
+        assert gc.get_freeze_count() > 0
+        del a, b  # garbage now, held only by their cycle
+        collect_and_freeze()
+        assert ref() is not None  # out of the collector's sight
+        collect_and_freeze(thaw=True)
+        assert ref() is None
+    finally:
+        gc.unfreeze()
