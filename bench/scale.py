@@ -253,6 +253,16 @@ async def _simulate(spec: dict[str, Any], port: int) -> None:
         agent_main._client = lambda _config: shared
     work = Path(spec["work"])
     lags: list[float] = []
+    # 1,250 agents in one process make a heap no real agent has (GBs): CPython's full
+    # collections then stopped this loop for up to 6 s and agents missed their websocket
+    # heartbeats (bench/README.md, 2026-12-03). The server's collector policy, when the
+    # served source has it.
+    from dockyard import gc_policy
+
+    if hasattr(gc_policy, "keep_heap_frozen"):
+        gc_policy.tune_for_server()
+        freezer = asyncio.create_task(gc_policy.keep_heap_frozen())
+        freezer.add_done_callback(lambda _t: None)
 
     async def probe() -> None:
         while True:
