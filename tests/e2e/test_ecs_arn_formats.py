@@ -148,6 +148,14 @@ def _check_services(server: ServerProcess, ecs: Any) -> None:
     )
     assert cli["services"][0]["desiredCount"] == 1
     ecs.delete_service(cluster="stage01", service="web", force=True)
+    wait_for(  # DRAINING until its task stopped (a live name cannot be created again)
+        lambda: (
+            ecs.describe_services(cluster="stage01", services=[short])["services"][0]["status"]
+            == "INACTIVE"
+        ),
+        timeout=60,
+        what="the deleted service INACTIVE",
+    )
     # Re-created with the long format on: the INACTIVE short one gives way.
     ecs.put_account_setting_default(name="serviceLongArnFormat", value="enabled")
     again = aws_json(
