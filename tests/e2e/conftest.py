@@ -65,7 +65,9 @@ class ServerProcess:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait for /health (generous: CI runs three test processes
+        and Docker on two cores); a server that never answers is stopped, not leaked."""
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -93,6 +95,7 @@ class ServerProcess:
                         return
             except OSError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"server did not answer in {timeout}s:\n{self.log_path.read_text()}")
 
     def kill9(self) -> None:
@@ -248,6 +251,7 @@ class AgentProcess:
                 self.instance_arn = ready.read_text()
                 return
             time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"agent did not register in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
