@@ -41,7 +41,7 @@ class SlowCollections:
     def __init__(self, clock: Any = time.perf_counter) -> None:
         self.clock = clock
         self.started: float | None = None
-        self.slow: list[float] = []
+        self.slow = 0  # collections logged
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if info.get("generation") != 2:
@@ -53,7 +53,7 @@ class SlowCollections:
             return
         took, self.started = self.clock() - self.started, None
         if took >= SLOW_COLLECTION_S:
-            self.slow.append(took)
+            self.slow += 1
             log.warning(
                 "a full garbage collection held the server for %.1f s (%s objects freed)",
                 took,
@@ -87,15 +87,16 @@ async def keep_heap_frozen(
 ) -> None:
     """Keep full collections short however large the heap grows.
 
-    A full collection walks every tracked object: with a million tasks (decoded documents,
-    agents' desired sets, the cluster state: tens of millions of objects) it held the
-    event loop for seconds, every few minutes, and each time hundreds of agents missed
-    their websocket heartbeat and reconnected (bench/README.md, 2026-12-03). Every
-    `every_s` the objects that survived a full collection are frozen, so later
-    collections only walk what was allocated since. The cost: a frozen object that later
-    becomes garbage held only by a reference cycle waits for the next thaw (every
-    `thaw_every_s`, one long collection) instead of the next full collection; objects
-    without cycles are freed by reference counting as always.
+    A full collection walks every tracked object: over 1,000,000 decoded task documents
+    it took 3.8 s (68 ms once they were frozen; bench/README.md, 2026-12-03), holding the
+    event loop; the benchmark's simulated agents stalled up to 6.2 s this way and missed
+    their websocket heartbeats. Every `every_s` the objects that survived a full
+    collection are frozen, so later collections only walk what was allocated since (during
+    a fast scale-up that is still 0.6-1.7 s a minute: run L). The cost: a frozen object
+    that later becomes garbage held only by a reference cycle waits for the next thaw
+    (every `thaw_every_s`, one long collection) instead of the next full collection;
+    objects without cycles are freed by reference counting as always. Slow collections
+    are logged by `SlowCollections`; a thaw is logged here.
     """
     last_thaw = time.monotonic()
     while True:
@@ -104,5 +105,5 @@ async def keep_heap_frozen(
         if thaw:
             last_thaw = time.monotonic()
         took = collect_and_freeze(thaw=thaw)
-        if thaw or took >= SLOW_COLLECTION_S:
-            log.info("garbage collection%s took %.2f s", " (thawed)" if thaw else "", took)
+        if thaw:
+            log.info("garbage collection (thawed) took %.2f s", took)

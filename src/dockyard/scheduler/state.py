@@ -141,17 +141,10 @@ class ClusterState:
             old = {"cpu": old_cpu, "memory": old_memory}
             for field, entries in self._sorted.items():
                 _move(entries, old[field], _amount(node, field), node)
-        groups = (request.group, ENI_GROUP) if request.enis else (request.group,)
-        self._refresh(node, groups, request.group, sign, old=(old_cpu, old_memory))
+        self._refresh(node, request, sign, old=(old_cpu, old_memory))
 
     def _refresh(
-        self,
-        node: Node,
-        groups: tuple[str, ...],
-        group: str,
-        sign: int,
-        *,
-        old: tuple[int, int],
+        self, node: Node, request: TaskRequest, sign: int, *, old: tuple[int, int]
     ) -> None:
         """Refresh the spread indexes a commit/release can move: those of the groups
         whose count changed on the node, and those of a task shape the node crossed
@@ -159,8 +152,9 @@ class ClusterState:
         nothing to do, so a placement costs O(its group's indexes + shapes), not
         O(indexes): with hundreds of services, hundreds of indexes (bench/README.md)."""
         old_cpu, old_memory = old
+        group = request.group
         done: set[IndexKey] = set()
-        for name in groups:
+        for name in (group, ENI_GROUP) if request.enis else (group,):
             for key, index in self._by_group.get(name, {}).items():
                 index.refresh(node, group, sign)
                 done.add(key)

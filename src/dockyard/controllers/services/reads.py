@@ -31,7 +31,6 @@ from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx
-from dockyard.store.base import in_chunks
 from dockyard.tasks.memory import memory_of
 from dockyard.tasks.protection import protected_until
 from dockyard.tasks.views import instance_view
@@ -204,22 +203,16 @@ def _decode(arn: str, raw: Any) -> _Decoded:
 def instance_views(
     tx: Tx, service: dict[str, Any], live: list[dict[str, Any]]
 ) -> tuple[list[InstanceView], dict[str, str]]:
-    """The instances this step needs (see the module docstring) and their EC2 ids."""
-    where: dict[str, Any] = {"cluster": service["clusterArn"], "status": ["ACTIVE", "DRAINING"]}
-    daemon = service["schedulingStrategy"] == "DAEMON"
-    if not daemon and tx.writing:  # the live state in memory (tasks.memory): no rows read
+    """The instances this step needs (see the module docstring) and their EC2 ids.
+    Called in the step's write transaction: the cluster state in memory is its own."""
+    if service["schedulingStrategy"] != "DAEMON":  # no rows read (tasks.memory)
         return _live_instance_views(tx, {t.get("containerInstanceArn") or "" for t in live})
-    if daemon:
-        raw_rows = tx.find_raw(Kind.CONTAINER_INSTANCE, where)
-    else:
-        wanted = {t.get("containerInstanceArn") or "" for t in live} - {""}
-        raw_rows = in_chunks(
-            wanted, lambda c: tx.find_raw(Kind.CONTAINER_INSTANCE, {**where, "arn": c})
-        )
+    where: dict[str, Any] = {"cluster": service["clusterArn"], "status": ["ACTIVE", "DRAINING"]}
+    raw_rows = tx.find_raw(Kind.CONTAINER_INSTANCE, where)
     queries = [
         compile_query(c["expression"])
         for c in service.get("placementConstraints", [])
-        if daemon and c.get("type") == "memberOf" and c.get("expression")
+        if c.get("type") == "memberOf" and c.get("expression")
     ]
     instances, ids = [], {}
     for arn, raw in sorted(raw_rows):
