@@ -238,7 +238,7 @@ def test_many_equals_one_by_one(store: SqlStore, count: int) -> None:
 
 def test_many_stores_the_same_text_in_order(store: SqlStore) -> None:
     """The bulk path (store/bulk.py, the DBAPI's executemany) stores the JSON text a single
-    insert stores (task_cache.py hashes it; find_raw hints match it), converts columns as
+    insert stores (reads._INSTANCES compares it; find_raw hints match it), converts columns as
     their types do (an int into a Float column), and applies rows in order when their
     column sets differ (the later write of a key wins)."""
     doc = {"s": 'ünï "q" ✓', "f": 1733150000.123456, "none": None, "l": [1, {"a": True}]}

@@ -6,7 +6,9 @@ ports, stop, drain, deregister (forced), agents (dis)connect, a transaction that
 back after placing, and server restarts (a fresh memory). After every step, each
 cluster state held in memory must equal one rebuilt from the store, its capacity rows
 must say what its nodes say, and its binpack index must be sorted and complete; the
-cluster's live-task totals (DescribeClusters' counts) must equal the store's.
+cluster's live-task totals (DescribeClusters' counts) must equal the store's, and each
+task group's live tasks held in memory (`tasks.live`, what a service step reads) must
+equal the projection of the store's rows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dockyard.scheduler.spread import SpreadIndex
 from dockyard.store import Kind
 from dockyard.store.sql import SqlStore, open_store, sqlite_url
 from dockyard.tasks import capacity
+from dockyard.tasks.live import live_tasks_of, materialize, project
 from dockyard.tasks.memory import load, memory_of
 from dockyard.tasks.placement import TaskSpec, place_tasks
 from dockyard.tasks.reports import apply_report_batches, apply_reports, request_stop
@@ -44,6 +47,8 @@ STRATEGIES: list[list[dict[str, str]]] = [
         {"type": "spread", "field": "instanceId"},
     ],
 ]
+
+GROUPS = ["family:web", "service:api"]
 
 
 def definition(dynamic: int, static: int | None) -> dict[str, Any]:
@@ -118,6 +123,8 @@ class ClusterStateMachine(RuleBasedStateMachine):
         dynamic=st.integers(0, 2),
         static=st.sampled_from([None, 8080]),
         roll_back=st.booleans(),
+        group=st.sampled_from(GROUPS),
+        read_live=st.booleans(),
     )
     def run_tasks(
         self,
@@ -126,11 +133,15 @@ class ClusterStateMachine(RuleBasedStateMachine):
         dynamic: int,
         static: int | None,
         roll_back: bool,
+        group: str,
+        read_live: bool,
     ) -> None:
-        spec = TaskSpec(definition(dynamic, static), count=count, strategy=strategy)
+        spec = TaskSpec(definition(dynamic, static), count=count, strategy=strategy, group=group)
         try:
             with self.store.transaction() as tx:
                 tasks, _ = place_tasks(self.ctx, tx, self.cluster, spec, rng=random.Random(count))
+                if read_live:  # loaded from this transaction's view, which may roll back
+                    live_tasks_of(tx).read(tx, self.cluster["clusterArn"], group)
                 if roll_back:
                     raise Rollback
         except Rollback:
@@ -209,6 +220,8 @@ class ClusterStateMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         self._memory().drop()
+        with self.store.read() as tx:
+            live_tasks_of(tx).clear()
         totals_of(self.store).drop()
 
     # -- the property ------------------------------------------------------------------
@@ -245,6 +258,23 @@ class ClusterStateMachine(RuleBasedStateMachine):
                 for r in tx.find_rows(Kind.TASK, {"cluster": self.cluster["clusterArn"]})
                 if r["last_status"] != "STOPPED"
             )
+
+    @invariant()
+    def live_tasks_equal_store(self) -> None:
+        """Each group's live tasks held in memory equal the projection of its rows."""
+        with self.store.read() as tx:
+            live = live_tasks_of(tx)
+            for cluster_arn, group in live.groups():
+                held = live.read(tx, cluster_arn, group)
+                rows = tx.find(Kind.TASK, {"cluster": cluster_arn, "task_group": group})
+                want = sorted(
+                    (materialize(project(r)) for r in rows if r["lastStatus"] != "STOPPED"),
+                    key=lambda d: d["taskArn"],
+                )
+                assert held == want
+            assert len(live) == sum(len(live.read(tx, *key)) for key in live.groups())
+            for group in GROUPS:  # loaded now: kept by the writes from here on
+                live.read(tx, self.cluster["clusterArn"], group)
 
     @invariant()
     def spread_indexes_equal_rebuilt(self) -> None:

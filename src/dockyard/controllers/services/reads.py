@@ -1,6 +1,7 @@
 """What one service step reads from the store, bounded by the service, not the cluster.
 
-tasks       the service's live tasks (an index on cluster, task_group, last_status),
+tasks       the service's live tasks, held in memory by `tasks.live` (projections of
+            their documents kept by every write: no rows read, nothing decoded),
             plus, while the primary deployment is IN_PROGRESS, the primary's newest
             STOPPED tasks (at most STOPPED_READ_LIMIT): all the circuit breaker needs.
             STOPPED tasks of other deployments are never read.
@@ -25,12 +26,12 @@ from dockyard.controllers.services.model import (
     TaskView,
 )
 from dockyard.controllers.services.targets import TaskTargets
-from dockyard.controllers.services.task_cache import cache_of
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx
+from dockyard.tasks.live import live_tasks_of
 from dockyard.tasks.memory import memory_of
 from dockyard.tasks.protection import protected_until
 from dockyard.tasks.views import instance_view
@@ -104,7 +105,7 @@ def task_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(live tasks, the primary's newest STOPPED tasks when its breaker may still count)."""
     where = {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"}
-    live = cache_of(tx).read(tx, service["serviceArn"], {**where, "last_status": LIVE})
+    live = live_tasks_of(tx).read(tx, where["cluster"], where["task_group"])  # in memory
     primary = [d for d in deployments if d.status == "PRIMARY"]
     if service["status"] != "ACTIVE" or not primary or primary[-1].rollout_state != "IN_PROGRESS":
         return live, []

@@ -1,0 +1,184 @@
+"""`LiveTasks`: each task group's live tasks, held in memory and kept by the writes.
+
+Role: what a service step reads of its tasks (controllers/services/reads.task_rows),
+without reading or decoding them. A converging 1,000-task service is stepped every
+second or so; reading its 1,000 rows and decoding the changed ones was 10-26 % of the
+server at 1,000,000 tasks (bench/README.md, issue 9), and a cache of decoded documents
+could not hold them all (~5 KB each).
+
+What is kept: per task, a projection of its document - every top-level field but the
+heavy ones a step never reads (`DROPPED`), containers cut to their name, status,
+health and network bindings - as a tuple of values beside a shared tuple of keys
+(~0.5 KB per task, so a million tasks fit). `read` hands out fresh dicts of them;
+nested values are shared with the writer's document: callers treat them as read-only.
+
+How it stays in step with the store (the pattern of `tasks.memory`):
+
+* a group is loaded from the store on its first read (one indexed query);
+* afterwards every write of a task goes through the store's observer (`Tx.observe`):
+  a task of a loaded group is re-projected from the document just written, or
+  dropped when it is no longer live or is deleted - no writer has to know;
+* a rolled-back transaction drops every group it wrote or loaded (they reload);
+  another server's write (PostgreSQL, dockyard.ha) drops all of them (`on_stale`);
+* only transactions that may share memory use it (write transactions; any
+  transaction on SQLite, where all run on the event loop): others read the store.
+
+Memory is bounded: at most `MAX_TASKS` tasks, the groups read longest ago evicted.
+The property test tests/unit/test_cluster_state_property.py checks, after random
+operation sequences with rollbacks and restarts, that every loaded group equals the
+projection of the store's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from dockyard.lifecycle import LIVE_STATUSES
+from dockyard.store import Kind, Store, Tx
+
+# ~0.5 KB per task: 1,500,000 tasks ~ 0.75 GB at most (a 5,000-instance cluster at 1M)
+MAX_TASKS = int(os.environ.get("DOCKYARD_LIVE_TASKS_MAX", "1500000"))
+
+# Fields a step never reads: the bulk of a task document.
+DROPPED = frozenset({"overrides", "tags", "attributes", "inferenceAccelerators"})
+CONTAINER_FIELDS = ("name", "lastStatus", "healthStatus", "networkBindings")
+
+GroupKey = tuple[str, str]  # (cluster ARN, task group)
+Record = tuple[tuple[str, ...], tuple[Any, ...]]  # (keys, values)
+
+_LIVE = frozenset(LIVE_STATUSES)
+_SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one keys tuple per document shape
+
+
+def project(doc: Mapping[str, Any]) -> Record:
+    keys = tuple(k for k in doc if k not in DROPPED)
+    keys = _SHAPES.setdefault(keys, keys)
+    values = tuple(_containers(doc[k]) if k == "containers" else doc[k] for k in keys)
+    return keys, values
+
+
+def _containers(containers: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    return tuple(tuple((f, c[f]) for f in CONTAINER_FIELDS if f in c) for c in containers or ())
+
+
+def materialize(record: Record) -> dict[str, Any]:
+    keys, values = record
+    doc = dict(zip(keys, values, strict=True))
+    if "containers" in doc:
+        doc["containers"] = [dict(c) for c in doc["containers"]]
+    return doc
+
+
+class LiveTasks:
+    """The live tasks of the task groups read so far, by group, in step with one store."""
+
+    def __init__(self, max_tasks: int = MAX_TASKS) -> None:
+        self.max_tasks = max_tasks
+        self._groups: OrderedDict[GroupKey, dict[str, Record]] = OrderedDict()
+        self._group_of: dict[str, GroupKey] = {}  # task ARN -> its loaded group
+        self._size = 0
+        self.loads = 0  # groups read from the store (the rest came from memory)
+
+    def read(self, tx: Tx, cluster_arn: str, group: str) -> list[dict[str, Any]]:
+        """The group's live tasks (lastStatus PROVISIONING..STOPPING), ordered by ARN."""
+        if not _shared(tx):
+            return sorted(_query(tx, cluster_arn, group), key=lambda d: d["taskArn"])
+        key = (cluster_arn, group)
+        records = self._groups.get(key)
+        if records is None:
+            records = self._load(tx, key)
+        else:
+            self._groups.move_to_end(key)
+        return [materialize(records[arn]) for arn in sorted(records)]
+
+    def _load(self, tx: Tx, key: GroupKey) -> dict[str, Record]:
+        self.loads += 1
+        self._guard(tx, key)  # loaded from this transaction's view: gone if it rolls back
+        records = {doc["taskArn"]: project(doc) for doc in _query(tx, *key)}
+        self._groups[key] = records
+        self._group_of.update(dict.fromkeys(records, key))
+        self._size += len(records)
+        while self._size > self.max_tasks and len(self._groups) > 1:
+            self._drop(next(iter(self._groups)))
+        return records
+
+    # -- kept by the writes ----------------------------------------------------------
+    def _on_task(self, tx: Tx, arn: str, doc: Any, columns: Mapping[str, Any]) -> None:
+        if doc is None:  # deleted
+            old = self._group_of.get(arn)
+            if old is not None:
+                self._guard(tx, old)
+                self._discard(old, arn)
+            return
+        key = (str(doc.get("clusterArn", "")), str(doc.get("group", "")))
+        self._guard(tx, key)
+        old = self._group_of.get(arn)
+        if old is not None and old != key:
+            self._discard(old, arn)
+        records = self._groups.get(key)
+        if records is None:
+            return  # not loaded: read from the store when it is
+        if doc.get("lastStatus") in _LIVE:
+            if arn not in records:
+                self._size += 1
+                self._group_of[arn] = key
+            records[arn] = project(doc)
+        else:
+            self._discard(key, arn)
+
+    def _discard(self, key: GroupKey, arn: str) -> None:
+        records = self._groups.get(key)
+        if records is not None and records.pop(arn, None) is not None:
+            self._size -= 1
+            self._group_of.pop(arn, None)
+
+    def _guard(self, tx: Tx, key: GroupKey) -> None:
+        tx.after_rollback(lambda: self._drop(key), key=("live-tasks", id(self), key))
+
+    def _drop(self, key: GroupKey) -> None:
+        records = self._groups.pop(key, None)
+        if records is not None:
+            self._size -= len(records)
+            for arn in records:
+                self._group_of.pop(arn, None)
+
+    def clear(self) -> None:
+        self._groups.clear()
+        self._group_of.clear()
+        self._size = 0
+
+    def groups(self) -> list[GroupKey]:
+        return list(self._groups)
+
+    def __len__(self) -> int:
+        return self._size
+
+
+def _query(tx: Tx, cluster_arn: str, group: str) -> list[dict[str, Any]]:
+    where = {"cluster": cluster_arn, "task_group": group, "last_status": list(LIVE_STATUSES)}
+    return tx.find(Kind.TASK, where)
+
+
+def _shared(tx: Tx) -> bool:
+    """Whether `tx` may use the shared memory (see `tasks.memory._shared`)."""
+    return tx.writing or not tx.store.blocking
+
+
+_LIVE_TASKS: weakref.WeakKeyDictionary[Store, LiveTasks] = weakref.WeakKeyDictionary()
+
+
+def live_tasks_of(tx: Tx) -> LiveTasks:
+    """The `LiveTasks` of the transaction's store (subscribed to its task writes on
+    first use)."""
+    store = tx.store
+    live = _LIVE_TASKS.get(store)
+    if live is None:
+        live = LiveTasks()
+        store.observe(Kind.TASK, live._on_task)
+        store.on_stale(live.clear)  # another server wrote (dockyard.ha): reload on use
+        _LIVE_TASKS[store] = live
+    return live
