@@ -175,6 +175,13 @@ def test_aggregates(store: SqlStore) -> None:
             "c",
             "d",
         ]
+        # GROUP BY, ordered by the grouped columns (tasks.memory counts task groups so)
+        assert tx.count_by(Kind.TASK, ("instance", "task_group")) == [
+            ("i0", "service:s", 3),
+            ("i1", "service:s", 2),
+        ]
+        assert tx.count_by(Kind.TASK, ("instance",), {"instance": "i1"}) == [("i1", 2)]
+        assert tx.count_by(Kind.TASK, ("instance",), {"instance": "none"}) == []
 
 
 def test_find_raw_is_json_text(store: SqlStore) -> None:

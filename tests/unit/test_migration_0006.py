@@ -59,6 +59,11 @@ def test_old_documents_move_to_the_capacity_table(tmp_path: Path) -> None:
         tx.insert(Kind.CONTAINER_INSTANCE, ARN, old_document(), cluster=CLUSTER,
                   instance_id="i-0123", status="ACTIVE")  # fmt: skip
     upgrade(store.engine)
+    with store.transaction() as tx:  # its task: group counts come from the tasks table now
+        task = "arn:aws:ecs:us-east-1:000000000000:task/old/t1"
+        tx.insert(Kind.TASK, task, {"taskArn": task}, cluster=CLUSTER, instance=ARN,
+                  family="web", task_group="family:web", desired_status="RUNNING",
+                  last_status="RUNNING", reservation={})  # fmt: skip
     with store.engine.connect() as conn:
         doc = conn.execute(sa.text("select doc from container_instances")).scalar_one()
     assert "remainingResources" not in doc and "taskGroups" not in doc

@@ -99,6 +99,12 @@ class Tx(Protocol):
 
     def sum(self, kind: Kind, column: str, where: Mapping[str, Any] | None = None) -> int: ...
 
+    def count_by(
+        self, kind: Kind, columns: Sequence[str], where: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """(value of each column..., number of rows) per distinct combination (GROUP BY)."""
+        ...
+
     def get(self, kind: Kind, key: str) -> Doc | None: ...
 
     def find(

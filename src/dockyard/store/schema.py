@@ -68,8 +68,9 @@ tasks = sa.Table(
 
 # Capacity bookkeeping of each container instance, kept apart from its AWS-shaped document
 # so a task's state change writes this small row, never the document. `doc` holds the
-# sets: {"usedTcp": [...], "usedUdp": [...], "pendingTcp": n, "pendingUdp": n,
-# "taskGroups": {group: count}}; remaining cpu/memory and task counts are columns.
+# sets: {"usedTcp": [...], "usedUdp": [...], "pendingTcp": n, "pendingUdp": n, "enis"?: n};
+# remaining cpu/memory and task counts are columns. Task-group counts are counted from
+# `tasks` at load (rows written before 2026-12-03 also carry an ignored "taskGroups").
 instance_capacity = sa.Table(
     "instance_capacity",
     metadata,

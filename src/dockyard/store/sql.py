@@ -385,6 +385,19 @@ class SqlTx:
         )
         return int(self._conn.execute(query).scalar_one())
 
+    def count_by(
+        self, kind: Kind, columns: Sequence[str], where: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        table = self._table(kind)
+        grouped = [table.c[c] for c in columns]
+        query = (
+            sa.select(*grouped, sa.func.count())
+            .where(*self._where(table, where))
+            .group_by(*grouped)
+            .order_by(*grouped)
+        )
+        return [tuple(row) for row in self._conn.execute(query)]
+
     def find_raw(self, kind: Kind, where: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """(key, document as JSON text) pairs, left undecoded so callers can cache what they
         derive from it (placement reads every instance per call). SQLite stores the text;

@@ -7,16 +7,23 @@ Neighbours: `memory` writes a row after each change of a node (`of_node` + `writ
 `views` builds scheduler views from a document plus a record; the API composes
 responses with `compose`. Documents written before 0006 carried these fields
 themselves: `from_document` reads them (the migration and old-document fallbacks).
+
+Task-group counts are not in the row (since 2026-12-03): with a few hundred services a
+row carried a few hundred counts, re-encoded on every placement and report (6 % of the
+server at 5,000 instances, bench/README.md). They are counted from the tasks table when
+a cluster's state loads (`memory.load`, one GROUP BY) and kept in memory by the same
+writes; the row keeps only the awsvpc address count (`enis`), which no column says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.lifecycle import PENDING_STATUSES
 from dockyard.resources import ports_resource
+from dockyard.scheduler.model import ENI_GROUP
 from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Tx
 
@@ -43,7 +50,7 @@ class Capacity:
     pending_udp: int = 0
     running: int = 0
     pending: int = 0
-    task_groups: Mapping[str, int] = field(default_factory=dict)
+    enis: int = 0  # awsvpc addresses in use (the scheduler's ENI_GROUP count)
 
 
 def status_bucket(status: str | None) -> str | None:
@@ -89,7 +96,7 @@ def from_document(doc: Mapping[str, Any]) -> Capacity:
         pending_udp=int(pending.get("udp", 0)),
         running=int(doc.get("runningTasksCount", 0)),
         pending=int(doc.get("pendingTasksCount", 0)),
-        task_groups={g: int(n) for g, n in (doc.get("taskGroups") or {}).items() if n > 0},
+        enis=int((doc.get("taskGroups") or {}).get(ENI_GROUP, 0)),
     )
 
 
@@ -103,7 +110,7 @@ def of_node(node: Node) -> Capacity:
         pending_udp=node.pending_udp,
         running=node.running_tasks_count,
         pending=node.pending_tasks_count,
-        task_groups=dict(node.task_groups),
+        enis=node.task_groups.get(ENI_GROUP, 0),
     )
 
 
@@ -118,19 +125,21 @@ def from_row(row: Mapping[str, Any]) -> Capacity:
         pending_udp=int(doc.get("pendingUdp", 0)),
         running=int(row["running_count"]),
         pending=int(row["pending_count"]),
-        task_groups=dict(doc.get("taskGroups") or {}),
+        # rows written before 2026-12-03 kept every group's count under "taskGroups"
+        enis=int(doc.get("enis", (doc.get("taskGroups") or {}).get(ENI_GROUP, 0))),
     )
 
 
 def row_values(capacity: Capacity) -> tuple[dict[str, Any], dict[str, int]]:
     """(doc, columns) of the `instance_capacity` row."""
-    doc = {
+    doc: dict[str, Any] = {
         "usedTcp": sorted(capacity.used_tcp),
         "usedUdp": sorted(capacity.used_udp),
         "pendingTcp": capacity.pending_tcp,
         "pendingUdp": capacity.pending_udp,
-        "taskGroups": dict(sorted(capacity.task_groups.items())),
     }
+    if capacity.enis:
+        doc["enis"] = capacity.enis
     columns = {
         "remaining_cpu": capacity.remaining_cpu,
         "remaining_memory": capacity.remaining_memory,

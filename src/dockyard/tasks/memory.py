@@ -2,7 +2,8 @@
 of the process and kept in step with the store, so placement never reads the store.
 
 Role: the in-memory cluster state of issue 9. A cluster's state is loaded from the
-store on first use (instance documents + `instance_capacity` rows, decoded once);
+store on first use (instance documents + `instance_capacity` rows, decoded once, and
+each instance's live tasks counted by task group with one GROUP BY on the tasks);
 afterwards every change goes through the code path that writes it:
 
 * placements: `tasks.placement` plans on the live state (`place` commits into it)
@@ -38,6 +39,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dockyard.arns import cluster_name_of
+from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import ClusterState, InstanceView
 from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Store, Tx
@@ -101,7 +103,7 @@ class ClusterMemory:
         node = self.node(tx, arn) if _shared(tx) else None
         if node is not None:
             return node.view()
-        return instance_view(dict(doc), capacity.read(tx, arn))
+        return instance_view(dict(doc), capacity.read(tx, arn), instance_groups(tx, arn))
 
     def loaded(self) -> list[str]:
         return list(self._states)
@@ -142,7 +144,7 @@ class ClusterMemory:
                 yield Node(-1, _EMPTY)  # unknown instance: changes go nowhere
                 return
             before = capacity.read(tx, instance_arn) or capacity.from_document(doc)
-            node = Node(-1, instance_view(doc, before))
+            node = Node(-1, instance_view(doc, before, {}))  # not scheduled: no groups
             yield node
             after = of_node(node)
         if after != before:
@@ -176,10 +178,13 @@ class ClusterMemory:
                 state.remove(arn)
             return
         if arn in state:
-            record: Capacity | None = of_node(state.node(arn))
+            node = state.node(arn)
+            record: Capacity | None = of_node(node)
+            groups: Mapping[str, int] = node.task_groups
         else:
             record = capacity.read(tx, arn)
-        view = instance_view(doc, record)
+            groups = instance_groups(tx, arn)
+        view = instance_view(doc, record, groups)
         if arn not in state or state.view(arn) != view:
             state.add(view)
 
@@ -201,9 +206,30 @@ def load(tx: Tx, cluster_arn: str) -> ClusterState:
         for row in tx.find_rows(Kind.INSTANCE_CAPACITY, {"cluster": cluster_arn})
     }
     docs = tx.find(Kind.CONTAINER_INSTANCE, {"cluster": cluster_arn, "status": list(LIVE)})
+    groups: dict[str, dict[str, int]] = {}
+    where = {"cluster": cluster_arn, "last_status": list(LIVE_STATUSES)}
+    for instance, group, count in tx.count_by(Kind.TASK, ("instance", "task_group"), where):
+        if instance and group:
+            groups.setdefault(instance, {})[group] = int(count)
     return ClusterState(
-        instance_view(doc, records.get(doc["containerInstanceArn"])) for doc in docs
+        instance_view(
+            doc,
+            records.get(doc["containerInstanceArn"]),
+            groups.get(doc["containerInstanceArn"], {}),
+        )
+        for doc in docs
     )
+
+
+def instance_groups(tx: Tx, instance_arn: str) -> dict[str, int]:
+    """An instance's live tasks by task group, counted in the store (capacity rows do
+    not keep them: `capacity`)."""
+    where = {"instance": instance_arn, "last_status": list(LIVE_STATUSES)}
+    return {
+        group: int(count)
+        for group, count in tx.count_by(Kind.TASK, ("task_group",), where)
+        if group
+    }
 
 
 _MEMORIES: weakref.WeakKeyDictionary[Store, ClusterMemory] = weakref.WeakKeyDictionary()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from dockyard.scheduler.model import DEFAULT_DYNAMIC_PORT_RANGE, InstanceView
+from dockyard.scheduler.model import DEFAULT_DYNAMIC_PORT_RANGE, ENI_GROUP, InstanceView
 from dockyard.tasks.capacity import Capacity, from_document, reserved_ports
 
 DYNAMIC_RANGE_ATTRIBUTE = "dockyard.dynamic-port-range"
@@ -26,10 +27,21 @@ def _number(resources: list[dict[str, Any]], name: str) -> int:
     return 0
 
 
-def instance_view(doc: dict[str, Any], capacity: Capacity | None = None) -> InstanceView:
+def instance_view(
+    doc: dict[str, Any],
+    capacity: Capacity | None = None,
+    groups: Mapping[str, int] | None = None,
+) -> InstanceView:
     """The instance as the scheduler sees it; without `capacity`, what the document
-    itself says (an AWS-composed or pre-0006 document; fresh otherwise)."""
+    itself says (an AWS-composed or pre-0006 document; fresh otherwise). `groups`: its
+    live tasks by task group (counted from the tasks, `memory.load`); without them,
+    the pre-0006 document's counts."""
     capacity = capacity or from_document(doc)
+    if groups is None:
+        groups = {g: int(n) for g, n in (doc.get("taskGroups") or {}).items() if g != ENI_GROUP}
+    task_groups = {g: n for g, n in groups.items() if n > 0}
+    if capacity.enis:
+        task_groups[ENI_GROUP] = capacity.enis
     registered = doc["registeredResources"]
     reserved_tcp, reserved_udp = reserved_ports(doc)
     return InstanceView(
@@ -46,7 +58,7 @@ def instance_view(doc: dict[str, Any], capacity: Capacity | None = None) -> Inst
         agent_version=doc.get("versionInfo", {}).get("agentVersion", ""),
         running_tasks_count=capacity.running,
         pending_tasks_count=capacity.pending,
-        task_groups=dict(capacity.task_groups),
+        task_groups=task_groups,
         reserved_ports_tcp=reserved_tcp,
         reserved_ports_udp=reserved_udp,
         used_ports_tcp=capacity.used_tcp,
