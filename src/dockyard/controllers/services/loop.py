@@ -13,6 +13,7 @@ service document. Agents of touched instances are then told (level-triggered pus
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,11 @@ from dockyard.tasks.reports import request_stop
 
 log = logging.getLogger("dockyard.controllers.services")
 INTERVAL_S = 0.5  # a service still converging is looked at again after this (then backs off)
+# Tasks one step places at most (one transaction, on the event loop with SQLite: ~0.7 ms
+# each); a step with more to start asks for another at once (`Outcome.more`), after the
+# services already queued, so API calls and other services are not held ~200 ms behind
+# a 250-task step (RunTask p99, bench/README.md). DOCKYARD_STEP_MAX_STARTS overrides.
+MAX_STARTS_PER_STEP = int(os.environ.get("DOCKYARD_STEP_MAX_STARTS", "100"))
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Outcome:
     target_groups: frozenset[str] = frozenset()  # its load balancers' target groups
     gone: bool = False  # no such service (deleted, INACTIVE, or its cluster deleted)
     live_tasks: int = 0  # the service's live tasks this step read (the runner paces by it)
+    more: bool = False  # tasks left to start beyond MAX_STARTS_PER_STEP: step again now
 
 
 def _task_id(arn: str) -> str:
@@ -184,7 +191,9 @@ def _reconcile(
             + " ".join(f"(task {_task_id(a)})." for a in stopped),
             now,
         )
-    started = _start(ctx, tx, cluster, service, plan, definitions=definitions, now=now)
+    started, outcome.more = _start(
+        ctx, tx, cluster, service, plan, definitions=definitions, now=now
+    )
     touched.update(t["containerInstanceArn"] for t in started)
     outcome.tasks.update((t["taskArn"], t) for t in started)
     if balanced:
@@ -241,8 +250,12 @@ def _start(
     *,
     definitions: dict[str, Any],
     now: float,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool]:
+    """Place the plan's starts, at most MAX_STARTS_PER_STEP tasks; returns the tasks
+    started and whether starts were left for the next step."""
+    budget = MAX_STARTS_PER_STEP
     started: list[dict[str, Any]] = []
+    more = False
     by_id = {d["id"]: d for d in service["deployments"]}
     # a task set starts its tasks like a deployment, with its own launch and network settings
     task_sets = {t["id"]: t for t in service.get("taskSets", [])}
@@ -252,6 +265,10 @@ def _start(
         deployment = by_id.get(start.deployment_id)
         if deployment is None or start.count <= 0:
             continue
+        count = min(start.count, budget - len(started))
+        if count <= 0:
+            more = True  # the rest next step
+            break
         launch = deployment if deployment["id"] in task_sets else service
         definition = definitions.get(deployment["taskDefinition"]) or (
             tx.get(Kind.TASK_DEFINITION, deployment["taskDefinition"]) or {}
@@ -262,7 +279,7 @@ def _start(
         tags = tx.get_tags(service["serviceArn"]) if propagate else []
         spec = TaskSpec(
             task_definition=definition,
-            count=start.count,
+            count=count,
             group=f"service:{name}",
             started_by=deployment["id"],
             strategy=service.get("placementStrategy") or SERVICE_DEFAULT_STRATEGY,
@@ -281,6 +298,7 @@ def _start(
         only = [start.instance_arn] if start.instance_arn else None
         tasks, result = place_tasks(ctx, tx, cluster, spec, rng=ctx.rng(), only_instances=only)
         started.extend(tasks)
+        more |= count < start.count and len(tasks) == count  # all fitted: more may fit
         message = result.event_message(name)
         if message and (not service.get("events") or service["events"][0]["message"] != message):
             add_event(service, message, now)
@@ -291,7 +309,7 @@ def _start(
             + " ".join(f"(task {_task_id(t['taskArn'])})." for t in started),
             now,
         )
-    return started
+    return started, more
 
 
 async def run(ctx: ApiContext, interval_s: float = INTERVAL_S) -> None:

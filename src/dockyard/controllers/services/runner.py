@@ -178,7 +178,10 @@ class ServiceRunner:
             self._live_tasks.pop(arn, None)
         else:
             self._live_tasks[arn] = outcome.live_tasks
-        if outcome.settled:
+        if outcome.more:  # a capped step (loop.MAX_STARTS_PER_STEP): the rest now
+            self._idle_steps.pop(arn, None)
+            self.queue.add(arn)
+        elif outcome.settled:
             self._idle_steps.pop(arn, None)
         else:
             idle = 0 if outcome.progressed else self._idle_steps.get(arn, 0) + 1
