@@ -28,6 +28,8 @@ from typing import Any
 THRESHOLDS = (50_000, 20, 100)  # CPython's default: (700, 10, 10)
 SLOW_COLLECTION_S = 0.5  # a full collection this long is logged (it held the event loop)
 FREEZE_EVERY_S = 60.0  # survivors of a full collection leave the collector's sight this often
+FREEZE_MIN_S = 10.0  # ... or down to this often while each such collection is slow
+FREEZE_TARGET_S = 0.2  # a freeze collection longer than this halves the period
 THAW_EVERY_S = 6 * 3600.0  # and once in this long everything is looked at again
 log = logging.getLogger("dockyard.gc")
 
@@ -82,6 +84,18 @@ def collect_and_freeze(*, thaw: bool = False) -> float:
     return time.perf_counter() - started
 
 
+def next_period(period_s: float, took_s: float, *, longest_s: float = FREEZE_EVERY_S) -> float:
+    """The next freeze period: halved (down to FREEZE_MIN_S) after a collection slower
+    than FREEZE_TARGET_S, doubled (up to `longest_s`) after one under a quarter of it.
+    The work is the same (what survived since the last freeze is walked once), in
+    shorter pauses while the heap grows fast."""
+    if took_s > FREEZE_TARGET_S:
+        return max(FREEZE_MIN_S, period_s / 2)
+    if took_s < FREEZE_TARGET_S / 4:
+        return min(longest_s, period_s * 2)
+    return period_s
+
+
 async def keep_heap_frozen(
     every_s: float = FREEZE_EVERY_S, thaw_every_s: float = THAW_EVERY_S
 ) -> None:
@@ -92,18 +106,22 @@ async def keep_heap_frozen(
     event loop; the benchmark's simulated agents stalled up to 6.2 s this way and missed
     their websocket heartbeats. Every `every_s` the objects that survived a full
     collection are frozen, so later collections only walk what was allocated since (during
-    a fast scale-up that is still 0.6-1.7 s a minute: run L). The cost: a frozen object
+    a fast scale-up that was still 0.6-1.7 s a minute: run L, so the period shrinks to
+    FREEZE_MIN_S while these collections are slow, `next_period`). The cost: a frozen object
     that later becomes garbage held only by a reference cycle waits for the next thaw
     (every `thaw_every_s`, one long collection) instead of the next full collection;
     objects without cycles are freed by reference counting as always. Slow collections
     are logged by `SlowCollections`; a thaw is logged here.
     """
     last_thaw = time.monotonic()
+    period = every_s
     while True:
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(period)
         thaw = time.monotonic() - last_thaw >= thaw_every_s
         if thaw:
             last_thaw = time.monotonic()
         took = collect_and_freeze(thaw=thaw)
         if thaw:
             log.info("garbage collection (thawed) took %.2f s", took)
+        else:  # during a fast scale-up a minute's survivors took 0.6-1.7 s (run L)
+            period = next_period(period, took, longest_s=every_s)

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 import pytest
 
 from dockyard import gc_policy
-from dockyard.gc_policy import SlowCollections, collect_and_freeze
+from dockyard.gc_policy import (
+    FREEZE_EVERY_S,
+    FREEZE_MIN_S,
+    FREEZE_TARGET_S,
+    SlowCollections,
+    collect_and_freeze,
+    next_period,
+)
 
 
 @pytest.fixture
@@ -86,3 +93,16 @@ def test_frozen_cycles_wait_for_the_thaw_and_are_freed_then() -> None:
         assert ref() is None
     finally:
         gc.unfreeze()
+
+
+def test_the_freeze_period_shrinks_while_collections_are_slow_and_grows_back() -> None:
+    period = FREEZE_EVERY_S
+    periods = []
+    for took in (1.5, 0.9, 0.5, 0.4, 0.3):  # a fast scale-up: each minute's survivors
+        period = next_period(period, took)
+        periods.append(period)
+    assert periods == [30.0, 15.0, FREEZE_MIN_S, FREEZE_MIN_S, FREEZE_MIN_S]
+    assert next_period(period, FREEZE_TARGET_S) == FREEZE_MIN_S  # on target: kept
+    for _ in range(5):  # quiet again: short collections
+        period = next_period(period, 0.01)
+    assert period == FREEZE_EVERY_S
