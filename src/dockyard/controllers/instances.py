@@ -18,7 +18,6 @@ loop for long at any number of tasks.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 from dockyard.context import ApiContext
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
-from dockyard.store import Kind, Tx
+from dockyard.store import Kind, Tx, codec
 from dockyard.store.offload import off_loop
 from dockyard.tasks.reports import give_up
 
@@ -136,7 +135,8 @@ class Away:
 
 
 LIVE = sorted(LIVE_STATUSES)
-CONNECTED = '"agentConnected": true'  # skips decoding connected instances (a hint only)
+# skips decoding connected instances (a hint only), in both spellings (store/codec.py)
+CONNECTED = ('"agentConnected":true', '"agentConnected": true')
 
 
 def disconnected_since(tx: Tx) -> dict[str, float]:
@@ -145,9 +145,9 @@ def disconnected_since(tx: Tx) -> dict[str, float]:
     out = {}
     for _arn, raw in tx.find_raw(Kind.CONTAINER_INSTANCE, {"status": ["ACTIVE", "DRAINING"]}):
         if isinstance(raw, str):
-            if CONNECTED in raw:
+            if CONNECTED[0] in raw or CONNECTED[1] in raw:
                 continue
-            doc = json.loads(raw)
+            doc = codec.loads(raw)
         else:
             doc = dict(raw)
         if not doc.get("agentConnected") and doc.get("disconnectedAt") is not None:

@@ -11,12 +11,11 @@ is reseeded from (agents that left other servers). Pure parts: `plan_orphans`, `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.store import Kind
+from dockyard.store import Kind, codec
 from dockyard.store.sql import SqlStore
 
 LIVE = ["ACTIVE", "DRAINING"]
@@ -50,7 +49,7 @@ def away_since(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def _decode(raw: Any) -> dict[str, Any]:
-    return json.loads(raw) if isinstance(raw, str) else dict(raw)
+    return codec.loads(raw) if isinstance(raw, str) else dict(raw)
 
 
 def sweep(store: SqlStore, alive: set[str], now: float, *, reseed: bool) -> Swept:

@@ -7,8 +7,8 @@ SQLAlchemy's `execute(statement, [params...])` every row went through the compil
 statement's per-row bind processing (`_init_compiled`, the JSON type's processor):
 about half of a report batch's store time in the issue 9 profile (bench/README.md).
 Here the statement text is built once and cached, JSON columns are encoded with
-`json.dumps` (exactly what SQLAlchemy's JSON type writes on SQLite, so stored text and
-`find_raw` hints such as `'"agentConnected": true'` do not change), other columns go
+`codec.dumps` (what the engine's JSON type writes too: `open_store` gives it the same
+codec, so a document's stored text is the same by either path), other columns go
 through their type's own bind processor (None for strings and integers), and
 `Connection.exec_driver_sql` hands the rows to the driver's `executemany`.
 
@@ -19,7 +19,6 @@ casts JSON parameters with `::jsonb`. Neighbour: `sql.py` (the only caller).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from dockyard.store import schema
+from dockyard.store import codec, schema
 
 Encoder = Callable[[Any], Any] | None
 
@@ -53,9 +52,7 @@ class BulkStatement:
         return tuple(out)
 
 
-# json.dumps(value) with its defaults, the text SQLAlchemy's JSON type writes on SQLite; the
-# circular-reference check (a dict of ids per call) is skipped: documents are trees.
-_dumps = json.JSONEncoder(check_circular=False).encode
+_dumps = codec.dumps  # the engine's json_serializer too (sql.open_store)
 
 
 def _is_json(column: sa.Column[Any]) -> bool:

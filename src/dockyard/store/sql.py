@@ -44,7 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dockyard.store import bulk, schema
+from dockyard.store import bulk, codec, schema
 from dockyard.store.base import Doc, Kind, Observer
 from dockyard.store.changes import Touched, change_payload, touch
 
@@ -641,6 +641,10 @@ def sqlite_url(data_dir: str | os.PathLike[str]) -> str:
     return f"sqlite:///{path}"
 
 
+# every JSON column is written and read with the store's codec (bulk.py writes with it too)
+_JSON_CODEC = {"json_serializer": codec.dumps, "json_deserializer": codec.loads}
+
+
 def open_store(url: str, *, migrate: bool = True) -> SqlStore:
     """Open (and migrate) the store at a SQLAlchemy URL (`postgresql://` and `postgres://`
     mean psycopg 3, the driver Dockyard installs)."""
@@ -648,10 +652,12 @@ def open_store(url: str, *, migrate: bool = True) -> SqlStore:
         if url.startswith(scheme):
             url = "postgresql+psycopg://" + url[len(scheme) :]
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, poolclass=sa.pool.SingletonThreadPool)
+        engine = sa.create_engine(
+            url, poolclass=sa.pool.SingletonThreadPool, **_JSON_CODEC
+        )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, **_JSON_CODEC)
         _check_postgres(engine)
     store = SqlStore(engine)
     if migrate:

@@ -15,7 +15,6 @@ targets     the service's target groups' rows (services behind load balancers).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +29,7 @@ from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import parse_strategy
-from dockyard.store import Kind, Tx
+from dockyard.store import Kind, Tx, codec
 from dockyard.tasks.live import live_tasks_of
 from dockyard.tasks.memory import memory_of
 from dockyard.tasks.protection import protected_until
@@ -184,7 +183,7 @@ def _decode(arn: str, raw: Any) -> _Decoded:
     cached = _INSTANCES.get(arn)
     if isinstance(raw, str) and cached is not None and cached[0] == raw:
         return cached
-    doc = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    doc = codec.loads(raw) if isinstance(raw, str) else dict(raw)
     view = instance_view(doc)
     decoded = (
         raw if isinstance(raw, str) else "",
@@ -207,7 +206,8 @@ def instance_views(
     """The instances this step needs (see the module docstring) and their EC2 ids.
     Called in the step's write transaction: the cluster state in memory is its own."""
     if service["schedulingStrategy"] != "DAEMON":  # no rows read (tasks.memory)
-        return _live_instance_views(tx, {t.get("containerInstanceArn") or "" for t in live})
+        arns = {t.get("containerInstanceArn") or "" for t in live}
+        return _live_instance_views(tx, service["clusterArn"], arns)
     where: dict[str, Any] = {"cluster": service["clusterArn"], "status": ["ACTIVE", "DRAINING"]}
     raw_rows = tx.find_raw(Kind.CONTAINER_INSTANCE, where)
     queries = [
@@ -218,7 +218,7 @@ def instance_views(
     instances, ids = [], {}
     for arn, raw in sorted(raw_rows):
         if queries:
-            doc = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            doc = codec.loads(raw) if isinstance(raw, str) else dict(raw)
             subject = memory_of(tx).view(tx, doc)  # capacity: in memory, not in the doc
             eligible = all(q.matches(subject) for q in queries)
         else:
@@ -241,16 +241,18 @@ def instance_views(
     return instances, ids
 
 
-def _live_instance_views(tx: Tx, arns: set[str]) -> tuple[list[InstanceView], dict[str, str]]:
+def _live_instance_views(
+    tx: Tx, cluster_arn: str, arns: set[str]
+) -> tuple[list[InstanceView], dict[str, str]]:
     """REPLICA: the ACTIVE/DRAINING instances among `arns`, from the cluster state held
     in memory (`tasks.memory`, kept in step with the store by every write): a step of
     a 1,000-task service read up to 1,000 instance rows for this (bench/README.md)."""
-    memory = memory_of(tx)
+    state = memory_of(tx).state(tx, cluster_arn)  # a service's tasks are in its cluster
     instances, ids = [], {}
     for arn in sorted(arns - {""}):
-        node = memory.node(tx, arn)
-        if node is None:
+        if arn not in state:
             continue  # deregistered: its tasks are leaving
+        node = state.node(arn)
         ids[arn] = node.instance_id
         instances.append(
             InstanceView(
