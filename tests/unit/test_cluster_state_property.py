@@ -232,7 +232,7 @@ class ClusterStateMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         self._memory().drop()
         with self.store.read() as tx:
-            live_tasks_of(tx).clear()
+            live_tasks_of(tx).reset()
         totals_of(self.store).drop()
 
     # -- the property ------------------------------------------------------------------

@@ -8,10 +8,11 @@ transaction per API call, so a request that fails half-way writes nothing.
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 Doc = dict[str, Any]
 IN_CHUNK = 500  # keys per SELECT ... IN (...) of `in_chunks` (a bounded statement size)
@@ -220,3 +221,38 @@ def in_chunks(
     for i in range(0, len(ordered), size):
         out += read(ordered[i : i + size])
     return out
+
+
+class Kept(Protocol):
+    """An in-memory structure kept in step with one store by its writes of one kind."""
+
+    def observe_write(self, tx: Tx, key: str, doc: Doc | None, columns: Mapping[str, Any]) -> None:
+        """A document of the kind was written (doc) or deleted (None) in `tx`."""
+        ...
+
+    def reset(self) -> None:
+        """Another server may have written: forget everything (reload on use)."""
+        ...
+
+
+K = TypeVar("K", bound=Kept)
+
+
+class PerStore(Generic[K]):
+    """One `K` per store, made on first use and subscribed then to the store's writes
+    of `kind` and to its staleness (tasks.memory, tasks.live)."""
+
+    def __init__(self, kind: Kind, make: Callable[[], K]) -> None:
+        self.kind = kind
+        self.make = make
+        self._made: weakref.WeakKeyDictionary[Store, K] = weakref.WeakKeyDictionary()
+
+    def of(self, tx: Tx) -> K:
+        store = tx.store
+        kept = self._made.get(store)
+        if kept is None:
+            kept = self.make()
+            store.observe(self.kind, kept.observe_write)
+            store.on_stale(kept.reset)  # another server wrote (dockyard.ha): reload on use
+            self._made[store] = kept
+        return kept

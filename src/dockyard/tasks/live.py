@@ -32,13 +32,13 @@ projection of the store's rows.
 from __future__ import annotations
 
 import os
-import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from dockyard.lifecycle import LIVE_STATUSES
-from dockyard.store import Kind, Store, Tx
+from dockyard.store import Kind, Tx
+from dockyard.store.base import PerStore
 
 # ~0.5 KB per task: 1,500,000 tasks ~ 0.75 GB at most (a 5,000-instance cluster at 1M)
 MAX_TASKS = int(os.environ.get("DOCKYARD_LIVE_TASKS_MAX", "1500000"))
@@ -107,7 +107,7 @@ class LiveTasks:
         return records
 
     # -- kept by the writes ----------------------------------------------------------
-    def _on_task(self, tx: Tx, arn: str, doc: Any, columns: Mapping[str, Any]) -> None:
+    def observe_write(self, tx: Tx, arn: str, doc: Any, columns: Mapping[str, Any]) -> None:
         if doc is None:  # deleted
             old = self._group_of.get(arn)
             if old is not None:
@@ -146,7 +146,7 @@ class LiveTasks:
             for arn in records:
                 self._group_of.pop(arn, None)
 
-    def clear(self) -> None:
+    def reset(self) -> None:
         self._groups.clear()
         self._group_of.clear()
         self._size = 0
@@ -168,17 +168,10 @@ def _shared(tx: Tx) -> bool:
     return tx.writing or not tx.store.blocking
 
 
-_LIVE_TASKS: weakref.WeakKeyDictionary[Store, LiveTasks] = weakref.WeakKeyDictionary()
+_LIVE_TASKS = PerStore(Kind.TASK, LiveTasks)
 
 
 def live_tasks_of(tx: Tx) -> LiveTasks:
     """The `LiveTasks` of the transaction's store (subscribed to its task writes on
     first use)."""
-    store = tx.store
-    live = _LIVE_TASKS.get(store)
-    if live is None:
-        live = LiveTasks()
-        store.observe(Kind.TASK, live._on_task)
-        store.on_stale(live.clear)  # another server wrote (dockyard.ha): reload on use
-        _LIVE_TASKS[store] = live
-    return live
+    return _LIVE_TASKS.of(tx)

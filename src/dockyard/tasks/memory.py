@@ -11,7 +11,7 @@ afterwards every change goes through the code path that writes it:
 * task state changes (`tasks.reports`): `changing(tx, arn)` hands out the live node
   (indexes maintained), then writes its capacity row when it changed;
 * instance documents (register, deregister, drain, attributes, agent connected):
-  the store calls `_on_instance` on every write of one (an observer), and the
+  the store calls `observe_write` on every write of one (an observer), and the
   node is replaced or removed - no writer of instance documents has to know.
 
 Consistency: write transactions run one at a time (the store's write lock), and
@@ -33,7 +33,6 @@ Neighbours: `scheduler.state.ClusterState` (the structure), `capacity` (the row)
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -42,7 +41,8 @@ from dockyard.arns import cluster_name_of
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import ClusterState, InstanceView
 from dockyard.scheduler.node import Node
-from dockyard.store import Kind, Store, Tx
+from dockyard.store import Kind, Tx
+from dockyard.store.base import PerStore
 from dockyard.tasks import capacity
 from dockyard.tasks.capacity import Capacity, of_node
 from dockyard.tasks.views import instance_view
@@ -113,6 +113,10 @@ class ClusterMemory:
         """Drop the cluster's state if `tx` rolls back (it holds this tx's changes)."""
         tx.after_rollback(lambda: self.drop(cluster_arn), key=(id(self), cluster_arn))
 
+    def reset(self) -> None:
+        """Another server may have written: every cluster reloads on use."""
+        self.drop()
+
     def drop(self, cluster_arn: str | None = None) -> None:
         """Forget one cluster's state (or all): it reloads from the store when used."""
         if cluster_arn is None:
@@ -164,7 +168,7 @@ class ClusterMemory:
             rows.append((arn, doc, columns))
         tx.update_many(Kind.INSTANCE_CAPACITY, rows)
 
-    def _on_instance(
+    def observe_write(
         self, tx: Tx, arn: str, doc: dict[str, Any] | None, columns: Mapping[str, Any]
     ) -> None:
         """Store observer: an instance document was written (or deleted)."""
@@ -232,17 +236,10 @@ def instance_groups(tx: Tx, instance_arn: str) -> dict[str, int]:
     }
 
 
-_MEMORIES: weakref.WeakKeyDictionary[Store, ClusterMemory] = weakref.WeakKeyDictionary()
+_MEMORIES = PerStore(Kind.CONTAINER_INSTANCE, ClusterMemory)
 
 
 def memory_of(tx: Tx) -> ClusterMemory:
     """The `ClusterMemory` of the transaction's store (created, and subscribed to
     instance-document writes, on first use)."""
-    store = tx.store
-    memory = _MEMORIES.get(store)
-    if memory is None:
-        memory = ClusterMemory()
-        store.observe(Kind.CONTAINER_INSTANCE, memory._on_instance)
-        store.on_stale(memory.drop)  # another server wrote (dockyard.ha): reload on use
-        _MEMORIES[store] = memory
-    return memory
+    return _MEMORIES.of(tx)
