@@ -145,7 +145,7 @@ def disconnected_since(tx: Tx) -> dict[str, float]:
     out = {}
     for _arn, raw in tx.find_raw(Kind.CONTAINER_INSTANCE, {"status": ["ACTIVE", "DRAINING"]}):
         if isinstance(raw, str):
-            if CONNECTED[0] in raw or CONNECTED[1] in raw:
+            if any(hint in raw for hint in CONNECTED):
                 continue
             doc = codec.loads(raw)
         else:

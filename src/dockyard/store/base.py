@@ -238,9 +238,18 @@ class Kept(Protocol):
 K = TypeVar("K", bound=Kept)
 
 
+def shares_memory(tx: Tx) -> bool:
+    """Whether `tx` may use a `PerStore` structure: a write transaction (the write lock
+    held, so no other writer is mid-change), or any transaction when every transaction
+    runs on one thread (a non-blocking store: SQLite on the event loop). A read beside
+    writers in other threads (PostgreSQL) reads the store instead."""
+    return tx.writing or not tx.store.blocking
+
+
 class PerStore(Generic[K]):
     """One `K` per store, made on first use and subscribed then to the store's writes
-    of `kind` and to its staleness (tasks.memory, tasks.live)."""
+    of `kind` and to its staleness (tasks.memory, tasks.live). Only transactions for
+    which `shares_memory` holds may use it."""
 
     def __init__(self, kind: Kind, make: Callable[[], K]) -> None:
         self.kind = kind

@@ -40,7 +40,7 @@ from typing import Any
 
 from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.store import Kind, Tx
-from dockyard.store.base import PerStore
+from dockyard.store.base import PerStore, shares_memory
 
 # ~1 KB per task (measured with tracemalloc): 1,500,000 tasks ~ 1.5 GB at most
 MAX_TASKS = int(os.environ.get("DOCKYARD_LIVE_TASKS_MAX", "1500000"))
@@ -52,7 +52,6 @@ CONTAINER_FIELDS = ("name", "lastStatus", "healthStatus", "networkBindings")
 GroupKey = tuple[str, str]  # (cluster ARN, task group)
 Record = tuple[tuple[str, ...], tuple[Any, ...]]  # (keys, values)
 
-_LIVE = frozenset(LIVE_STATUSES)
 _SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one keys tuple per document shape
 
 
@@ -96,7 +95,7 @@ class LiveTasks:
 
     def read(self, tx: Tx, cluster_arn: str, group: str) -> list[dict[str, Any]]:
         """The group's live tasks (lastStatus PROVISIONING..STOPPING), ordered by ARN."""
-        if not _shared(tx):
+        if not shares_memory(tx):
             return sorted(_query(tx, cluster_arn, group), key=lambda d: d["taskArn"])
         key = (cluster_arn, group)
         records = self._groups.get(key)
@@ -126,14 +125,15 @@ class LiveTasks:
                 self._discard(old, arn)
             return
         key = (str(doc.get("clusterArn", "")), str(doc.get("group", "")))
-        self._guard(tx, key)
         old = self._group_of.get(arn)
         if old is not None and old != key:
+            self._guard(tx, old)
             self._discard(old, arn)
         records = self._groups.get(key)
         if records is None:
-            return  # not loaded: read from the store when it is
-        if doc.get("lastStatus") in _LIVE:
+            return  # not loaded: read from the store when it is (`_load` guards it then)
+        self._guard(tx, key)
+        if doc.get("lastStatus") in LIVE_STATUSES:
             if arn not in records:
                 self._size += 1
                 self._group_of[arn] = key
@@ -172,11 +172,6 @@ class LiveTasks:
 def _query(tx: Tx, cluster_arn: str, group: str) -> list[dict[str, Any]]:
     where = {"cluster": cluster_arn, "task_group": group, "last_status": list(LIVE_STATUSES)}
     return tx.find(Kind.TASK, where)
-
-
-def _shared(tx: Tx) -> bool:
-    """Whether `tx` may use the shared memory (see `tasks.memory._shared`)."""
-    return tx.writing or not tx.store.blocking
 
 
 _LIVE_TASKS = PerStore(Kind.TASK, LiveTasks)

@@ -42,7 +42,7 @@ from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import ClusterState, InstanceView
 from dockyard.scheduler.node import Node
 from dockyard.store import Kind, Tx
-from dockyard.store.base import PerStore
+from dockyard.store.base import PerStore, shares_memory
 from dockyard.tasks import capacity
 from dockyard.tasks.capacity import Capacity, of_node
 from dockyard.tasks.views import instance_view
@@ -68,7 +68,7 @@ class ClusterMemory:
     # -- reading ---------------------------------------------------------------------
     def state(self, tx: Tx, cluster_arn: str) -> ClusterState:
         """The live state of a cluster (loaded from `tx` on first use)."""
-        if not _shared(tx):  # a read beside writers in other threads: its own copy
+        if not shares_memory(tx):  # a read beside writers in other threads: its own copy
             return load(tx, cluster_arn)
         state = self._states.get(cluster_arn)
         if state is None:
@@ -96,14 +96,18 @@ class ClusterMemory:
             cluster = self._short[instance_arn] = str(row["cluster"])
         return cluster
 
-    def view(self, tx: Tx, doc: Mapping[str, Any]) -> InstanceView:
+    def view(self, tx: Tx, doc: Mapping[str, Any], *, groups: bool = True) -> InstanceView:
         """An instance document as the scheduler sees it now (capacity from memory,
-        or from its row for instances that are no longer live)."""
+        or from its row for instances that are no longer live, or in a transaction
+        that may not share memory). Task-group counts are not in the row: without
+        memory they cost a query on the instance's tasks, so `groups=False` leaves them
+        out when the caller does not read them (a query that is not `dynamic`)."""
         arn = doc["containerInstanceArn"]
-        node = self.node(tx, arn) if _shared(tx) else None
+        node = self.node(tx, arn) if shares_memory(tx) else None
         if node is not None:
             return node.view()
-        return instance_view(dict(doc), capacity.read(tx, arn), instance_groups(tx, arn))
+        counted = instance_groups(tx, arn) if groups else {}
+        return instance_view(dict(doc), capacity.read(tx, arn), counted)
 
     def loaded(self) -> list[str]:
         return list(self._states)
@@ -191,12 +195,6 @@ class ClusterMemory:
         view = instance_view(doc, record, groups)
         if arn not in state or state.view(arn) != view:
             state.add(view)
-
-
-def _shared(tx: Tx) -> bool:
-    """Whether `tx` may use the shared state: a write transaction (the write lock held),
-    or any transaction when every transaction runs on one thread (a non-blocking store)."""
-    return tx.writing or not tx.store.blocking
 
 
 _EMPTY = InstanceView(arn="", instance_id="", registered_cpu=0, registered_memory=0,

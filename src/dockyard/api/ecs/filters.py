@@ -15,6 +15,7 @@ def instance_filter(expression: str) -> Callable[[Tx, dict[str, Any]], bool]:
     query = compile_query(expression)
 
     def matches(tx: Tx, doc: dict[str, Any]) -> bool:
-        return query.matches(memory_of(tx).view(tx, doc))
+        # task-group counts only when the expression reads them (task:group, ...)
+        return query.matches(memory_of(tx).view(tx, doc, groups=query.dynamic))
 
     return matches
