@@ -27,7 +27,8 @@ class Node:
     """Live state of one container instance; `idx` is unique within a state."""
 
     __slots__ = (
-        "agent_connected", "agent_version", "arn", "attributes", "blocked_tcp", "blocked_udp",
+        "_attribute_items", "agent_connected", "agent_version", "arn", "attributes",
+        "blocked_tcp", "blocked_udp",
         "cpu", "idx", "instance_id", "memory", "pending_tasks_count", "pending_tcp", "pending_udp",
         "registered_at",
         "registered_cpu", "registered_memory", "reserved_tcp", "reserved_udp",
@@ -42,6 +43,7 @@ class Node:
         self.agent_connected = view.agent_connected
         self.schedulable = view.status == "ACTIVE" and view.agent_connected
         self.attributes = dict(view.attributes)
+        self._attribute_items: tuple[tuple[str, str], ...] | None = None
         self.registered_at = view.registered_at
         self.agent_version = view.agent_version
         self.running_tasks_count = view.running_tasks_count
@@ -57,6 +59,16 @@ class Node:
         self.blocked_udp: set[int] = set(view.reserved_ports_udp | view.used_ports_udp)
         self.pending_tcp = view.pending_dynamic_tcp
         self.pending_udp = view.pending_dynamic_udp
+
+    def attribute_items(self) -> tuple[tuple[str, str], ...]:
+        """The attributes as sorted (name, value text) pairs (a step's InstanceView),
+        made once: whoever replaces `attributes` calls `attributes_changed`."""
+        if self._attribute_items is None:
+            self._attribute_items = tuple(sorted((k, str(v)) for k, v in self.attributes.items()))
+        return self._attribute_items
+
+    def attributes_changed(self) -> None:
+        self._attribute_items = None
 
     def view(self) -> InstanceView:
         return InstanceView(

@@ -263,6 +263,7 @@ def _set_index_keys(node: Node, keys: IndexKeys) -> None:
     node.task_groups.update(task_groups)
     node.attributes.clear()
     node.attributes.update(attributes)
+    node.attributes_changed()
 
 
 def _amount(node: Node, field: str) -> int:

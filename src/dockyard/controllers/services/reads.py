@@ -258,7 +258,7 @@ def _live_instance_views(
             InstanceView(
                 arn=arn,
                 status=node.status,
-                attributes=tuple(sorted((k, str(v)) for k, v in node.attributes.items())),
+                attributes=node.attribute_items(),
                 remaining_cpu=node.cpu,
                 remaining_memory=node.memory,
             )
