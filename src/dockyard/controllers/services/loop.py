@@ -42,6 +42,7 @@ INTERVAL_S = 0.5  # a service still converging is looked at again after this (th
 # services already queued, so API calls and other services are not held ~200 ms behind
 # a 250-task step (RunTask p99, bench/README.md). DOCKYARD_STEP_MAX_STARTS overrides.
 MAX_STARTS_PER_STEP = int(os.environ.get("DOCKYARD_STEP_MAX_STARTS", "100"))
+EVENT_TASKS = 10  # tasks one "has started/stopped" event lists at most (`_task_events`)
 
 
 @dataclass
@@ -186,13 +187,7 @@ def _reconcile(
             stopped.append(stop.task_arn)
             touched.add(task.get("containerInstanceArn", ""))
             outcome.tasks[stop.task_arn] = task
-    if stopped:
-        add_event(
-            service,
-            f"(service {view.name}) has stopped {len(stopped)} running tasks: "
-            + " ".join(f"(task {_task_id(a)})." for a in stopped),
-            now,
-        )
+    _task_events(service, "stopped", "running tasks", stopped, now)
     started, outcome.more = _start(
         ctx, tx, cluster, service, plan, definitions=definitions, now=now
     )
@@ -304,14 +299,23 @@ def _start(
         message = result.event_message(name)
         if message and (not service.get("events") or service["events"][0]["message"] != message):
             add_event(service, message, now)
-    if started:
-        add_event(
-            service,
-            f"(service {name}) has started {len(started)} tasks: "
-            + " ".join(f"(task {_task_id(t['taskArn'])})." for t in started),
-            now,
-        )
+    arns = [t["taskArn"] for t in started]
+    _task_events(service, "started", "tasks", arns, now)
     return started, more
+
+
+def _task_events(
+    service: dict[str, Any], verb: str, noun: str, arns: list[str], now: float
+) -> None:
+    """ECS's "has started/stopped N tasks: (task id). ..." events, at most EVENT_TASKS
+    tasks each (ECS starts a service's tasks in batches of RunTask's 10). One event for a
+    100-task step made a service's 100 events ~400 KB: decoded and rewritten every step,
+    sent whole by every DescribeServices (bench/README.md, issue 9); now ~50 KB at most."""
+    for first in range(0, len(arns), EVENT_TASKS):
+        chunk = arns[first : first + EVENT_TASKS]
+        listed = " ".join(f"(task {_task_id(a)})." for a in chunk)
+        head = f"(service {service['serviceName']}) has {verb} {len(chunk)} {noun}: "
+        add_event(service, head + listed, now)
 
 
 async def run(ctx: ApiContext, interval_s: float = INTERVAL_S) -> None:
