@@ -75,6 +75,21 @@ def _containers(containers: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
     )
 
 
+# id of a keys tuple (one per shape, held by _SHAPES for good) -> {key: its position}
+_POSITIONS: dict[int, dict[str, int]] = {}
+
+
+def field(record: Record, name: str) -> Any:
+    """One top-level field of a record (None when its task has none), without
+    materializing it."""
+    keys, values = record
+    positions = _POSITIONS.get(id(keys))
+    if positions is None:
+        positions = _POSITIONS[id(keys)] = {k: i for i, k in enumerate(keys)}
+    at = positions.get(name)
+    return None if at is None else values[at]
+
+
 def materialize(record: Record) -> dict[str, Any]:
     keys, values = record
     doc = dict(zip(keys, values, strict=True))
@@ -90,20 +105,36 @@ class LiveTasks:
         self.max_tasks = max_tasks
         self._groups: OrderedDict[GroupKey, dict[str, Record]] = OrderedDict()
         self._group_of: dict[str, GroupKey] = {}  # task ARN -> its loaded group
+        self._memos: dict[GroupKey, dict[str, Any]] = {}  # see `memo`
         self._size = 0
         self.loads = 0  # groups read from the store (the rest came from memory)
 
     def read(self, tx: Tx, cluster_arn: str, group: str) -> list[dict[str, Any]]:
         """The group's live tasks (lastStatus PROVISIONING..STOPPING), ordered by ARN."""
-        if not shares_memory(tx):
+        held = self.records(tx, cluster_arn, group)
+        if held is None:
             return sorted(_query(tx, cluster_arn, group), key=lambda d: d["taskArn"])
+        return [materialize(record) for _, record in held]
+
+    def records(self, tx: Tx, cluster_arn: str, group: str) -> list[tuple[str, Record]] | None:
+        """The group's live tasks as (ARN, record), ordered by ARN; None when `tx` may
+        not share memory (read the store then). A record is replaced, never changed,
+        when its task is written: a caller may keep what it derived from one as long as
+        the record it gets is the same object (`memo`)."""
+        if not shares_memory(tx):
+            return None
         key = (cluster_arn, group)
         records = self._groups.get(key)
         if records is None:
             records = self._load(tx, key)
         else:
             self._groups.move_to_end(key)
-        return [materialize(records[arn]) for arn in sorted(records)]
+        return [(arn, records[arn]) for arn in sorted(records)]
+
+    def memo(self, cluster_arn: str, group: str) -> dict[str, Any]:
+        """A dict the reader of a held group keeps what it derives per task in (by ARN,
+        beside the record it came from), dropped with the group. The reader prunes it."""
+        return self._memos.setdefault((cluster_arn, group), {})
 
     def _load(self, tx: Tx, key: GroupKey) -> dict[str, Record]:
         self.loads += 1
@@ -151,6 +182,7 @@ class LiveTasks:
         tx.after_rollback(lambda: self._drop(key), key=("live-tasks", id(self), key))
 
     def _drop(self, key: GroupKey) -> None:
+        self._memos.pop(key, None)
         records = self._groups.pop(key, None)
         if records is not None:
             self._size -= len(records)
@@ -158,6 +190,7 @@ class LiveTasks:
                 self._group_of.pop(arn, None)
 
     def reset(self) -> None:
+        self._memos.clear()
         self._groups.clear()
         self._group_of.clear()
         self._size = 0

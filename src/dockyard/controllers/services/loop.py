@@ -131,8 +131,6 @@ def _reconcile(
     touched = outcome.touched
     view = reads.service_view(service)
     deployments = reads.deployment_views(service)
-    live_docs, stopped_docs = reads.task_rows(tx, service, deployments)
-    outcome.live_tasks = len(live_docs)
     balanced = bool(lb_service.get("loadBalancers"))
     targets = targets_by_task(tx, lb_service) if balanced else {}
     definitions: dict[str, Any] = {}
@@ -140,14 +138,29 @@ def _reconcile(
         definitions[d.task_definition] = tx.get(Kind.TASK_DEFINITION, d.task_definition) or {}
     for arn in {t["taskDefinition"] for t in service.get("taskSets", [])}:
         definitions[arn] = tx.get(Kind.TASK_DEFINITION, arn) or {}
-    if external:
-        rows = live_docs + stopped_docs
-        tasks = task_set_step.external_task_views(tx, service, rows, definitions, targets, now=now)
+    # no load balancer: the live tasks' views kept from the last step (reads.held_task_views)
+    held = None if external or balanced else reads.held_task_views(tx, service, definitions, now)
+    if held is not None:
+        live_docs: list[dict[str, Any]] = []  # not materialized (read only with balancers)
+        stopped_docs = reads.stopped_rows(tx, service, deployments)
+        ended = reads.task_views(tx, stopped_docs, definitions, {}, balanced=False, now=now)
+        tasks = held + ended
+        instance_arns = {t.instance_arn for t in held}
+        outcome.live_tasks = len(held)
     else:
-        tasks = reads.task_views(
-            tx, live_docs + stopped_docs, definitions, targets, balanced=balanced, now=now
-        )
-    instances, instance_ids = reads.instance_views(tx, service, live_docs)
+        live_docs, stopped_docs = reads.task_rows(tx, service, deployments)
+        outcome.live_tasks = len(live_docs)
+        if external:
+            rows = live_docs + stopped_docs
+            tasks = task_set_step.external_task_views(
+                tx, service, rows, definitions, targets, now=now
+            )
+        else:
+            tasks = reads.task_views(
+                tx, live_docs + stopped_docs, definitions, targets, balanced=balanced, now=now
+            )
+        instance_arns = {t.get("containerInstanceArn") or "" for t in live_docs}
+    instances, instance_ids = reads.instance_views(tx, service, instance_arns)
     # what the store would hold: orjson text, ~50x cheaper than repr of a document whose
     # 100 events reach ~400 KB (1.2 ms a repr, twice a step: bench/README.md)
     before = codec.dumps(service)

@@ -30,9 +30,9 @@ from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx, codec
-from dockyard.tasks.live import live_tasks_of
+from dockyard.tasks.live import Record, field, live_tasks_of, materialize
 from dockyard.tasks.memory import memory_of
-from dockyard.tasks.protection import protected_until
+from dockyard.tasks.protection import PROTECTION_FIELD, protected_until
 from dockyard.tasks.views import instance_view
 
 # ECS's breaker threshold is at most 200 failures; the newest 1,000 STOPPED tasks of the
@@ -103,13 +103,21 @@ def task_rows(
     tx: Tx, service: dict[str, Any], deployments: list[DeploymentView]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(live tasks, the primary's newest STOPPED tasks when its breaker may still count)."""
-    where = {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"}
-    live = live_tasks_of(tx).read(tx, where["cluster"], where["task_group"])  # in memory
+    group = f"service:{service['serviceName']}"
+    live = live_tasks_of(tx).read(tx, service["clusterArn"], group)  # in memory
+    return live, stopped_rows(tx, service, deployments)
+
+
+def stopped_rows(
+    tx: Tx, service: dict[str, Any], deployments: list[DeploymentView]
+) -> list[dict[str, Any]]:
+    """The primary's newest STOPPED tasks while its breaker may still count them."""
     primary = [d for d in deployments if d.status == "PRIMARY"]
     if service["status"] != "ACTIVE" or not primary or primary[-1].rollout_state != "IN_PROGRESS":
-        return live, []
+        return []
     newest = max(primary, key=lambda d: (d.created_at, d.id))
-    stopped = tx.find(
+    where = {"cluster": service["clusterArn"], "task_group": f"service:{service['serviceName']}"}
+    return tx.find(
         Kind.TASK,
         # desiredStatus is STOPPED once lastStatus is: equality on the index's 5 columns.
         {**where, "last_status": "STOPPED", "started_by": newest.id, "desired_status": "STOPPED"},
@@ -117,7 +125,6 @@ def task_rows(
         descending=True,
         limit=STOPPED_READ_LIMIT,
     )
-    return live, stopped
 
 
 def _health(task: dict[str, Any], targets: TaskTargets | None, container_checks: bool) -> str:
@@ -142,35 +149,91 @@ def task_views(
     balanced: bool,
     now: float,
 ) -> list[TaskView]:
+    checks = _Checks(tx, definitions)
+    return [
+        _task_view(task, checks(task["taskDefinitionArn"]), targets, balanced=balanced, now=now)
+        for task in rows
+    ]
+
+
+def held_task_views(
+    tx: Tx, service: dict[str, Any], definitions: dict[str, Any], now: float
+) -> list[TaskView] | None:
+    """The live tasks' views of a service without load balancers, from the projections
+    `tasks.live` holds, ordered by ARN; None when the step's transaction may not share
+    them. A view depends on its task's record and its definition's health checks alone
+    (no target health, no clock unless the task is protected), so it is made again only
+    for a task written since the last step: a settled step of a 1,000-task service no
+    longer materializes 1,000 documents and builds 1,000 views (bench/README.md)."""
+    cluster, group = service["clusterArn"], f"service:{service['serviceName']}"
+    live = live_tasks_of(tx)
+    held = live.records(tx, cluster, group)
+    if held is None:
+        return None
+    memo = live.memo(cluster, group)
+    checks = _Checks(tx, definitions)
+    kept: dict[str, tuple[Record, bool, TaskView]] = {}
     out = []
-    checks: dict[str, bool] = {}
-    for task in rows:
-        arn = task["taskDefinitionArn"]
-        if arn not in definitions:
-            definitions[arn] = tx.get(Kind.TASK_DEFINITION, arn) or {}
-        if arn not in checks:
-            checks[arn] = any(
-                c.get("essential", True) and "healthCheck" in c
-                for c in definitions[arn].get("containerDefinitions", [])
-            )
-        health_known = checks[arn]
-        out.append(
-            TaskView(
-                arn=task["taskArn"],
-                deployment_id=task.get("startedBy", ""),
-                last_status=task["lastStatus"],
-                desired_status=task["desiredStatus"],
-                instance_arn=task.get("containerInstanceArn", ""),
-                created_at=float(task.get("createdAt", 0.0)),
-                started_at=task.get("startedAt"),
-                health=_health(task, targets.get(task["taskArn"]), health_known),
-                health_known=health_known or balanced,
-                stop_code=task.get("stopCode"),
-                protected=protected_until(task, now) is not None,
-                capacity_provider=str(task.get("capacityProviderName", "")),
-            )
-        )
+    for arn, record in held:
+        known = checks(str(field(record, "taskDefinitionArn")))
+        hit = memo.get(arn)
+        if hit is not None and hit[0] is record and hit[1] == known:
+            kept[arn] = hit
+            out.append(hit[2])
+            continue
+        task = materialize(record)
+        view = _task_view(task, known, {}, balanced=False, now=now)
+        if not task.get(PROTECTION_FIELD):  # a protected task's view follows the clock
+            kept[arn] = (record, known, view)
+        out.append(view)
+    memo.clear()  # tasks no longer live leave it
+    memo.update(kept)
     return out
+
+
+class _Checks:
+    """Whether a task definition has an essential container with a health check (read
+    once per definition per step)."""
+
+    def __init__(self, tx: Tx, definitions: dict[str, Any]) -> None:
+        self.tx = tx
+        self.definitions = definitions
+        self.known: dict[str, bool] = {}
+
+    def __call__(self, arn: str) -> bool:
+        found = self.known.get(arn)
+        if found is None:
+            if arn not in self.definitions:
+                self.definitions[arn] = self.tx.get(Kind.TASK_DEFINITION, arn) or {}
+            found = self.known[arn] = any(
+                c.get("essential", True) and "healthCheck" in c
+                for c in self.definitions[arn].get("containerDefinitions", [])
+            )
+        return found
+
+
+def _task_view(
+    task: dict[str, Any],
+    health_known: bool,
+    targets: dict[str, TaskTargets],
+    *,
+    balanced: bool,
+    now: float,
+) -> TaskView:
+    return TaskView(
+        arn=task["taskArn"],
+        deployment_id=task.get("startedBy", ""),
+        last_status=task["lastStatus"],
+        desired_status=task["desiredStatus"],
+        instance_arn=task.get("containerInstanceArn", ""),
+        created_at=float(task.get("createdAt", 0.0)),
+        started_at=task.get("startedAt"),
+        health=_health(task, targets.get(task["taskArn"]), health_known),
+        health_known=health_known or balanced,
+        stop_code=task.get("stopCode"),
+        protected=protected_until(task, now) is not None,
+        capacity_provider=str(task.get("capacityProviderName", "")),
+    )
 
 
 # arn -> (stored JSON text, ec2 instance id, status, attributes, remaining cpu, memory)
@@ -201,12 +264,12 @@ def _decode(arn: str, raw: Any) -> _Decoded:
 
 
 def instance_views(
-    tx: Tx, service: dict[str, Any], live: list[dict[str, Any]]
+    tx: Tx, service: dict[str, Any], arns: set[str]
 ) -> tuple[list[InstanceView], dict[str, str]]:
-    """The instances this step needs (see the module docstring) and their EC2 ids.
-    Called in the step's write transaction: the cluster state in memory is its own."""
+    """The instances this step needs (see the module docstring; `arns`: those its live
+    tasks are on) and their EC2 ids. Called in the step's write transaction: the
+    cluster state in memory is its own."""
     if service["schedulingStrategy"] != "DAEMON":  # no rows read (tasks.memory)
-        arns = {t.get("containerInstanceArn") or "" for t in live}
         return _live_instance_views(tx, service["clusterArn"], arns)
     where: dict[str, Any] = {"cluster": service["clusterArn"], "status": ["ACTIVE", "DRAINING"]}
     raw_rows = tx.find_raw(Kind.CONTAINER_INSTANCE, where)
