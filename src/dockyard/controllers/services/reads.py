@@ -172,19 +172,20 @@ def held_task_views(
         return None
     memo = live.memo(cluster, group)
     checks = _Checks(tx, definitions)
-    kept: dict[str, tuple[Record, bool, TaskView]] = {}
+    kept: dict[str, tuple[Record, str, bool, TaskView]] = {}  # record, definition, checks
     out = []
     for arn, record in held:
-        known = checks(str(field(record, "taskDefinitionArn")))
         hit = memo.get(arn)
-        if hit is not None and hit[0] is record and hit[1] == known:
+        if hit is not None and hit[0] is record and checks(hit[1]) == hit[2]:
             kept[arn] = hit
-            out.append(hit[2])
+            out.append(hit[3])
             continue
+        definition = str(field(record, "taskDefinitionArn"))
+        known = checks(definition)
         task = materialize(record)
         view = _task_view(task, known, {}, balanced=False, now=now)
         if not task.get(PROTECTION_FIELD):  # a protected task's view follows the clock
-            kept[arn] = (record, known, view)
+            kept[arn] = (record, definition, known, view)
         out.append(view)
     memo.clear()  # tasks no longer live leave it
     memo.update(kept)
