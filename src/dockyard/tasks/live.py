@@ -24,6 +24,10 @@ How it stays in step with the store (the pattern of `tasks.memory`):
 * only transactions that may share memory use it (write transactions; any
   transaction on SQLite, where all run on the event loop): others read the store.
 
+A reader may keep what it derives from a record (a service step its `TaskView`s) in the
+group's `memo`, checked against the record object it came from: a written task's record
+is replaced, never changed in place.
+
 Memory is bounded: at most `MAX_TASKS` tasks, the groups read longest ago evicted.
 The property test tests/unit/test_cluster_state_property.py checks, after random
 operation sequences with rollbacks and restarts, that every loaded group equals the

@@ -4,7 +4,9 @@ tasks       the service's live tasks, held in memory by `tasks.live` (projection
             their documents kept by every write: no rows read, nothing decoded),
             plus, while the primary deployment is IN_PROGRESS, the primary's newest
             STOPPED tasks (at most STOPPED_READ_LIMIT): all the circuit breaker needs.
-            STOPPED tasks of other deployments are never read.
+            STOPPED tasks of other deployments are never read. Without load
+            balancers the live tasks' views themselves are kept between steps
+            (`held_task_views`): only tasks written since are looked at again.
 instances   REPLICA: only the instances the live tasks are on (a task elsewhere is
             leaving; scale-in ranks by its own tasks' instances), from the cluster
             state in memory (tasks.memory), not from their rows. DAEMON: every
