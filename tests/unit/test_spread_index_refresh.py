@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dockyard.scheduler import ClusterState, InstanceView
 from dockyard.scheduler.model import TaskRequest
-from dockyard.scheduler.spread import SpreadIndex
+from dockyard.scheduler.spread import Members, SpreadIndex
 
 GROUPS = ["service:a", "service:b", "service:c"]
 SHAPES = [(128, 256), (512, 512), (1024, 2048)]
@@ -102,7 +102,8 @@ def buckets(index: SpreadIndex) -> tuple[object, ...]:
 def test_an_index_built_in_one_pass_equals_one_built_node_by_node(
     loads: list[tuple[str, int, str | None]], shape: tuple[int, int], attribute: str | None
 ) -> None:
-    """`SpreadIndex._build` (one pass over the nodes) gives what `add` of each gives."""
+    """An index built from the nodes in one pass gives what `add` of each gives (its
+    shared members first, as `ClusterState` adds a node)."""
     state = ClusterState(
         InstanceView(
             arn=f"arn:i/{i}",
@@ -118,7 +119,26 @@ def test_an_index_built_in_one_pass_equals_one_built_node_by_node(
         for i, (group, used, zone) in enumerate(loads)
     )
     nodes = list(state.nodes())
-    one_by_one = SpreadIndex("service:a", attribute, *shape, [])
+    members = Members(attribute, *shape, [])
+    one_by_one = SpreadIndex("service:a", attribute, *shape, [], members=members)
     for node in nodes:
+        members.add(node)
         one_by_one.add(node)
     assert buckets(SpreadIndex("service:a", attribute, *shape, nodes)) == buckets(one_by_one)
+
+
+def test_a_group_index_holds_its_group_only_and_shares_the_members() -> None:
+    """Hundreds of services keep their own index on thousands of instances: an index
+    lists only the instances running its group (level 0 is the shared members minus
+    those), and every group's index of one (attribute, shape) shares one `Members`."""
+    state = ClusterState(instance(i) for i in range(1000))
+    a = state.spread_index("service:a", "zone", 128, 256)
+    b = state.spread_index("service:b", "zone", 128, 256)
+    assert a.members is b.members and len(a._level_of) == 0
+    for i in range(3):
+        state.commit(f"arn:i/{i}", request("service:a", (128, 256)))
+    assert sorted(a._level_of) == [state.node(f"arn:i/{i}").idx for i in range(3)]
+    assert len(b._level_of) == 0
+    assert len(a.zero("a")) == 500 - 2  # instances 0 and 2 are in zone "a"
+    assert a.counts("a") == [0, 1] and a.has("b", 1) and not b.has("b", 1)
+    assert_indexes_fresh(state)

@@ -35,7 +35,7 @@ from dockyard.errors import InvalidParameterException
 from .filters import Feasibility
 from .model import TaskRequest
 from .node import Bucket, Node, NodePool
-from .spread import SpreadIndex
+from .spread import SpreadIndex, ZeroPool
 from .state import ClusterState, Entry
 
 MAX_STRATEGIES = 5
@@ -134,12 +134,12 @@ class Picker:
         by_instance = self._index(None)
         fits_shape = by_instance.members.get(None) or Bucket()
         # The smallest set known to hold every feasible instance:
-        pool: NodePool = fits_shape
+        pool: NodePool | ZeroPool = fits_shape
         allowed = self.feasible.allowed_nodes
         if allowed is not None and len(allowed) < len(pool):
             pool = allowed  # memberOf narrows more than resources do
         if self.feasible.distinct:
-            idle = by_instance.levels.get(None, {}).get(0) or Bucket()
+            idle = by_instance.zero(None)
             if len(idle) < len(pool):
                 pool = idle  # distinctInstance: only instances without the group
         if not pool:
@@ -182,8 +182,7 @@ class Picker:
         """Stage 0 is spread: values by ascending total, ties kept together."""
         index = self._index(stage.field)
         if stage.field is None:
-            level_maps = [index.levels[None]] if None in index.levels else []
-            return self._walk_levels(level_maps, 1)
+            return self._walk_levels([(index, None)], 1)
         by_total: dict[int, list[str | None]] = {}
         for value in index.members:
             by_total.setdefault(index.totals.get(value, 0), []).append(value)
@@ -193,7 +192,7 @@ class Picker:
             if after is None:
                 node = self._sample([index.members[v] for v in values])
             elif after == Stage("spread", None):
-                node = self._walk_levels([index.levels[v] for v in values], 2)
+                node = self._walk_levels([(index, v) for v in values], 2)
             elif after.kind == "binpack":
                 node = self._binpack(after, 1, _value_in(index, values))
             else:
@@ -202,15 +201,16 @@ class Picker:
                 return node
         return None
 
-    def _walk_levels(self, level_maps: list[dict[int, Bucket]], rest: int) -> Node | None:
-        """Instances by ascending task count; the first count with a fit wins."""
-        counts = sorted({n for levels in level_maps for n in levels})
+    def _walk_levels(self, spots: list[tuple[SpreadIndex, str | None]], rest: int) -> Node | None:
+        """Instances by ascending task count (within each (index, value) spot); the
+        first count with a fit wins."""
+        counts = sorted({c for index, value in spots for c in index.counts(value)})
         for count in counts:
-            buckets = [levels[count] for levels in level_maps if count in levels]
+            pools = [index.pool(value, count) for index, value in spots if index.has(value, count)]
             if rest < len(self.stages):
-                node = self._scan([n for b in buckets for n in b], rest)
+                node = self._scan([n for pool in pools for n in pool], rest)
             else:
-                node = self._sample(buckets)
+                node = self._sample(pools)
             if node is not None:
                 return node
         return None
@@ -232,19 +232,21 @@ class Picker:
                 best.append(node)
         return self.rng.choice(best) if best else None
 
-    def _sample(self, pools: Sequence[NodePool]) -> Node | None:
-        """A uniformly random feasible node from the union of `pools`."""
+    def _sample(self, pools: Sequence[NodePool | ZeroPool]) -> Node | None:
+        """A uniformly random feasible node from the union of `pools` (a `ZeroPool` is
+        drawn from by rejection: uniform over its nodes too)."""
         sizes = [len(p) for p in pools]
         total = sum(sizes)
         fits = self.feasible.fits
         for _ in range(min(_TRIES, total)):
             r = self.rng.randrange(total)
+            node: Node | None = None
             for pool, size in zip(pools, sizes, strict=True):
                 if r < size:
-                    node = pool[r]
+                    node = pool.draw(self.rng) if isinstance(pool, ZeroPool) else pool[r]
                     break
                 r -= size
-            if fits(node):
+            if node is not None and fits(node):
                 return node
         candidates = [n for pool in pools for n in pool if fits(n)]
         return self.rng.choice(candidates) if candidates else None

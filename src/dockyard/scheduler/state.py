@@ -26,11 +26,17 @@ from contextlib import contextmanager
 from .model import ENI_GROUP, InstanceView, Placement, TaskRequest
 from .node import Node
 from .query import Query
-from .spread import SpreadIndex
+from .spread import Members, SpreadIndex
 
 Entry = tuple[int, int, Node]
 IndexKey = tuple[str, str | None, int, int]  # (group, attribute, cpu, memory)
-_MAX_INDEXES = 256  # spread indexes kept (LRU); each is O(instances)
+MembersKey = tuple[str | None, int, int]  # (attribute, cpu, memory)
+# Spread indexes kept (LRU): each is O(its group's tasks), so every service of a large
+# cluster keeps its own (900 services at 5,000 instances thrashed the 256 kept when each
+# was O(instances): bench/README.md). Their shared members: O(instances) each, one per
+# (attribute, task shape).
+_MAX_INDEXES = 4096
+_MAX_MEMBERS = 64
 
 
 class ClusterState:
@@ -42,10 +48,10 @@ class ClusterState:
         self._sorted: dict[str, list[Entry]] = {}  # "cpu"/"memory" -> entries
         self._schedulable = 0
         self._indexes: dict[IndexKey, SpreadIndex] = {}
-        # the same indexes by task group and by task shape (cpu, memory): a commit
-        # refreshes only those it can move (`_refresh`)
+        # the same indexes by task group: a commit refreshes only those it can move
+        # (`_refresh`); and the members they share, by (attribute, task shape)
         self._by_group: dict[str, dict[IndexKey, SpreadIndex]] = {}
-        self._by_shape: dict[tuple[int, int], dict[IndexKey, SpreadIndex]] = {}
+        self._members: dict[MembersKey, Members] = {}
         self._matches: dict[str, tuple[frozenset[int], list[Node]]] = {}
         for view in instances:
             self.add(view)
@@ -62,8 +68,7 @@ class ClusterState:
             self._schedulable += 1
             for field, entries in self._sorted.items():
                 insort(entries, (_amount(node, field), node.idx, node))
-        for index in self._indexes.values():
-            index.add(node)
+        self._index_add(node)
         self._matches.clear()
 
     def remove(self, arn: str) -> None:
@@ -72,9 +77,24 @@ class ClusterState:
             self._schedulable -= 1
             for field, entries in self._sorted.items():
                 _discard(entries, _amount(node, field), node)
-        for index in self._indexes.values():
-            index.remove(node)
+        self._index_remove(node)
         self._matches.clear()
+
+    def _index_add(self, node: Node) -> None:
+        """Count a node in: the shared members first (the indexes read them)."""
+        for members in self._members.values():
+            members.add(node)
+        for group in list(node.task_groups):
+            for index in self._by_group.get(group, {}).values():
+                index.add(node)
+
+    def _index_remove(self, node: Node) -> None:
+        """Count a node out, as it stands (only the indexes of its groups list it)."""
+        for group in list(node.task_groups):
+            for index in self._by_group.get(group, {}).values():
+                index.remove(node)
+        for members in self._members.values():
+            members.remove(node)
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -146,26 +166,32 @@ class ClusterState:
     def _refresh(
         self, node: Node, request: TaskRequest, sign: int, *, old: tuple[int, int]
     ) -> None:
-        """Refresh the spread indexes a commit/release can move: those of the groups
-        whose count changed on the node, and those of a task shape the node crossed
-        (it now fits where it did not, or the reverse). Any other index would find
-        nothing to do, so a placement costs O(its group's indexes + shapes), not
-        O(indexes): with hundreds of services, hundreds of indexes (bench/README.md)."""
+        """Refresh what a commit/release can move: the shared members of a task shape
+        the node crossed (it now fits where it did not, or the reverse), then the
+        indexes of the groups whose count changed on the node, and of the node's other
+        groups for a crossed shape. An index of a group the node has no task of does
+        not list the node, so a placement costs O(its group's indexes + the node's
+        groups when it crosses a shape), not O(indexes) (bench/README.md)."""
         old_cpu, old_memory = old
+        crossed: set[tuple[int, int]] = set()
+        if node.schedulable:
+            for (_, cpu, memory), members in self._members.items():
+                was = old_cpu >= cpu and old_memory >= memory
+                if was != (node.cpu >= cpu and node.memory >= memory):
+                    members.sync(node)
+                    crossed.add((cpu, memory))
         group = request.group
         done: set[IndexKey] = set()
         for name in (group, ENI_GROUP) if request.enis else (group,):
             for key, index in self._by_group.get(name, {}).items():
                 index.refresh(node, group, sign)
                 done.add(key)
-        if not node.schedulable:
-            return  # fits nothing before or after: no shape crossed
-        for (cpu, memory), indexes in self._by_shape.items():
-            was = old_cpu >= cpu and old_memory >= memory
-            if was != (node.cpu >= cpu and node.memory >= memory):
-                for key, index in indexes.items():
-                    if key not in done:
-                        index.refresh(node, group, sign)
+        if not crossed:
+            return
+        for other in list(node.task_groups):
+            for key, index in self._by_group.get(other, {}).items():
+                if key not in done and (key[2], key[3]) in crossed:
+                    index.refresh(node, group, sign)
 
     @contextmanager
     def changing(self, arn: str) -> Iterator[Node]:
@@ -186,14 +212,12 @@ class ClusterState:
                 if node.schedulable:
                     for field, entries in self._sorted.items():
                         _discard(entries, _amount(node, field), node)
-                for index in self._indexes.values():
-                    index.remove(node)
+                self._index_remove(node)
                 _set_index_keys(node, after)
                 if node.schedulable:
                     for field, entries in self._sorted.items():
                         insort(entries, (_amount(node, field), node.idx, node))
-                for index in self._indexes.values():
-                    index.add(node)
+                self._index_add(node)
 
     # -- derived lookups ----------------------------------------------------------
     def spread_index(self, group: str, attribute: str | None, cpu: int, memory: int) -> SpreadIndex:
@@ -202,23 +226,37 @@ class ClusterState:
         key = (group, attribute, cpu, memory)
         index = self._indexes.pop(key, None)
         if index is None:
-            index = SpreadIndex(group, attribute, cpu, memory, self._nodes.values())
+            members = self._members_of((attribute, cpu, memory))
+            index = SpreadIndex(
+                group, attribute, cpu, memory, self._nodes.values(), members=members
+            )
             if len(self._indexes) >= _MAX_INDEXES:
                 self._forget(next(iter(self._indexes)))
             self._by_group.setdefault(group, {})[key] = index
-            self._by_shape.setdefault((cpu, memory), {})[key] = index
+        else:  # its members are in use too: the last to evict
+            self._members[key[1:]] = self._members.pop(key[1:])
         self._indexes[key] = index  # most recently used last
         return index
 
+    def _members_of(self, key: MembersKey) -> Members:
+        members = self._members.pop(key, None)
+        if members is None:
+            members = Members(*key, self._nodes.values())
+            if len(self._members) >= _MAX_MEMBERS:  # with every index that shares them
+                oldest = next(iter(self._members))
+                for stale in [k for k in self._indexes if k[1:] == oldest]:
+                    self._forget(stale)
+                del self._members[oldest]
+        self._members[key] = members  # most recently used last
+        return members
+
     def _forget(self, key: IndexKey) -> None:
         del self._indexes[key]
-        group, _, cpu, memory = key
-        of_group, of_shape = self._by_group[group], self._by_shape[(cpu, memory)]
-        del of_group[key], of_shape[key]
+        group = key[0]
+        of_group = self._by_group[group]
+        del of_group[key]
         if not of_group:
             del self._by_group[group]
-        if not of_shape:
-            del self._by_shape[(cpu, memory)]
 
     def matching(self, query: Query) -> tuple[frozenset[int], list[Node]]:
         """Nodes a memberOf query accepts: (all their idx, the schedulable ones).
