@@ -6,58 +6,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dockyard.api.ecs.clusters import create_cluster
-from dockyard.api.ecs.container_instances import register_container_instance
 from dockyard.api.ecs.services import create_service
-from dockyard.api.ecs.task_definitions import register_task_definition
 from dockyard.context import ApiContext
 from dockyard.controllers.services import reads
 from dockyard.controllers.services.loop import reconcile_service
 from dockyard.controllers.services.model import TaskView
 from dockyard.store import Kind
-from dockyard.store.sql import open_store, sqlite_url
 from dockyard.tasks.protection import PROTECTION_FIELD
 from dockyard.tasks.reports import apply_reports
+from tests.unit.small_cluster import small_cluster
 
 NOW = 1_000.0
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[ApiContext]:
-    store = open_store(sqlite_url(tmp_path))
-    ctx = ApiContext(store=store, seed=5)
-    create_cluster(ctx, {"clusterName": "c"})
-    for _ in range(2):
-        out = register_container_instance(
-            ctx,
-            {
-                "cluster": "c",
-                "totalResources": [
-                    {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
-                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 8192},
-                ],
-            },
-        )
-        with store.transaction() as tx:  # its agent is connected (placement needs it)
-            arn = out["containerInstance"]["containerInstanceArn"]
-            doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
-            assert doc is not None
-            tx.update(Kind.CONTAINER_INSTANCE, arn, {**doc, "agentConnected": True})
-    register_task_definition(
-        ctx,
-        {
-            "family": "web",
-            "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}],
-        },
-    )
+    ctx = small_cluster(tmp_path, instances=2, cpu=4096, memory=8192, seed=5)
     yield ctx
-    store.close()
+    ctx.store.close()
 
 
-def _service(ctx: ApiContext) -> dict:
+def _service(ctx: ApiContext) -> dict[str, Any]:
     arn = create_service(
         ctx, {"cluster": "c", "serviceName": "web", "taskDefinition": "web", "desiredCount": 6}
     )["service"]["serviceArn"]
@@ -68,7 +41,9 @@ def _service(ctx: ApiContext) -> dict:
     return service
 
 
-def _views(ctx: ApiContext, service: dict, now: float = NOW) -> tuple[list[TaskView], list]:
+def _views(
+    ctx: ApiContext, service: dict[str, Any], now: float = NOW
+) -> tuple[list[TaskView], list[TaskView]]:
     """(held views, views built from the documents), in one write transaction."""
     with ctx.store.transaction() as tx:
         held = reads.held_task_views(tx, service, {}, now)

@@ -11,48 +11,20 @@ from typing import Any
 
 import pytest
 
-from dockyard.api.ecs.clusters import create_cluster
-from dockyard.api.ecs.container_instances import register_container_instance
 from dockyard.api.ecs.services import create_service
-from dockyard.api.ecs.task_definitions import register_task_definition
 from dockyard.context import ApiContext
 from dockyard.controllers.services import runner as runner_module
 from dockyard.controllers.services.loop import Outcome, reconcile_service
 from dockyard.controllers.services.runner import ServiceRunner
 from dockyard.store import Kind
-from dockyard.store.sql import open_store, sqlite_url
+from tests.unit.small_cluster import small_cluster
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[ApiContext]:
-    store = open_store(sqlite_url(tmp_path))
-    ctx = ApiContext(store=store, seed=3)
-    create_cluster(ctx, {"clusterName": "c"})
-    for _ in range(4):
-        out = register_container_instance(
-            ctx,
-            {
-                "cluster": "c",
-                "totalResources": [
-                    {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
-                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 65536},
-                ],
-            },
-        )
-        with store.transaction() as tx:  # its agent is connected (placement needs it)
-            arn = out["containerInstance"]["containerInstanceArn"]
-            doc = tx.get(Kind.CONTAINER_INSTANCE, arn)
-            assert doc is not None
-            tx.update(Kind.CONTAINER_INSTANCE, arn, {**doc, "agentConnected": True})
-    register_task_definition(
-        ctx,
-        {
-            "family": "web",
-            "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}],
-        },
-    )
+    ctx = small_cluster(tmp_path, instances=4, cpu=4096, memory=65536, seed=3)
     yield ctx
-    store.close()
+    ctx.store.close()
 
 
 def live_tasks(ctx: ApiContext) -> int:
