@@ -44,7 +44,7 @@ from dockyard.instances import agent_update
 from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
-from dockyard.store import Kind
+from dockyard.store import Kind, codec
 from dockyard.store.offload import Serial, off_loop
 from dockyard.tasks.reports import apply_report_batches
 from dockyard.wire.agent import EXEC_FROM_AGENT, HEARTBEAT_S, DesiredMessage
@@ -283,12 +283,12 @@ class AgentHub:
                 connection.dirty.set()
 
     async def _send(self, connection: Connection, message: DesiredMessage) -> None:
-        await connection.ws.send_str(json.dumps(message))
+        await connection.ws.send_str(codec.dumps(message))
 
     def _receive(self, connection: Connection, data: str) -> None:
         instance_arn = connection.instance_arn
         try:
-            message = json.loads(data)
+            message = codec.loads_any(data)
         except ValueError:
             log.warning("agent %s sent invalid JSON", instance_arn)
             return

@@ -17,6 +17,7 @@ from aiohttp import web
 from dockyard.api.models import service_model, validate
 from dockyard.context import ApiContext, Handler
 from dockyard.errors import AwsError, ProtocolError
+from dockyard.store import codec
 
 log = logging.getLogger(__name__)
 
@@ -123,4 +124,4 @@ def dispatch(service: JsonService, action: str, body: bytes, ctx: ApiContext) ->
     model = service_model(service.model_name)
     validate(model.operation_model(action), params, service.validation_error)
     result = handler(ctx, params)
-    return 200, json.dumps(result, separators=(",", ":")).encode()
+    return 200, codec.dumps_bytes(result)
