@@ -116,6 +116,7 @@ def build_app(config: ServerConfig) -> web.Application:
     except DataDirInUse as error:
         raise ConfigError(str(error)) from error
     store = open_store(config.store_url or sqlite_url(config.data_dir))
+    store.checkpoint_in_background()  # SQLite: WAL checkpoints off the event loop
     metrics = MetricsStore(config.data_dir / "metrics.db", retention_s=config.metrics_retention_s)
     logs = LogStore(config.data_dir / "logs.db", cap_s=config.logs_retention_s)
     ctx = ApiContext(

@@ -47,6 +47,8 @@ from sqlalchemy.engine import Connection, Engine
 from dockyard.store import bulk, codec, schema
 from dockyard.store.base import Doc, Kind, Observer
 from dockyard.store.changes import Touched, change_payload, touch
+from dockyard.store.checkpoint import INTERVAL_S as CHECKPOINT_INTERVAL_S
+from dockyard.store.checkpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
     # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions are unreliable).
     dbapi_connection.isolation_level = None
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    """A committing connection never checkpoints (`WalCheckpointer` does)."""
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -484,6 +491,7 @@ class SqlStore:
         self._blocking = _blocking_default(self.sqlite)
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self.checkpointer: WalCheckpointer | None = None
 
     @property
     def blocking(self) -> bool:
@@ -605,9 +613,24 @@ class SqlStore:
 
         upgrade(self.engine)
 
+    def checkpoint_in_background(self, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        """SQLite file: WAL checkpoints in a thread of their own from now on, never in a
+        committing connection (store/checkpoint.py). What `dockyard server` runs with."""
+        path = self.engine.url.database
+        if not self.sqlite or not path or path == ":memory:" or self.checkpointer is not None:
+            return
+        if interval_s <= 0:
+            return  # SQLite's own checkpoints (DOCKYARD_SQLITE_CHECKPOINT_S=0)
+        sa.event.listen(self.engine, "connect", _no_autocheckpoint)
+        with self.engine.connect() as conn:  # this thread's pooled connection is open already
+            _no_autocheckpoint(conn.connection.dbapi_connection, None)
+        self.checkpointer = WalCheckpointer(path, interval_s).start()
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 
