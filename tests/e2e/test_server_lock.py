@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,21 @@ def files_state(db: Path) -> list[tuple[str, int, int] | None]:
     return out
 
 
+def settled_state(db: Path, timeout: float = 20.0) -> list[tuple[str, int, int] | None]:
+    """`files_state` once the first server's own WAL checkpoints (a thread, every 0.5 s:
+    store/checkpoint.py) have copied its last commit into dockyard.db: unchanged over
+    three checkpoint intervals."""
+    deadline = time.monotonic() + timeout
+    state = files_state(db)
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        now = files_state(db)
+        if now == state:
+            return now
+        state = now
+    raise AssertionError(f"the database files kept changing: {state}")
+
+
 def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     first = ServerProcess(tmp_path / "data")
     first.start(timeout=60)
@@ -40,7 +56,7 @@ def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None
         ecs = first.client()
         ecs.create_cluster(clusterName="kept")
         db = tmp_path / "data" / "dockyard.db"
-        before = files_state(db)
+        before = settled_state(db)
         refused = second_server(tmp_path / "data")
         assert refused.returncode == 2, refused.stderr
         assert first.proc is not None
