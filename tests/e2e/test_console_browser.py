@@ -64,8 +64,14 @@ def css(driver: Any, selector: str) -> list[Any]:
 
 
 def text_of(driver: Any, selector: str) -> str:
-    found = css(driver, selector)
-    return str(found[0].text) if found else ""
+    """The first match's text; "" when none (or the page is being replaced)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        found = css(driver, selector)
+        return str(found[0].text) if found else ""
+    except StaleElementReferenceException:
+        return ""
 
 
 def screenshot(driver: Any, name: str) -> Path:
@@ -239,8 +245,8 @@ def test_console_with_credentials_logs_in_and_refuses_forged_requests(
     assert "/console/login" in browser.current_url
     css(browser, "#access-key")[0].send_keys(KEY)
     css(browser, "#secret-key")[0].send_keys("not-the-secret")
-    css(browser, "#sign-in")[0].click()
-    assert "wrong secret" in text_of(browser, ".flash.err")
+    css(browser, "#sign-in")[0].click()  # the form posts: wait for the page it answers with
+    wait_for(lambda: "wrong secret" in text_of(browser, ".flash.err"), 10, what="login refused")
     css(browser, "#access-key")[0].send_keys(KEY)
     css(browser, "#secret-key")[0].send_keys(SECRET)
     css(browser, "#sign-in")[0].click()
