@@ -73,16 +73,13 @@ class Members:
         self.buckets.setdefault(value, Bucket()).add(node)
 
     def remove(self, node: Node) -> None:
-        value = self._value_of.pop(node.idx, _ABSENT)
-        if value is _ABSENT:
+        if node.idx not in self._value_of:
             return
-        bucket = self.buckets[value]  # type: ignore[index]
+        value = self._value_of.pop(node.idx)
+        bucket = self.buckets[value]
         bucket.remove(node)
         if not bucket:
-            del self.buckets[value]  # type: ignore[arg-type]
-
-
-_ABSENT: object = object()
+            del self.buckets[value]
 
 
 class ZeroPool:
@@ -152,8 +149,7 @@ class SpreadIndex:
 
     def zero(self, value: str | None) -> ZeroPool:
         """The members with `value` running no task of the group."""
-        bucket = self.members.get(value) or Bucket()
-        return ZeroPool(bucket, self.group, len(bucket) - self._nonzero.get(value, 0))
+        return ZeroPool(self.members.get(value) or Bucket(), self.group, self._zero_size(value))
 
     def counts(self, value: str | None) -> list[int]:
         """The task counts some member with `value` has (0 included)."""

@@ -14,11 +14,12 @@ module releases the GIL meanwhile, so the copy and the fsyncs overlap the loop's
 The WAL must also start over, or it grows without bound (3.8 GB in a 100,000-task run
 of a first version that checkpointed every 0.5 s): SQLite restarts it at the start of
 a write transaction only when a checkpoint has copied all of it. A server commits
-every few milliseconds, so one pass rarely ends caught up; the thread therefore
-repeats PASSIVE passes while each copies frames (each shorter than the last) until
-one ends with every frame copied, which lets the next commit restart the WAL. Should
-the WAL still pass `RESTART_PAGES`, a `RESTART` checkpoint makes writers wait (the
-event loop, for the few frames left and an fsync) until it has restarted.
+every few milliseconds, so one pass rarely ends caught up; the thread repeats PASSIVE
+passes while each copies frames (each shorter than the last), so that one may end with
+every frame copied and let the next commit restart the WAL - not shown to happen under
+back-to-back writes (tests/unit/test_store_checkpoint.py). What bounds the WAL is the
+`RESTART` checkpoint once it passes `RESTART_PAGES`: writers wait (the event loop, for
+the few frames left and an fsync) until it has restarted.
 
 Durability is unchanged: a commit is in the WAL before it is acknowledged, and a
 crash (kill -9) replays the WAL at the next open, checkpointed or not. `stop()` ends

@@ -79,21 +79,6 @@ def _containers(containers: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
     )
 
 
-# id of a keys tuple (one per shape, held by _SHAPES for good) -> {key: its position}
-_POSITIONS: dict[int, dict[str, int]] = {}
-
-
-def field(record: Record, name: str) -> Any:
-    """One top-level field of a record (None when its task has none), without
-    materializing it."""
-    keys, values = record
-    positions = _POSITIONS.get(id(keys))
-    if positions is None:
-        positions = _POSITIONS[id(keys)] = {k: i for i, k in enumerate(keys)}
-    at = positions.get(name)
-    return None if at is None else values[at]
-
-
 def materialize(record: Record) -> dict[str, Any]:
     keys, values = record
     doc = dict(zip(keys, values, strict=True))

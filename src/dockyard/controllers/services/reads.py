@@ -32,7 +32,7 @@ from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import parse_strategy
 from dockyard.store import Kind, Tx, codec
-from dockyard.tasks.live import Record, field, live_tasks_of, materialize
+from dockyard.tasks.live import Record, live_tasks_of, materialize
 from dockyard.tasks.memory import memory_of
 from dockyard.tasks.protection import PROTECTION_FIELD, protected_until
 from dockyard.tasks.views import instance_view
@@ -182,9 +182,9 @@ def held_task_views(
             kept[arn] = hit
             out.append(hit[3])
             continue
-        definition = str(field(record, "taskDefinitionArn"))
-        known = checks(definition)
         task = materialize(record)
+        definition = str(task["taskDefinitionArn"])
+        known = checks(definition)
         view = _task_view(task, known, {}, balanced=False, now=now)
         if not task.get(PROTECTION_FIELD):  # a protected task's view follows the clock
             kept[arn] = (record, definition, known, view)
