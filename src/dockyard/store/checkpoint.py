@@ -15,11 +15,12 @@ The WAL must also start over, or it grows without bound (3.8 GB in a 100,000-tas
 of a first version that checkpointed every 0.5 s): SQLite restarts it at the start of
 a write transaction only when a checkpoint has copied all of it. A server commits
 every few milliseconds, so one pass rarely ends caught up; the thread repeats PASSIVE
-passes while each copies frames (each shorter than the last), so that one may end with
-every frame copied and let the next commit restart the WAL - not shown to happen under
-back-to-back writes (tests/unit/test_store_checkpoint.py). What bounds the WAL is the
-`RESTART` checkpoint once it passes `RESTART_PAGES`: writers wait (the event loop, for
-the few frames left and an fsync) until it has restarted.
+passes while each copies frames (each shorter than the last), so that one ends with
+every frame copied and lets the next commit restart the WAL - which happens when
+commits come in bursts with gaps (tests/unit/test_store_checkpoint.py), not under
+strictly back-to-back commits. For those, the `RESTART` checkpoint once the WAL passes
+`RESTART_PAGES` bounds it: writers wait (the event loop, for the few frames left and an
+fsync) until it has restarted.
 
 Durability is unchanged: a commit is in the WAL before it is acknowledged, and a
 crash (kill -9) replays the WAL at the next open, checkpointed or not. `stop()` ends
