@@ -347,7 +347,17 @@ class Clients:
         client = getattr(self.local, "client", None)
         if client is None:
             client = self.local.client = ecs_client(self.endpoint)
+            client.meta.events.register("before-parse.ecs", self._received)
         return client
+
+    def _received(self, **_: Any) -> None:
+        """botocore has read the whole response and is about to parse it."""
+        self.local.received = time.perf_counter()
+
+    def response_ms(self, before: float) -> float:
+        """From `before` until the last call's response was read, without botocore's
+        parsing of it (the client's own cost, large for big responses)."""
+        return 1000 * (self.local.received - before)
 
 
 @dataclass
@@ -361,6 +371,8 @@ class Load:
     lock: threading.Lock = field(default_factory=threading.Lock)
     run_task_ms: list[float] = field(default_factory=list)
     describe_ms: list[float] = field(default_factory=list)
+    run_task_response_ms: list[float] = field(default_factory=list)
+    describe_response_ms: list[float] = field(default_factory=list)
     run_task_placed: int = 0
     claimed: int = 0  # asked for or placed: concurrent clients never overshoot the quota
     failures: dict[str, int] = field(default_factory=dict)
@@ -392,6 +404,7 @@ class Load:
             elapsed = 1000 * (time.perf_counter() - before)
             with self.lock:
                 self.run_task_ms.append(elapsed)
+                self.run_task_response_ms.append(self.clients.response_ms(before))
                 self.run_task_placed += len(answer["tasks"])
                 self.claimed -= count - len(answer["tasks"])
                 for failure in answer.get("failures", []):
@@ -412,6 +425,7 @@ class Load:
                 self.errors.append(f"DescribeServices: {error}")
             else:
                 self.describe_ms.append(1000 * (time.perf_counter() - before))
+                self.describe_response_ms.append(self.clients.response_ms(before))
             self.halt.wait(interval)
 
 
@@ -752,6 +766,11 @@ def scale_up(run: Run) -> dict[str, Any]:
         "describe_services_calls": len(load.describe_ms),
         "describe_services_p50_ms": quantile(load.describe_ms, 0.5),
         "describe_services_p99_ms": quantile(load.describe_ms, 0.99),
+        # The same calls until their responses were read (without botocore's parsing).
+        "run_task_response_p50_ms": quantile(load.run_task_response_ms, 0.5),
+        "run_task_response_p99_ms": quantile(load.run_task_response_ms, 0.99),
+        "describe_services_response_p50_ms": quantile(load.describe_response_ms, 0.5),
+        "describe_services_response_p99_ms": quantile(load.describe_response_ms, 0.99),
         "run_task_failures": load.failures,
         "errors": ([error] if error else []) + load.errors[:5],
         "scale_cpu": cpu,
@@ -773,7 +792,11 @@ def scale_up(run: Run) -> dict[str, Any]:
         f"  RunTask p50 {out['run_task_p50_ms']:.0f} ms p99 {out['run_task_p99_ms']:.0f} ms "
         f"({len(load.run_task_ms)} calls, {load.run_task_placed:,} tasks); DescribeServices "
         f"p50 {out['describe_services_p50_ms']:.0f} ms p99 {out['describe_services_p99_ms']:.0f} "
-        f"ms ({len(load.describe_ms)} calls)"
+        f"ms ({len(load.describe_ms)} calls); until the responses were read (before "
+        f"botocore parsed them): RunTask {out['run_task_response_p50_ms']:.0f} / "
+        f"{out['run_task_response_p99_ms']:.0f} ms, DescribeServices "
+        f"{out['describe_services_response_p50_ms']:.0f} / "
+        f"{out['describe_services_response_p99_ms']:.0f} ms"
     )
     print(
         f"  CPU during scale-up: {cpu_text(cpu)}; server "

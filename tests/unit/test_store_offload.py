@@ -1,22 +1,26 @@
 """Store work off the event loop (store/offload.py) and callbacks back onto it
 (context.py `ApiContext.on_loop`): contexts carried into the thread, inline on SQLite,
-callbacks from a worker thread run on the loop in the order they were made."""
+callbacks from a worker thread run on the loop in the order they were made; background
+work that yields with `requests_first` lets requests that arrived meanwhile go first."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvloop
 
 from dockyard.context import ApiContext
 from dockyard.store import open_store
-from dockyard.store.offload import Serial, off_loop
+from dockyard.store.offload import Serial, call_after_requests, off_loop, requests_first
 from dockyard.store.sql import SqlStore, sqlite_url
 
 CALLER: ContextVar[str | None] = ContextVar("caller", default=None)
@@ -102,3 +106,77 @@ def test_serial_runs_calls_in_order_in_one_thread() -> None:
     serial.close()
     assert [n for n, _ in seen] == list(range(20))
     assert {name for _, name in seen} == {"test-serial_0"}
+
+
+@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_requests_that_arrive_during_background_work_run_before_its_next_chunk(
+    new_loop: Any,
+) -> None:
+    """As aiohttp does: a socket turning readable starts a handler task. A request that
+    arrives while a background chunk runs is handled before the next chunk (on a busy
+    loop a plain `sleep(0)` resumes the background first: every request waits a whole
+    chunk more)."""
+    order: list[str] = []
+    server, client = socket.socketpair()
+    server.setblocking(False)
+
+    async def handler() -> None:
+        server.recv(16)
+        order.append("request")
+
+    async def background() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(server, lambda: loop.create_task(handler()))
+        for chunk in range(3):
+            order.append(f"chunk {chunk}")
+            if chunk == 0:
+                client.send(b"x")  # arrives while this chunk holds the loop
+            await requests_first()
+        loop.remove_reader(server)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(background())
+    finally:
+        loop.close()
+        server.close()
+        client.close()
+    assert order[:3] == ["chunk 0", "request", "chunk 1"]
+
+
+@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_a_callback_chain_lets_requests_go_first_too(new_loop: Any) -> None:
+    """`call_after_requests`: the callback form (the agent hub's report batches)."""
+    order: list[str] = []
+    server, client = socket.socketpair()
+    server.setblocking(False)
+    done = asyncio.Event()
+
+    async def handler() -> None:
+        server.recv(16)
+        order.append("request")
+
+    def chunk(n: int) -> None:
+        order.append(f"chunk {n}")
+        if n == 0:
+            client.send(b"x")
+        if n < 2:
+            call_after_requests(functools.partial(chunk, n + 1))
+        else:
+            done.set()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(server, lambda: loop.create_task(handler()))
+        loop.call_soon(chunk, 0)
+        await done.wait()
+        loop.remove_reader(server)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+        server.close()
+        client.close()
+    assert order[:3] == ["chunk 0", "request", "chunk 1"]

@@ -45,7 +45,7 @@ from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
 from dockyard.store import Kind, codec
-from dockyard.store.offload import Serial, off_loop
+from dockyard.store.offload import Serial, call_after_requests, off_loop
 from dockyard.tasks.reports import apply_report_batches
 from dockyard.wire.agent import EXEC_FROM_AGENT, HEARTBEAT_S, DesiredMessage
 
@@ -370,8 +370,8 @@ class AgentHub:
         del self._reports[:REPORT_BATCH]
         if not batches:
             return
-        if self._reports:  # the rest in the next turn: requests get the loop in between
-            asyncio.get_running_loop().call_soon(self._apply_reports)
+        if self._reports:  # the rest later: requests that arrived meanwhile go first
+            call_after_requests(self._apply_reports)
         self._after_reports(self._commit_reports(batches, self.ctx.now()))
 
     def _commit_reports(self, batches: list[tuple[str, Any]], now: float) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from typing import Any
 from dockyard.context import ApiContext
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
 from dockyard.store import Kind, Tx, codec
-from dockyard.store.offload import off_loop
+from dockyard.store.offload import off_loop, requests_first
 from dockyard.tasks.reports import give_up
 
 log = logging.getLogger("dockyard.controllers.instances")
@@ -265,7 +265,7 @@ async def run(ctx: ApiContext, settings: InstanceSettings, away: Away) -> None:
                 for _ in range(EXPIRY_MAX_BATCHES):
                     if not await off_loop(ctx.store, expire_batch, ctx, settings.task_retention_s):
                         break
-                    await asyncio.sleep(0)  # a batch at a time: let requests through
+                    await requests_first()  # a batch at a time
         except Exception:
             log.exception("instance controller step failed; retrying")
         await asyncio.sleep(settings.interval_s)

@@ -10,6 +10,10 @@ thread hop costs more than the local file's calls (store/README.md).
 controller calls back after a commit goes through `ApiContext.on_loop` (context.py),
 which hands it to the event loop.
 
+`requests_first()` (`call_after_requests` for callbacks) is how background work (a service
+step, a batch of agent reports) gives the loop back: it resumes after the requests that
+reached the loop's sockets meanwhile.
+
 `Serial` is for an object that is not thread-safe and reads the store (the agent hub's
 DesiredSets): every call to it runs, in order, in one thread of its own.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +42,34 @@ async def off_loop(store: Store, fn: Callable[P, T], *args: P.args, **kwargs: P.
     context = contextvars.copy_context()
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(store.executor, lambda: context.run(fn, *args, **kwargs))
+
+
+HOPS = 3  # loop turns `requests_first` waits (see there)
+
+
+async def requests_first() -> None:
+    """Yield to the event loop and resume only after it has polled its sockets once and
+    run what that started (the handlers of requests that arrived meanwhile).
+
+    A plain `sleep(0)` resumes ahead of them: the loop queues it before polling, so on a
+    busy loop the next background chunk ran before any request that arrived during this
+    one (each request waiting a whole chunk more: measured in bench/README.md). uvloop
+    runs I/O callbacks while polling, so the handler task they create is queued behind
+    the first hop and ahead of the second; asyncio's own loop queues the I/O callback
+    itself behind the first hop and the handler task one turn later: hence three hops.
+    Each hop is one loop turn (microseconds when nothing else is ready)."""
+    for _ in range(HOPS):
+        await asyncio.sleep(0)
+
+
+def call_after_requests(fn: Callable[[], object]) -> None:
+    """`fn()` on the running loop once the requests that arrived meanwhile have started:
+    the callback form of `requests_first`."""
+    loop = asyncio.get_running_loop()
+    call: Callable[[], object] = fn
+    for _ in range(HOPS - 1):
+        call = functools.partial(loop.call_soon, call)
+    loop.call_soon(call)
 
 
 class Serial:

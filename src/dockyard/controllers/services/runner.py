@@ -45,7 +45,7 @@ from dockyard.context import ApiContext, Changed
 from dockyard.controllers.services.loop import INTERVAL_S, Outcome, reconcile_service
 from dockyard.controllers.services.queue import SafetyPass, WorkQueue
 from dockyard.store import Kind
-from dockyard.store.offload import off_loop
+from dockyard.store.offload import off_loop, requests_first
 
 log = logging.getLogger("dockyard.controllers.services")
 SAFETY_PERIOD_S = 30.0
@@ -226,7 +226,7 @@ class ServiceRunner:
             if arn is not None:
                 touched, docs = await off_loop(store, self.process, arn, clock())
                 self.ctx.desired_changed(touched, docs=docs)
-                await asyncio.sleep(0)  # one service at a time: let requests through
+                await requests_first()  # one service at a time
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.wait_s(clock()))
