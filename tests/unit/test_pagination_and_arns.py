@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dockyard.api.pagination import decode_token, encode_token, page_of, paginate_list
-from dockyard.arns import Identity, parse_arn
+from dockyard.arns import Identity, new_id, parse_arn
 from dockyard.errors import InvalidParameterException
 
 
@@ -52,3 +55,17 @@ def test_arns() -> None:
     assert str(parsed) == arn
     assert parse_arn("stage01") is None
     assert parse_arn("arn:aws:ecs:r:a:") is None
+
+
+def test_new_ids_have_ecs_shape_and_sort_by_creation_time() -> None:
+    """Task and container-instance ids: 32 lowercase hex digits, distinct within one
+    millisecond, and later ids sort after earlier ones (the store's ARN index grows at
+    its end)."""
+    burst = [new_id() for _ in range(2000)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in burst)
+    assert len(set(burst)) == len(burst)
+    earlier = new_id()
+    time.sleep(0.002)
+    later = new_id()
+    assert earlier < later
+    assert max(burst) < later
