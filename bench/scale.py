@@ -207,6 +207,7 @@ def sim_worker(spec: dict[str, Any], base: Path, env: dict[str, str]) -> ServerP
 
 def sim_main(spec_path: str, port: int) -> None:
     spec = json.loads(Path(spec_path).read_text())
+    os.nice(spec.get("nice", 0))  # the server first when both want the CPU (--sim-nice)
     try:
         import uvloop
     except ImportError:
@@ -617,6 +618,7 @@ def join(run: Run, servers: ServerSet, env: dict[str, str]) -> dict[str, float]:
             "count": min(share, plan.instances - first),
             "work": str(work),
             "threads": args.sim_threads,
+            "nice": args.sim_nice,
         }
         run.sims.append(servers.start(sim_worker(spec, run.base, sim_env)))
     run.meter = Meter(run.server, run.sims, pg_pid(run.pg))
@@ -1013,6 +1015,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="simulation processes (0: by size)")
     parser.add_argument(
         "--sim-threads", type=int, default=8, help="to_thread pool per simulation process"
+    )
+    parser.add_argument(
+        "--sim-nice",
+        type=int,
+        default=10,
+        help="niceness of the simulation processes: the agents stand in for other machines, "
+        "so the server runs first when both want this machine's CPU (0: equal)",
     )
     parser.add_argument(
         "--api-threads", type=int, default=4, help="clients for Create/UpdateService fan-out"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from dataclasses import replace
 
@@ -185,3 +186,59 @@ async def _take(events: EventStream, count: int) -> list[RuntimeEvent]:
                 if len(got) == count:
                     break
     return got
+
+
+def _taken_by_scan(fake: FakeRuntime, protocol: str, host_ip: str, port: int) -> bool:
+    """What the indexes must answer: a running container binds the port on an
+    overlapping address (the same one, or either side a wildcard)."""
+    wild = ("", "0.0.0.0", "::")
+    return any(
+        b.protocol == protocol
+        and b.host_port == port
+        and (b.host_ip == host_ip or b.host_ip in wild or host_ip in wild)
+        for c in fake.containers
+        if c.status == "running"
+        for b in c.ports
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_port_and_name_indexes_agree_with_a_scan(seed: int) -> None:
+    """Random runs (static ports, some clashing), reruns of a task's container (the
+    leftover replaced), stops, kills and removals: after each, the port index answers as
+    a scan of the running containers would, and a lookup by name finds the container
+    a scan finds."""
+    rng = random.Random(seed)
+    fake = FakeRuntime()
+    picker = DynamicPortPicker(probe=False)
+    addresses, ports = ("127.0.1.1", "127.0.1.2", "0.0.0.0"), (8080, 8081, 8082)
+    for step in range(300):
+        op = rng.choice(["run", "run", "stop", "kill", "remove"])
+        live = fake.containers
+        if op == "run":
+            spec = replace(
+                SLEEPER,
+                task_arn=f"{SLEEPER.task_arn[:-1]}{rng.randrange(6)}",
+                port_mappings=(
+                    PortMapping(80, host_port=rng.choice(ports), host_ip=rng.choice(addresses)),
+                ),
+            )
+            with contextlib.suppress(HostPortInUseError):
+                await fake.run(spec, picker)
+        elif live:
+            target = rng.choice(live).id
+            if op == "stop":
+                await fake.stop(target, 1)
+            elif op == "kill":
+                fake.kill(target)
+            else:
+                await fake.remove(target)
+        for protocol in ("tcp", "udp"):
+            for address in (*addresses, "127.0.1.3"):
+                for port in ports:
+                    assert fake._port_taken(protocol, address, port) == _taken_by_scan(  # type: ignore[arg-type]
+                        fake, protocol, address, port
+                    ), (step, op, protocol, address, port)
+        for container in fake.containers:
+            assert fake._find(container.name) is not None
+            assert fake._find(container.name).state.id == container.id  # type: ignore[union-attr]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +25,7 @@ import aiohttp
 
 from dockyard.agent.exec import ExecRelay
 from dockyard.agent.manager import TaskManager
+from dockyard.wire import codec
 from dockyard.wire.agent import EXEC_TO_AGENT, HEARTBEAT_S, WS_PATH, DesiredMessage, TaskReport
 from dockyard.wire.generations import AgentView, Applied, Resync
 
@@ -124,7 +124,7 @@ class Channel:
 
             async def send(message: dict[str, Any]) -> None:
                 async with lock:
-                    await ws.send_str(json.dumps(message))
+                    await ws.send_str(codec.dumps(message))
 
             current = self.manager.attach(outbox.put_nowait)
             self.connected.set()
@@ -136,7 +136,7 @@ class Channel:
             try:
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
-                        data = json.loads(message.data)
+                        data = codec.loads_any(message.data)
                         kind = data.get("type")
                         if kind == "desired":
                             await self._desired(data, send)

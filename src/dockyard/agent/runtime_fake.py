@@ -83,6 +83,11 @@ class FakeRuntime:
         self._stop_exit_code = stop_exit_code
         self._start_delay_s = start_delay_s
         self._containers: dict[str, _Container] = {}
+        # Indexes over _containers (a simulated host runs hundreds: a scan per start made
+        # the benchmark's simulation, not the server, the busy side): name -> id, and the
+        # host IPs bound per (protocol, host port) by running containers.
+        self._names: dict[str, str] = {}
+        self._bound: dict[tuple[PortProtocol, int], list[str]] = {}
         self._held_ports: set[tuple[PortProtocol, str, int]] = set()
         self._hub = EventHub()
         self._closed = False
@@ -137,8 +142,10 @@ class FakeRuntime:
             )
         )
         self._containers[container_id] = record
+        self._names[record.state.name] = container_id
         self._emit(record, "create")
         record.update(status="running", started_at=self._clock())
+        self._bind(record.state, +1)
         self._emit(record, "start")
         if spec.health_check is not None and self._auto_healthy:
             self.set_health(container_id, "HEALTHY")
@@ -155,7 +162,7 @@ class FakeRuntime:
             return
         if record.state.status == "running":  # like `docker rm -f`: SIGKILL first
             self._exit(record, 137)
-        del self._containers[record.state.id]
+        self._forget(record.state)
         self._emit(record, "destroy")
         record.notify()
 
@@ -249,6 +256,8 @@ class FakeRuntime:
     # --- internals ----------------------------------------------------------------------------
 
     def _exit(self, record: _Container, exit_code: int, *, error: str | None = None) -> None:
+        if record.state.status == "running":
+            self._bind(record.state, -1)
         health = "UNKNOWN" if record.state.health_status == "UNKNOWN" else "UNHEALTHY"
         record.update(
             status="exited",
@@ -261,16 +270,37 @@ class FakeRuntime:
 
     def _free_name(self, spec: ContainerSpec) -> None:
         """As DockerRuntime: a leftover of this task container is replaced, else refuse."""
-        for record in list(self._containers.values()):
-            if record.state.name != spec.docker_name:
-                continue
-            state = record.state
-            if (state.task_arn, state.container_name) != (spec.task_arn, spec.container_name):
-                raise CannotCreateContainerError(
-                    f'Conflict. The container name "/{spec.docker_name}" is already in use'
-                )
-            del self._containers[state.id]
-            self._emit(record, "destroy")
+        name = spec.docker_name
+        found = self._names.get(name)
+        if found is None:
+            return
+        record = self._containers[found]
+        state = record.state
+        if (state.task_arn, state.container_name) != (spec.task_arn, spec.container_name):
+            raise CannotCreateContainerError(
+                f'Conflict. The container name "/{name}" is already in use'
+            )
+        if state.status == "running":
+            self._bind(state, -1)
+        self._forget(state)
+        self._emit(record, "destroy")
+
+    def _forget(self, state: ContainerState) -> None:
+        del self._containers[state.id]
+        if self._names.get(state.name) == state.id:
+            del self._names[state.name]
+
+    def _bind(self, state: ContainerState, sign: int) -> None:
+        """A container's host ports taken (+1: it runs) or given back (-1: it stopped)."""
+        for binding in state.ports:
+            key = (binding.protocol, binding.host_port)
+            ips = self._bound.setdefault(key, [])
+            if sign > 0:
+                ips.append(binding.host_ip)
+            else:
+                ips.remove(binding.host_ip)
+                if not ips:
+                    del self._bound[key]
 
     def _port_taken(self, protocol: PortProtocol, host_ip: str, port: int) -> bool:
         def overlaps(ip: str) -> bool:
@@ -278,19 +308,13 @@ class FakeRuntime:
 
         if any(p == protocol and n == port and overlaps(ip) for p, ip, n in self._held_ports):
             return True
-        return any(
-            b.protocol == protocol and b.host_port == port and overlaps(b.host_ip)
-            for c in self._containers.values()
-            if c.state.status == "running"
-            for b in c.state.ports
-        )
+        return any(overlaps(ip) for ip in self._bound.get((protocol, port), ()))
 
     def _find(self, container_id: str) -> _Container | None:
         record = self._containers.get(container_id)
         if record is None:  # by name, as Docker accepts
-            record = next(
-                (c for c in self._containers.values() if c.state.name == container_id), None
-            )
+            found = self._names.get(container_id)
+            record = None if found is None else self._containers.get(found)
         return record
 
     def _require(self, container_id: str) -> _Container:

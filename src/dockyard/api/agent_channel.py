@@ -44,15 +44,23 @@ from dockyard.instances import agent_update
 from dockyard.logs import shipping
 from dockyard.metrics.ecs import ecs_samples
 from dockyard.metrics.latest import MetricsSink
-from dockyard.store import Kind, codec
+from dockyard.store import Kind
 from dockyard.store.offload import Serial, call_after_requests, off_loop
 from dockyard.tasks.reports import apply_report_batches
+from dockyard.wire import codec
 from dockyard.wire.agent import EXEC_FROM_AGENT, HEARTBEAT_S, DesiredMessage
 
 log = logging.getLogger("dockyard.agents")
 RESCAN_S = 600.0  # safety net: diff each connected instance's whole set this often,
 RESCANS_PER_S = 2.0  # or less often when there are more than 1,200 connected agents
 REPORT_BATCH = 256  # state messages per transaction (bounds how long one holds the loop)
+# State messages are applied this long after the first of a batch arrived: the messages
+# of that window share one transaction (one capacity row per instance, one commit). With
+# requests served first (offload.requests_first) the loop polls its sockets more often,
+# and applying what one poll brought halved the batches and cost ~10 % more server CPU
+# per placement (bench/README.md, 2026-12-03 fourth session). A task's RUNNING shows
+# this much later; agents report every few seconds at most per task anyway.
+REPORT_WINDOW_S = 0.02
 
 
 class Connection:
@@ -334,7 +342,7 @@ class AgentHub:
             if self._pump is None:  # one batch at a time, in arrival order
                 self._pump = asyncio.get_running_loop().create_task(self._pump_reports())
         elif not self._reports:
-            asyncio.get_running_loop().call_soon(self._apply_reports)
+            asyncio.get_running_loop().call_later(REPORT_WINDOW_S, self._apply_reports)
         self._reports.append((instance_arn, message["tasks"]))
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:

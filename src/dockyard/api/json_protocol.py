@@ -17,7 +17,7 @@ from aiohttp import web
 from dockyard.api.models import service_model, validate
 from dockyard.context import ApiContext, Handler
 from dockyard.errors import AwsError, ProtocolError
-from dockyard.store import codec
+from dockyard.wire import codec
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,10 @@ from typing import Any
 
 from dockyard.context import ApiContext
 from dockyard.lifecycle import LIVE_STATUSES, StopCode
-from dockyard.store import Kind, Tx, codec
+from dockyard.store import Kind, Tx
 from dockyard.store.offload import off_loop, requests_first
 from dockyard.tasks.reports import give_up
+from dockyard.wire import codec
 
 log = logging.getLogger("dockyard.controllers.instances")
 
@@ -135,7 +136,7 @@ class Away:
 
 
 LIVE = sorted(LIVE_STATUSES)
-# skips decoding connected instances (a hint only), in both spellings (store/codec.py)
+# skips decoding connected instances (a hint only), in both spellings (wire/codec.py)
 CONNECTED = ('"agentConnected":true', '"agentConnected": true')
 
 

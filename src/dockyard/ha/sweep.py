@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.store import Kind, codec
+from dockyard.store import Kind
 from dockyard.store.sql import SqlStore
+from dockyard.wire import codec
 
 LIVE = ["ACTIVE", "DRAINING"]
 

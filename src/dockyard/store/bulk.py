@@ -26,7 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from dockyard.store import codec, schema
+from dockyard.store import schema
+from dockyard.wire import codec
 
 Encoder = Callable[[Any], Any] | None
 

@@ -44,11 +44,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dockyard.store import bulk, codec, schema
+from dockyard.store import bulk, schema
 from dockyard.store.base import Doc, Kind, Observer
 from dockyard.store.changes import Touched, change_payload, touch
 from dockyard.store.checkpoint import INTERVAL_S as CHECKPOINT_INTERVAL_S
 from dockyard.store.checkpoint import WalCheckpointer
+from dockyard.wire import codec
 
 log = logging.getLogger(__name__)
 
@@ -675,9 +676,7 @@ def open_store(url: str, *, migrate: bool = True) -> SqlStore:
         if url.startswith(scheme):
             url = "postgresql+psycopg://" + url[len(scheme) :]
     if url.startswith("sqlite"):
-        engine = sa.create_engine(
-            url, poolclass=sa.pool.SingletonThreadPool, **_JSON_CODEC
-        )
+        engine = sa.create_engine(url, poolclass=sa.pool.SingletonThreadPool, **_JSON_CODEC)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True, **_JSON_CODEC)

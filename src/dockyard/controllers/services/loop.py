@@ -31,9 +31,10 @@ from dockyard.metrics.instruments import RECONCILE_SECONDS
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY
 from dockyard.services.documents import add_event, new_deployment
 from dockyard.services.task_sets import is_external
-from dockyard.store import Kind, Tx, codec
+from dockyard.store import Kind, Tx
 from dockyard.tasks.placement import TaskSpec, place_tasks
 from dockyard.tasks.reports import request_stop
+from dockyard.wire import codec
 
 log = logging.getLogger("dockyard.controllers.services")
 INTERVAL_S = 0.5  # a service still converging is looked at again after this (then backs off)

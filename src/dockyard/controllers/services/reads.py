@@ -31,11 +31,12 @@ from dockyard.lifecycle import LIVE_STATUSES
 from dockyard.scheduler import SERVICE_DEFAULT_STRATEGY, compile_query
 from dockyard.scheduler.providers import StrategyItem
 from dockyard.scheduler.rank import parse_strategy
-from dockyard.store import Kind, Tx, codec
+from dockyard.store import Kind, Tx
 from dockyard.tasks.live import Record, live_tasks_of, materialize
 from dockyard.tasks.memory import memory_of
 from dockyard.tasks.protection import PROTECTION_FIELD, protected_until
 from dockyard.tasks.views import instance_view
+from dockyard.wire import codec
 
 # ECS's breaker threshold is at most 200 failures; the newest 1,000 STOPPED tasks of the
 # primary are ample to find them (the stored count never decreases, see circuit_breaker).

@@ -1,4 +1,5 @@
-"""The store's JSON codec: documents to text and back, for every write and read.
+"""The JSON codec: the store's documents to text and back (every write and read), API
+responses, and the agent channel's messages at both ends (server and agent).
 
 Why: encoding task documents was the largest single cost of the server's hot paths
 (`json.JSONEncoder.encode` ~9 % of the server in a scale-up: every placement inserts a
@@ -35,9 +36,10 @@ def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-# The same codec serves the server's hot wire paths (API responses, the agent channel's
-# messages both ways): the standard library's encoder was ~2 % of the server at 5,000
-# instances (run M2's profile). Both fall back to the standard library where orjson
+# The same codec serves the hot wire paths (API responses, the agent channel's messages
+# both ways, at the server and in the agent): the standard library's encoder was ~2 % of
+# the server at 5,000 instances (run M2's profile) and ~10 % of the benchmark's
+# simulated agents (2026-12-03). Both fall back to the standard library where orjson
 # refuses (integers beyond 64 bits; NaN/Infinity, which json.dumps writes and reads).
 
 

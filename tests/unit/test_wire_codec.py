@@ -1,4 +1,4 @@
-"""store/codec.py: documents round-trip as with the standard library, values orjson
+"""wire/codec.py: documents round-trip as with the standard library, values orjson
 refuses fall back to it, and a store written by `json.dumps` reads the same."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dockyard.store import Kind, codec
+from dockyard.store import Kind
 from dockyard.store.sql import open_store, sqlite_url
+from dockyard.wire import codec
 
 documents = st.recursive(
     st.none()
