@@ -917,8 +917,39 @@ def store_mb(run: Run) -> float:
         engine.dispose()
 
 
+def server_counters(run: Run) -> dict[str, float]:
+    """From the server's /metrics: service steps and placement calls (count, seconds)."""
+    import urllib.request
+
+    wanted = {
+        "dockyard_service_reconcile_duration_seconds_count": "steps",
+        "dockyard_service_reconcile_duration_seconds_sum": "steps_s",
+        "dockyard_placement_duration_seconds_count": "placement_calls",
+        "dockyard_placement_duration_seconds_sum": "placement_s",
+    }
+    out: dict[str, float] = {}
+    try:
+        with urllib.request.urlopen(run.server.endpoint + "/metrics", timeout=10) as answer:
+            for line in answer.read().decode().splitlines():
+                name, _, value = line.partition(" ")
+                if name in wanted:
+                    out[wanted[name]] = float(value)
+    except OSError as error:
+        print(f"  (no /metrics: {error})")
+    return out
+
+
 def end_figures(run: Run) -> dict[str, Any]:
+    counters = server_counters(run)
+    if counters.get("steps"):
+        each_ms = 1000 * counters["steps_s"] / counters["steps"]
+        print(
+            f"  server: {counters['steps']:,.0f} service steps ({each_ms:.1f} ms each), "
+            f"{counters.get('placement_calls', 0):,.0f} placement calls "
+            f"({counters.get('placement_s', 0):.0f} s in all)"
+        )
     out = {
+        **counters,
         "server_rss_mb": rss_mb(run.server.pid),
         "store_mb": store_mb(run),
         "server_cpu_s": cpu_seconds(run.server.pid),
