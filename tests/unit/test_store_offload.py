@@ -9,11 +9,10 @@ import asyncio
 import functools
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvloop
@@ -108,14 +107,14 @@ def test_serial_runs_calls_in_order_in_one_thread() -> None:
     assert {name for _, name in seen} == {"test-serial_0"}
 
 
-@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, uvloop.new_event_loop])
-def test_requests_that_arrive_during_background_work_run_before_its_next_chunk(
-    new_loop: Any,
-) -> None:
-    """As aiohttp does: a socket turning readable starts a handler task. A request that
-    arrives while a background chunk runs is handled before the next chunk (on a busy
-    loop a plain `sleep(0)` resumes the background first: every request waits a whole
-    chunk more)."""
+LOOPS = [asyncio.new_event_loop, uvloop.new_event_loop]
+Work = Callable[[list[str], Callable[[], object]], Awaitable[None]]
+
+
+def _what_ran(new_loop: Callable[[], asyncio.AbstractEventLoop], work: Work) -> list[str]:
+    """Run `work(order, arrive)` on a fresh loop with a socket that, as aiohttp does,
+    starts a handler task when it turns readable (the handler notes "request");
+    `arrive()` sends that request. Returns the order in which things ran."""
     order: list[str] = []
     server, client = socket.socketpair()
     server.setblocking(False)
@@ -123,54 +122,14 @@ def test_requests_that_arrive_during_background_work_run_before_its_next_chunk(
     async def handler() -> None:
         server.recv(16)
         order.append("request")
-
-    async def background() -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_reader(server, lambda: loop.create_task(handler()))
-        for chunk in range(3):
-            order.append(f"chunk {chunk}")
-            if chunk == 0:
-                client.send(b"x")  # arrives while this chunk holds the loop
-            await requests_first()
-        loop.remove_reader(server)
-
-    loop = new_loop()
-    try:
-        loop.run_until_complete(background())
-    finally:
-        loop.close()
-        server.close()
-        client.close()
-    assert order[:3] == ["chunk 0", "request", "chunk 1"]
-
-
-@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, uvloop.new_event_loop])
-def test_a_callback_chain_lets_requests_go_first_too(new_loop: Any) -> None:
-    """`call_after_requests`: the callback form (the agent hub's report batches)."""
-    order: list[str] = []
-    server, client = socket.socketpair()
-    server.setblocking(False)
-    done = asyncio.Event()
-
-    async def handler() -> None:
-        server.recv(16)
-        order.append("request")
-
-    def chunk(n: int) -> None:
-        order.append(f"chunk {n}")
-        if n == 0:
-            client.send(b"x")
-        if n < 2:
-            call_after_requests(functools.partial(chunk, n + 1))
-        else:
-            done.set()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         loop.add_reader(server, lambda: loop.create_task(handler()))
-        loop.call_soon(chunk, 0)
-        await done.wait()
-        loop.remove_reader(server)
+        try:
+            await work(order, lambda: client.send(b"x"))
+        finally:
+            loop.remove_reader(server)
 
     loop = new_loop()
     try:
@@ -179,4 +138,46 @@ def test_a_callback_chain_lets_requests_go_first_too(new_loop: Any) -> None:
         loop.close()
         server.close()
         client.close()
-    assert order[:3] == ["chunk 0", "request", "chunk 1"]
+    return order
+
+
+@pytest.mark.parametrize("new_loop", LOOPS)
+def test_requests_that_arrive_during_background_work_run_before_its_next_chunk(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """A request that arrives while a background chunk runs is handled before the next
+    chunk (on a busy loop a plain `sleep(0)` resumes the background first: every request
+    waits a whole chunk more)."""
+
+    async def background(order: list[str], arrive: Callable[[], object]) -> None:
+        for chunk in range(3):
+            order.append(f"chunk {chunk}")
+            if chunk == 0:
+                arrive()  # while this chunk holds the loop
+            await requests_first()
+
+    assert _what_ran(new_loop, background)[:3] == ["chunk 0", "request", "chunk 1"]
+
+
+@pytest.mark.parametrize("new_loop", LOOPS)
+def test_a_callback_chain_lets_requests_go_first_too(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """`call_after_requests`: the callback form (the agent hub's report batches)."""
+
+    async def background(order: list[str], arrive: Callable[[], object]) -> None:
+        done = asyncio.Event()
+
+        def chunk(n: int) -> None:
+            order.append(f"chunk {n}")
+            if n == 0:
+                arrive()
+            if n < 2:
+                call_after_requests(functools.partial(chunk, n + 1))
+            else:
+                done.set()
+
+        asyncio.get_running_loop().call_soon(chunk, 0)
+        await done.wait()
+
+    assert _what_ran(new_loop, background)[:3] == ["chunk 0", "request", "chunk 1"]
