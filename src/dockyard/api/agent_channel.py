@@ -59,7 +59,7 @@ REPORT_BATCH = 256  # state messages per transaction (bounds how long one holds 
 # requests served first (offload.requests_first) the loop polls its sockets more often,
 # and applying what one poll brought halved the batches and cost ~10 % more server CPU
 # per placement (bench/README.md, 2026-12-03 fourth session). A task's RUNNING shows
-# this much later; agents report every few seconds at most per task anyway.
+# up to this much later.
 REPORT_WINDOW_S = 0.02
 
 
