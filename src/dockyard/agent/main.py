@@ -260,10 +260,15 @@ async def run_agent(config: AgentConfig, ready_file: Path | None = None) -> None
         asyncio.create_task(channel.run()),
         asyncio.create_task(sampler.run(channel.send_metrics)),
     ]
-    if ready_file is not None:
-        await asyncio.to_thread(ready_file.write_text, instance_arn)
     try:
         waiter = asyncio.create_task(stop.wait())
+        if ready_file is not None:  # ready = registered and connected: tasks may land here
+            connected = asyncio.create_task(channel.connected.wait())
+            await asyncio.wait([connected, waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            if connected.done():
+                await asyncio.to_thread(ready_file.write_text, instance_arn)
+            else:
+                connected.cancel()  # stopped, or a task ended first (raised below)
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not waiter and task.exception():
